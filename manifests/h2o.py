@@ -1,0 +1,3 @@
+# h2o: water tank level (MCP23017 float switches) and flow meter (pulses), SSD1306 display.
+include("../modules/epx/manifest.py")
+include("../profiles/h2o/manifest.py")

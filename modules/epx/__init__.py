@@ -1,0 +1,1 @@
+from epx.version import VERSION, PROFILE, BOARD

@@ -1,0 +1,20 @@
+// epx host firmware: the unix port configured like the ESP32 port where behaviour shows.
+
+#define MICROPY_CONFIG_ROM_LEVEL (MICROPY_CONFIG_ROM_LEVEL_EXTRA_FEATURES)
+
+// The simulated device clock (simclock.c): ticks, sleeps, asyncio and poll timeouts
+// follow a clock the test can advance or scale.
+#define mp_hal_ticks_ms epx_sim_ticks_ms
+#define mp_hal_ticks_us epx_sim_ticks_us
+#define mp_hal_time_ns epx_sim_time_ns
+unsigned long epx_sim_ticks_ms(void);
+unsigned long epx_sim_ticks_us(void);
+unsigned long epx_sim_time_ns(void);
+
+#include "variants/mpconfigvariant_common.h"
+
+// Ctrl-C is delivered between bytecodes, as on the ESP32 (required with the GIL).
+#undef MICROPY_ASYNC_KBD_INTR
+#define MICROPY_ASYNC_KBD_INTR (0)
+// The unix thread port's atomic sections need the recursive mutex, GIL or not.
+#define MICROPY_PY_THREAD_RECURSIVE_MUTEX (1)

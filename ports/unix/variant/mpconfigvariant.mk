@@ -1,0 +1,17 @@
+# epx host firmware. Frozen manifest, build folder and cross-compile flags come from
+# the epx tool (tools/epx/build.py), one build folder per profile.
+
+# Not in the ESP32 build either, or not needed: the +ds source tree lacks their libraries.
+MICROPY_PY_BTREE = 0
+MICROPY_PY_FFI = 0
+MICROPY_VFS_FAT = 0
+MICROPY_VFS_LFS1 = 0
+MICROPY_PY_JNI = 0
+
+# The ESP32 runs threads under a GIL; so does the simulator.
+MICROPY_PY_THREAD = 0
+CFLAGS += -DMICROPY_PY_THREAD=1 -DMICROPY_PY_THREAD_GIL=1
+LDFLAGS += -lpthread
+
+SRC_C += $(VARIANT_DIR)/simclock.c
+LDFLAGS += -Wl,--wrap=poll

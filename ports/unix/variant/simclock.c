@@ -1,0 +1,133 @@
+// The simulated device's clock. The test advances it (a jump: due timers fire, sleeping
+// polls wake) or scales it (device time runs N times faster than real time).
+
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "py/runtime.h"
+
+static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t main_thread;
+static unsigned long base_real_us;
+static unsigned long base_virt_us;
+static unsigned long boot_epoch_us;
+static double clock_scale = 1.0;
+
+static unsigned long monotonic_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000UL + ts.tv_nsec / 1000;
+}
+
+static void wake(int signo) {
+    (void)signo;
+}
+
+// Before main(): device time starts at EPX_SIM_TICKS_START ms (0 like a booting ESP32,
+// or just short of the ticks period to exercise wrap-around).
+__attribute__((constructor)) static void simclock_init(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    boot_epoch_us = ts.tv_sec * 1000000UL + ts.tv_nsec / 1000;
+    base_real_us = monotonic_us();
+    const char *start = getenv("EPX_SIM_TICKS_START");
+    base_virt_us = start ? strtoul(start, NULL, 0) * 1000UL : 0;
+    main_thread = pthread_self();
+    struct sigaction sa = {0};
+    sa.sa_handler = wake;  // no SA_RESTART: a sleeping poll() returns EINTR and re-reads the clock
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR2, &sa, NULL);
+}
+
+static unsigned long now_us_locked(void) {
+    return base_virt_us + (unsigned long)((monotonic_us() - base_real_us) * clock_scale);
+}
+
+static unsigned long now_us(void) {
+    pthread_mutex_lock(&clock_lock);
+    unsigned long t = now_us_locked();
+    pthread_mutex_unlock(&clock_lock);
+    return t;
+}
+
+unsigned long epx_sim_ticks_us(void) {
+    return now_us();
+}
+
+unsigned long epx_sim_ticks_ms(void) {
+    return now_us() / 1000;
+}
+
+unsigned long epx_sim_time_ns(void) {
+    return (boot_epoch_us + now_us()) * 1000UL;
+}
+
+int __real_poll(struct pollfd *fds, nfds_t nfds, int timeout);
+
+int __wrap_poll(struct pollfd *fds, nfds_t nfds, int timeout) {
+    if (timeout > 0 && clock_scale != 1.0) {
+        timeout = (int)ceil(timeout / clock_scale);
+    }
+    return __real_poll(fds, nfds, timeout);
+}
+
+static void rebase(void) {
+    unsigned long real = monotonic_us();
+    base_virt_us += (unsigned long)((real - base_real_us) * clock_scale);
+    base_real_us = real;
+}
+
+// _simclock.advance(ms): jump the device clock forward and wake the main thread.
+static mp_obj_t simclock_advance(mp_obj_t ms_in) {
+    mp_int_t ms = mp_obj_get_int(ms_in);
+    if (ms < 0) {
+        mp_raise_ValueError(MP_ERROR_TEXT("the clock only goes forward"));
+    }
+    pthread_mutex_lock(&clock_lock);
+    rebase();
+    base_virt_us += ms * 1000UL;
+    pthread_mutex_unlock(&clock_lock);
+    pthread_kill(main_thread, SIGUSR2);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(simclock_advance_obj, simclock_advance);
+
+// _simclock.scale(factor): device seconds per real second from now on.
+static mp_obj_t simclock_scale(mp_obj_t factor_in) {
+    mp_float_t factor = mp_obj_get_float(factor_in);
+    if (!(factor > 0)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("scale must be > 0"));
+    }
+    pthread_mutex_lock(&clock_lock);
+    rebase();
+    clock_scale = factor;
+    pthread_mutex_unlock(&clock_lock);
+    pthread_kill(main_thread, SIGUSR2);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(simclock_scale_obj, simclock_scale);
+
+// _simclock.now_us(): the device clock, unmasked (ticks_us wraps).
+static mp_obj_t simclock_now_us(void) {
+    return mp_obj_new_int_from_ull(now_us());
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(simclock_now_us_obj, simclock_now_us);
+
+static const mp_rom_map_elem_t simclock_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__simclock) },
+    { MP_ROM_QSTR(MP_QSTR_advance), MP_ROM_PTR(&simclock_advance_obj) },
+    { MP_ROM_QSTR(MP_QSTR_scale), MP_ROM_PTR(&simclock_scale_obj) },
+    { MP_ROM_QSTR(MP_QSTR_now_us), MP_ROM_PTR(&simclock_now_us_obj) },
+};
+static MP_DEFINE_CONST_DICT(simclock_globals, simclock_globals_table);
+
+const mp_obj_module_t mp_module_simclock = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&simclock_globals,
+};
+
+MP_REGISTER_MODULE(MP_QSTR__simclock, mp_module_simclock);

@@ -1,0 +1,3 @@
+import epx
+
+print("epx", epx.VERSION)
