@@ -1,5 +1,6 @@
 """Per-profile firmware: host (unix port) builds, ESP32 checks and Docker builds."""
 
+import fcntl
 import hashlib
 import json
 import os
@@ -138,8 +139,9 @@ def one_line(text):
 
 def mpy_cross(tree):
     exe = tree / "mpy-cross" / "build" / "mpy-cross"
-    if not exe.exists():
-        run_logged(["make", "-C", str(tree / "mpy-cross"), f"-j{jobs()}"], BUILD / "mpy-cross.log", "mpy-cross")
+    with locked(BUILD / ".mpy-cross.lock"):
+        if not exe.exists():
+            run_logged(["make", "-C", str(tree / "mpy-cross"), f"-j{jobs()}"], BUILD / "mpy-cross.log", "mpy-cross")
     return exe
 
 
@@ -188,12 +190,26 @@ def seed_from_sibling(build_dir):
         return
 
 
+def locked(path):
+    """An exclusive lock held while the returned file is open: one build per folder at a time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    f = open(path, "w")
+    fcntl.flock(f, fcntl.LOCK_EX)
+    return f
+
+
 def build_unix(profile, flags=UNIX_MPY_CROSS_FLAGS):
     manifest_of(profile)
     tree = source.micropython_dir()
     build_dir = unix_build_dir(profile)
-    seed_from_sibling(build_dir)
-    build_dir.mkdir(parents=True, exist_ok=True)
+    with locked(BUILD / ".seed.lock"):
+        seed_from_sibling(build_dir)
+        build_dir.mkdir(parents=True, exist_ok=True)
+    with locked(BUILD / f".unix-{profile}.lock"):
+        return _build_unix(profile, flags, tree, build_dir)
+
+
+def _build_unix(profile, flags, tree, build_dir):
     top = prepare(build_dir, profile, "unix", UNIX_VARIANT / "manifest.py")
     files = resolve(tree, top, "unix")
     stamp = build_dir / "mpy-cross-flags"
