@@ -1,20 +1,545 @@
-# Placeholder: the simulated ESP32 machine module (issue 3).
-from umachine import *
+# The simulated ESP32 `machine` module (MicroPython v1.25.0, ports/esp32): same names,
+# constants and errors; pins, buses and resets act on the simulated world (sim).
+import io
+import micropython
+import time
+import _simclock
+import _thread
+import umachine
+from errno import EAGAIN, ENODEV
+from umachine import Signal, mem8, mem16, mem32
 
+import sim
+from sim import models
 
-class Pin:
-    IRQ_RISING = 1
+PWRON_RESET = const(1)
+HARD_RESET = const(2)
+WDT_RESET = const(3)
+DEEPSLEEP_RESET = const(4)
+SOFT_RESET = const(5)
 
-    def __init__(self, *args, **kwargs):
-        pass
+SLEEP = const(2)
+DEEPSLEEP = const(4)
 
-    def irq(self, handler=None, trigger=IRQ_RISING):
-        self.handler = handler
+PIN_WAKE = const(2)
+EXT0_WAKE = const(2)
+EXT1_WAKE = const(3)
+TIMER_WAKE = const(4)
+TOUCHPAD_WAKE = const(5)
+ULP_WAKE = const(6)
+
+_MISSING_GPIOS = (24, 28, 29, 30, 31)
+_FIRST_INPUT_ONLY = const(34)
+_POLL_RD = const(1)
+_POLL_WR = const(4)
+
+# --- interrupts -------------------------------------------------------------------------
+
+_masked = 0
+_latched = []  # IRQs raised while masked, delivered by enable_irq
 
 
 def disable_irq():
-    return 0
+    global _masked
+    _masked += 1
+    return _masked - 1
 
 
-def enable_irq(state):
-    pass
+def enable_irq(state=0):
+    global _masked
+    _masked = state
+    if not _masked:
+        while _latched:
+            _raise_irq(*_latched.pop(0))
+
+
+def _raise_irq(handler, arg, wait=False):
+    """An ISR: schedule the soft handler (dropped if the queue is full, as on the ESP32)."""
+    if _masked:
+        _latched.append((handler, arg))
+        return
+    while True:
+        try:
+            micropython.schedule(handler, arg)
+            break
+        except RuntimeError:
+            if not wait:
+                return
+            time.sleep_ms(0)
+    _simclock.wake()
+
+
+# --- Pin --------------------------------------------------------------------------------
+
+
+class _GPIO:
+    # One per GPIO number, shared by every Pin object naming it.
+    def __init__(self, n):
+        self.n = n
+        self.mode = None
+        self.pull = 0
+        self.out = 0
+        self.ext = None  # level driven from outside, None when nobody drives it
+        self.handler = None
+        self.trigger = 0
+        self.pin = None
+        self.level = 0
+
+    def read(self):
+        if self.mode == Pin.OUT or (self.mode == Pin.OPEN_DRAIN and not self.out):
+            return self.out
+        if self.ext is not None:
+            return self.ext
+        return 1 if self.pull & Pin.PULL_UP else 0
+
+    def update(self, wait=False):
+        old = self.level
+        new = self.level = self.read()
+        if new == old:
+            return
+        if self.mode in (Pin.OUT, Pin.OPEN_DRAIN):
+            sim.emit("pin", pin=self.n, value=new, t_us=_simclock.now_us())
+            watching = models.watchers(self.n)
+            if watching:
+                for m in watching:
+                    m.on_pin(self.n, new)
+        if self.handler is not None and self.trigger & (Pin.IRQ_RISING if new else Pin.IRQ_FALLING):
+            _raise_irq(self.handler, self.pin, wait)
+
+
+_gpios = {}
+
+
+def _gpio(n):
+    g = _gpios.get(n)
+    if g is None:
+        g = _gpios[n] = _GPIO(n)
+        g.level = g.read()
+    return g
+
+
+class Pin:
+    IN = 1
+    OUT = 3
+    OPEN_DRAIN = 7
+    PULL_DOWN = 1
+    PULL_UP = 2
+    IRQ_RISING = 1
+    IRQ_FALLING = 2
+    WAKE_LOW = 4
+    WAKE_HIGH = 5
+    DRIVE_0 = 0
+    DRIVE_1 = 1
+    DRIVE_2 = 2
+    DRIVE_3 = 3
+
+    def __init__(self, id, mode=None, pull=-1, *, value=None, drive=None, hold=None):
+        if isinstance(id, Pin):
+            id = id._g.n
+        if not isinstance(id, int) or not 0 <= id < 40 or id in _MISSING_GPIOS:
+            raise ValueError("invalid pin")
+        self._g = _gpio(id)
+        if self._g.pin is None:
+            self._g.pin = self
+        if mode is not None or pull != -1 or value is not None:
+            self.init(mode, pull, value=value, drive=drive, hold=hold)
+
+    def init(self, mode=None, pull=-1, *, value=None, drive=None, hold=None):
+        g = self._g
+        if value is not None:
+            g.out = 1 if value else 0
+        if mode is not None:
+            if g.n >= _FIRST_INPUT_ONLY and mode & 2:
+                raise ValueError("pin can only be input")
+            g.mode = mode
+        if pull != -1:
+            g.pull = pull or 0
+        g.update()
+
+    def __repr__(self):
+        return "Pin(%u)" % self._g.n
+
+    def __call__(self, x=None):
+        return self.value(x)
+
+    def value(self, x=None):
+        g = self._g
+        if x is None:
+            return g.read()
+        g.out = 1 if x else 0
+        g.update()
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+    def toggle(self):
+        self.value(1 - self._g.out)
+
+    def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, wake=None):
+        g = self._g
+        if handler is None:
+            trigger = 0
+        g.handler = handler
+        g.trigger = trigger
+        g.pin = self
+        return _PinIRQ(g)
+
+    @staticmethod
+    def _drive(n, value, wait=False):
+        # An outside level on a GPIO (host or model); an edge fires the IRQ.
+        g = _gpio(n)
+        g.ext = None if value is None else (1 if value else 0)
+        g.update(wait)
+
+    @staticmethod
+    def _level(n):
+        return _gpio(n).read()
+
+
+class _PinIRQ:
+    def __init__(self, g):
+        self._g = g
+
+    def __call__(self):
+        if self._g.handler is not None:
+            _raise_irq(self._g.handler, self._g.pin)
+
+    def trigger(self, trigger=None):
+        old = self._g.trigger
+        if trigger is not None:
+            self._g.trigger = trigger
+        return old
+
+
+def time_pulse_us(pin, pulse_level, timeout_us=1000000):
+    start = time.ticks_us()
+    while pin.value() == pulse_level:
+        if time.ticks_diff(time.ticks_us(), start) >= timeout_us:
+            return -2
+    while pin.value() != pulse_level:
+        if time.ticks_diff(time.ticks_us(), start) >= timeout_us:
+            return -2
+    start = time.ticks_us()
+    while pin.value() == pulse_level:
+        if time.ticks_diff(time.ticks_us(), start) >= timeout_us:
+            return -1
+    return time.ticks_diff(time.ticks_us(), start)
+
+
+# --- I2C --------------------------------------------------------------------------------
+
+
+def _pin_id(p):
+    return p._g.n if isinstance(p, Pin) else Pin(p)._g.n
+
+
+class SoftI2C:
+    def __init__(self, scl, sda, *, freq=400000, timeout=50000):
+        self._names = ("i2c@%d,%d" % (_pin_id(scl), _pin_id(sda)),)
+        self.init(freq=freq, timeout=timeout)
+
+    def init(self, *, freq=400000, timeout=50000, scl=None, sda=None):
+        self.freq = freq
+        self.timeout = timeout
+
+    def _target(self, addr):
+        for name in self._names:
+            bus = models.buses.get(name)
+            if bus:
+                m = bus.get(addr)
+                if m is not None and m.present:
+                    return m
+        raise OSError(ENODEV)
+
+    def scan(self):
+        found = []
+        for addr in range(0x08, 0x78):
+            try:
+                self._target(addr)
+                found.append(addr)
+            except OSError:
+                pass
+        return found
+
+    def readfrom_into(self, addr, buf, stop=True):
+        data = self._target(addr).read(len(buf))
+        buf[:] = data
+
+    def readfrom(self, addr, nbytes, stop=True):
+        buf = bytearray(nbytes)
+        self.readfrom_into(addr, buf, stop)
+        return bytes(buf)
+
+    def writeto(self, addr, buf, stop=True):
+        self._target(addr).write(bytes(buf))
+        return len(buf)
+
+    def writevto(self, addr, vector, stop=True):
+        return self.writeto(addr, b"".join(bytes(b) for b in vector), stop)
+
+    @staticmethod
+    def _memaddr(memaddr, addrsize):
+        if addrsize < 8 or addrsize > 32 or addrsize % 8:
+            raise ValueError("invalid addrsize")
+        n = addrsize // 8
+        return bytes((memaddr >> (8 * (n - 1 - i))) & 0xFF for i in range(n))
+
+    def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
+        m = self._target(addr)
+        m.write(self._memaddr(memaddr, addrsize))
+        buf[:] = m.read(len(buf))
+
+    def readfrom_mem(self, addr, memaddr, nbytes, *, addrsize=8):
+        buf = bytearray(nbytes)
+        self.readfrom_mem_into(addr, memaddr, buf, addrsize=addrsize)
+        return bytes(buf)
+
+    def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
+        self._target(addr).write(self._memaddr(memaddr, addrsize) + bytes(buf))
+
+
+_I2C_PINS = ((18, 19), (25, 26))  # ESP32 defaults (scl, sda) of I2C(0) and I2C(1)
+
+
+class I2C(SoftI2C):
+    def __init__(self, id=0, *, scl=None, sda=None, freq=400000, timeout=50000):
+        if not 0 <= id < 2:
+            raise ValueError("I2C(%d) doesn't exist" % id)
+        pins = _I2C_PINS[id]
+        scl = pins[0] if scl is None else _pin_id(scl)
+        sda = pins[1] if sda is None else _pin_id(sda)
+        self.id = id
+        self._names = ("i2c%d" % id, "i2c@%d,%d" % (scl, sda))
+        self.init(freq=freq, timeout=timeout)
+
+    def __repr__(self):
+        return "I2C(%d, freq=%d)" % (self.id, self.freq)
+
+
+# --- UART -------------------------------------------------------------------------------
+
+
+class UART(io.IOBase):
+    INV_TX = 1
+    INV_RX = 4
+    INV_RTS = 2
+    INV_CTS = 8
+    RTS = 1
+    CTS = 2
+
+    def __init__(self, id, baudrate=115200, bits=8, parity=None, stop=1, **kw):
+        if not 0 <= id < 3:
+            raise ValueError("UART(%d) does not exist" % id)
+        self.id = id
+        self.timeout = 0
+        self.timeout_char = 0
+        self.init(baudrate, bits, parity, stop, **kw)
+
+    def init(self, baudrate=115200, bits=8, parity=None, stop=1, *, tx=None, rx=None,
+             rts=None, cts=None, txbuf=None, rxbuf=None, timeout=None, timeout_char=None,
+             invert=None, flow=None):
+        self.baudrate = baudrate
+        if timeout is not None:
+            self.timeout = timeout
+        if timeout_char is not None:
+            self.timeout_char = timeout_char
+
+    def deinit(self):
+        pass
+
+    def __repr__(self):
+        return "UART(%d, baudrate=%d, timeout=%d)" % (self.id, self.baudrate, self.timeout)
+
+    def _peer(self):
+        return models.buses.get("uart%d" % self.id)
+
+    def _rx(self):
+        m = self._peer()
+        return m.rx if m is not None else None
+
+    def any(self):
+        rx = self._rx()
+        return len(rx) if rx else 0
+
+    def _wait(self, n):
+        # uart_read_bytes: wait up to `timeout` ms (device time) for n bytes.
+        if self.timeout:
+            start = time.ticks_ms()
+            while self.any() < n and time.ticks_diff(time.ticks_ms(), start) < self.timeout:
+                time.sleep_ms(1)
+        return self.any()
+
+    def readinto(self, buf, nbytes=None):
+        n = len(buf) if nbytes is None else min(nbytes, len(buf))
+        if n == 0:
+            return 0
+        have = min(self._wait(n), n)
+        if not have:
+            return None
+        rx = self._rx()
+        buf[:have] = rx[:have]
+        rx[:have] = b""
+        return have
+
+    def read(self, nbytes=None):
+        if nbytes is None:
+            if not self._wait(1):
+                return None
+            rx = self._rx()
+            data = bytes(rx)
+            rx[:] = b""
+            return data
+        buf = bytearray(nbytes)
+        n = self.readinto(buf)
+        return None if n is None else bytes(buf[:n])
+
+    def readline(self):
+        line = bytearray()
+        while True:
+            c = self.read(1)
+            if c is None:
+                return bytes(line) if line else None
+            line.extend(c)
+            if c == b"\n":
+                return bytes(line)
+
+    def write(self, buf):
+        data = bytes(buf)
+        m = self._peer()
+        if m is not None:
+            m.write(data)
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def txdone(self):
+        return True
+
+    def sendbreak(self):
+        pass
+
+    def ioctl(self, req, arg):
+        if req == 3:  # MP_STREAM_POLL
+            ready = arg & _POLL_WR
+            if arg & _POLL_RD and self.any():
+                ready |= _POLL_RD
+            return ready
+        return 0
+
+
+# --- resets, sleep, clocks --------------------------------------------------------------
+
+_freq = 160000000
+
+
+def freq(hz=None):
+    global _freq
+    if hz is None:
+        return _freq
+    if hz // 1000000 not in (20, 40, 80, 160, 240):
+        raise ValueError("frequency must be 20MHz, 40MHz, 80Mhz, 160MHz or 240MHz")
+    _freq = hz // 1000000 * 1000000
+
+
+def unique_id():
+    return sim.mac()
+
+
+def reset():
+    sim.exit(sim.EXIT_RESET, "reset")
+
+
+def soft_reset():
+    sim.exit(sim.EXIT_SOFT, "soft_reset")
+
+
+def reset_cause():
+    return sim.BOOT["reset_cause"]
+
+
+def wake_reason():
+    return sim.BOOT["wake_reason"]
+
+
+def idle():
+    umachine.idle()
+
+
+def lightsleep(time_ms=None):
+    if time_ms is None:
+        while True:
+            time.sleep_ms(1000)
+    _simclock.advance(time_ms)
+
+
+sleep = lightsleep
+
+
+def deepsleep(time_ms=None):
+    sim.write_file("run/deepsleep.json", ('{"ms": %s}' % ("null" if time_ms is None else int(time_ms))).encode())
+    sim.exit(sim.EXIT_DEEPSLEEP, "deepsleep")
+
+
+class WDT:
+    # ESP32: the task watchdog; once started it cannot be stopped. A thread resets the
+    # device (EXIT_WDT) when feed() has not been called for `timeout` ms of device time.
+    _fed = None
+    _timeout = 0
+
+    def __init__(self, id=0, timeout=5000):
+        if id != 0:
+            raise ValueError
+        if timeout <= 0:
+            raise ValueError("WDT timeout too short")
+        started = WDT._fed is not None
+        WDT._timeout = timeout
+        WDT._fed = time.ticks_ms()
+        if not started:
+            _thread.start_new_thread(WDT._watch, ())
+
+    def feed(self):
+        WDT._fed = time.ticks_ms()
+
+    @staticmethod
+    def _watch():
+        # Overdue for a few real ms too: after a clock jump the firmware gets its turn to
+        # feed before the dog bites, as it would have while the time really passed.
+        overdue = 0
+        while True:
+            time.sleep(0.005)
+            if time.ticks_diff(time.ticks_ms(), WDT._fed) <= WDT._timeout:
+                overdue = 0
+            else:
+                overdue += 1
+                if overdue > 20:
+                    print("E (%d) task_wdt: Task watchdog got triggered." % time.ticks_ms())
+                    sim.exit(sim.EXIT_WDT, "wdt")
+
+
+class RTC:
+    _offset = 0  # datetime set by the product, relative to time.time()
+
+    def __init__(self, id=0):
+        pass
+
+    def init(self, datetime):
+        self.datetime(datetime)
+
+    def datetime(self, dt=None):
+        if dt is None:
+            t = time.localtime(time.time() + RTC._offset)
+            us = time.time_ns() // 1000 % 1000000
+            return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], us)
+        y, mo, d, _, h, mi, s = dt[:7]
+        RTC._offset = time.mktime((y, mo, d, h, mi, s, 0, 0)) - time.time()
+
+    def memory(self, data=None):
+        if data is None:
+            return sim.read_file("rtc.bin", b"")
+        if len(data) > 2048:
+            raise ValueError("buffer too long")
+        sim.write_file("rtc.bin", bytes(data))

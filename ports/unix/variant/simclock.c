@@ -5,8 +5,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "py/runtime.h"
 
@@ -117,11 +119,31 @@ static mp_obj_t simclock_now_us(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(simclock_now_us_obj, simclock_now_us);
 
+// _simclock.wake(): interrupt the main thread's poll() or sleep, as the ESP32's ISRs wake
+// the main task after scheduling a callback.
+static mp_obj_t simclock_wake(void) {
+    pthread_kill(main_thread, SIGUSR2);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(simclock_wake_obj, simclock_wake);
+
+// _simclock.exit(code): end the process at once from any thread (a reset: no unwinding,
+// no finalisers), as the chip stops when it resets.
+static mp_obj_t simclock_exit(mp_obj_t code_in) {
+    mp_int_t code = mp_obj_get_int(code_in);
+    fflush(stdout);
+    fflush(stderr);
+    _exit((int)code);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(simclock_exit_obj, simclock_exit);
+
 static const mp_rom_map_elem_t simclock_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__simclock) },
     { MP_ROM_QSTR(MP_QSTR_advance), MP_ROM_PTR(&simclock_advance_obj) },
     { MP_ROM_QSTR(MP_QSTR_scale), MP_ROM_PTR(&simclock_scale_obj) },
     { MP_ROM_QSTR(MP_QSTR_now_us), MP_ROM_PTR(&simclock_now_us_obj) },
+    { MP_ROM_QSTR(MP_QSTR_wake), MP_ROM_PTR(&simclock_wake_obj) },
+    { MP_ROM_QSTR(MP_QSTR_exit), MP_ROM_PTR(&simclock_exit_obj) },
 };
 static MP_DEFINE_CONST_DICT(simclock_globals, simclock_globals_table);
 
