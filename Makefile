@@ -1,33 +1,32 @@
 # Thin wrappers around the `epx` tool (tools/epx); `epx --help` has the rest.
 PROFILE ?= h2o
 BOARD ?= EPX_ESP32
-EPX ?= epx
 
 .PHONY: setup fetch unix esp32 esp32-check sim test bench clean
 
 setup:
-	pip install -q -e '.[test]'
+	bash ci/setup.sh
 
-fetch:
-	$(EPX) fetch
+fetch: setup
+	epx fetch
 
 unix: fetch
-	$(EPX) unix $(PROFILE)
+	epx unix $(PROFILE) --board $(BOARD)
 
 esp32-check: fetch
-	$(EPX) esp32-check $(PROFILE) --board $(BOARD)
+	epx esp32-check $(PROFILE) --board $(BOARD)
 
 esp32: fetch
-	$(EPX) esp32 $(PROFILE) --board $(BOARD)
+	epx esp32 $(PROFILE) --board $(BOARD)
 
-sim: unix
-	$(EPX) sim $(PROFILE)
+sim: fetch
+	epx sim $(PROFILE)
 
-test: fetch
-	python -m pytest -n 2 tests
+test:
+	bash ci/test.sh
 
 bench: fetch
-	python -m bench
+	python3 bench/run.py
 
 clean:
 	rm -rf build dist

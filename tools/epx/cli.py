@@ -14,7 +14,7 @@ def cmd_fetch(args):
 
 
 def cmd_unix(args):
-    exe, files = build.build_unix(args.profile)
+    exe, files = build.build_unix(args.profile, args.board)
     print(f"{rel(exe)}: {args.profile} host firmware, {len(files)} frozen modules")
 
 
@@ -47,7 +47,8 @@ def parser():
     s.set_defaults(func=cmd_fetch)
 
     s = sub.add_parser("unix", help="build a profile's host firmware")
-    s.add_argument("profile")
+    s.add_argument("profile", help="a profile name, or the path of a manifest")
+    s.add_argument("--board", default=build.DEFAULT_BOARD, help="whose board.py the firmware carries")
     s.set_defaults(func=cmd_unix)
 
     s = sub.add_parser("esp32-check", help="check a profile's ESP32 firmware short of the IDF compile")

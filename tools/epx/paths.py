@@ -1,8 +1,9 @@
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPS = ROOT / "deps"
-BUILD = ROOT / "build"
+BUILD = Path(os.environ.get("EPX_BUILD", ROOT / "build")).resolve()
 DIST = ROOT / "dist"
 BOARDS = ROOT / "boards"
 MANIFESTS = ROOT / "manifests"

@@ -1,0 +1,1 @@
+include("../EPX_ESP32/manifest.py")

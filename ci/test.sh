@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The test command of the README: setup, pinned source, every test on the host target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ci/setup.sh
+epx fetch >/dev/null
+exec python3 -m pytest -n 2 -q "$@" tests
