@@ -1,6 +1,6 @@
 # PZEM-004T v3.0: a Modbus-RTU slave on a UART. Its energy counter integrates the power
 # over device time, as the meter does. Faults: "silent" (no answer), "badcrc" (answers with
-# a corrupt CRC), "short" (answers half a frame), None (healthy).
+# a corrupt CRC), "short" (answers half a frame), "noreset" (ignores energy resets), None.
 import time
 from sim.models import UARTModel
 
@@ -61,8 +61,8 @@ class PZEM(UARTModel):
         self.save({"energy": self._wh})
 
     def set_fault(self, fault=None):
-        if fault not in (None, "silent", "badcrc", "short"):
-            raise ValueError("fault: None, silent, badcrc or short")
+        if fault not in (None, "silent", "badcrc", "short", "noreset"):
+            raise ValueError("fault: None, silent, badcrc, short or noreset")
         self.fault = fault
 
     def energy(self):
@@ -81,6 +81,8 @@ class PZEM(UARTModel):
         if buf[0] not in (self.address, GENERAL):
             return
         self.requests += 1
+        if buf[1] == 0x42 and self.fault == "noreset":
+            return
         answer = self._answer(buf[1], buf[2:-2])
         if self.fault == "silent":
             return

@@ -1,0 +1,6 @@
+# Unit tests of the energy, weather and scale appliances' drivers and logic, run inside
+# the host firmware against the device models (ports/unix/modules/sim/models).
+for driver in ("pzem",):
+    module(driver + ".py", base_path="../../modules/third")
+package("energy", files=["__init__.py", "meter.py"], base_path="../../profiles/energy")
+package("appliances")

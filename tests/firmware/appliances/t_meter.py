@@ -1,0 +1,97 @@
+# The energy meter's logic: start, hour windows, faults that must not lose energy.
+import _simclock
+from appliances import Wire
+from pzem import PZEM
+from sim.models import attach
+from energy.meter import Meter, START_FAILED, RESET_FAILED, READ_FAILED
+
+HOUR = 3600 * 1000
+
+
+def setup(**values):
+    m = attach("uart2", "PZEM", args=values)
+    return m, Meter(PZEM(Wire(m)))
+
+
+def run(meter, seconds):
+    for _ in range(seconds):
+        meter.tick()
+        _simclock.advance(1000)
+
+
+def test_start_sequence():
+    m, meter = setup(voltage=230.0, energy=500)
+    run(meter, 2)  # address, read
+    assert not meter.fresh and m.resets == 0
+    run(meter, 1)  # the first reading, then the reset
+    assert meter.fresh and meter.malfunction == 0
+    assert m.resets == 1 and m.energy() == 0
+    assert meter.reading("voltage") == 230.0
+
+
+def test_hour_window():
+    m, meter = setup(power=1200.0)
+    run(meter, 3)  # started and reset at t=1 s, window ends at 3601 s
+    run(meter, 3600)
+    assert meter.windows == 1, meter.windows
+    assert abs(meter.window_wh - 1200) <= 2, meter.window_wh
+    run(meter, 3600)
+    assert meter.windows == 2
+    assert abs(meter.window_wh - 1200) <= 2, meter.window_wh
+    assert m.resets == 3
+
+
+def test_read_fault_mid_hour_loses_nothing():
+    m, meter = setup(power=600.0)
+    run(meter, 1800)
+    m.set_fault("silent")
+    run(meter, 600)
+    assert meter.malfunction == READ_FAILED
+    assert not meter.fresh and meter.reading("power") is None
+    m.set_fault(None)
+    run(meter, 1203)
+    assert meter.malfunction == 0
+    assert meter.windows == 1 and abs(meter.window_wh - 600) <= 2, meter.window_wh
+
+
+def test_read_fault_at_window_end_postpones_close():
+    m, meter = setup(power=3600.0)
+    run(meter, 3590)
+    m.set_fault("badcrc")
+    run(meter, 70)
+    assert meter.windows == 0
+    m.set_fault(None)
+    run(meter, 2)
+    assert meter.windows == 1
+    # the window ran a minute long; the next one ends on time: no Wh lost or counted twice
+    first = meter.window_wh
+    assert abs(first - 3660) <= 3, first
+    run(meter, 3600)
+    assert meter.windows == 2 and abs(first + meter.window_wh - 7200) <= 3, meter.window_wh
+
+
+def test_reset_failure_retried_and_subtracted():
+    m, meter = setup(power=1000.0)
+    run(meter, 3)
+    m.set_fault("noreset")
+    run(meter, 3602)
+    assert meter.windows == 1 and meter.malfunction == RESET_FAILED
+    run(meter, 1800)
+    assert m.energy() > 1400  # the meter still counts from the last good reset
+    m.set_fault(None)
+    run(meter, 1798)
+    assert meter.malfunction == 0
+    assert meter.windows == 2 and abs(meter.window_wh - 1000) <= 3, meter.window_wh
+    assert m.energy() < 1000
+
+
+def test_start_failure_retried_after_ten_minutes():
+    m, meter = setup()
+    m.set_fault("silent")
+    run(meter, 2)
+    assert meter.malfunction == START_FAILED and "address" in meter.error
+    m.set_fault(None)
+    run(meter, 590)
+    assert meter.malfunction == START_FAILED
+    run(meter, 20)
+    assert meter.malfunction == 0 and meter.fresh

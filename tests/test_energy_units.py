@@ -1,0 +1,33 @@
+"""Unit tests inside the host firmware (tests/firmware/appliances): the PZEM-004T driver
+against its Modbus model, and the meter's hour windows under faults."""
+
+import re
+import subprocess
+
+import pytest
+
+from epx import build
+
+RUNNER = "import sys;sys.path[:]=['.frozen'];import appliances;appliances.run(%r)"
+
+
+@pytest.fixture(scope="session")
+def appliances_firmware():
+    exe, _ = build.build_unix("appliances")
+    return exe
+
+
+def run_units(exe, module, tmp_path):
+    """Run one module of in-firmware unit tests; fail with its output unless all pass."""
+    out = subprocess.run([str(exe), "-c", RUNNER % module], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    text = out.stdout + out.stderr
+    summary = re.search(r"SUMMARY \S+ passed (\d+) failed (\d+)", text)
+    assert out.returncode == 0 and summary, text
+    assert summary.group(2) == "0", text
+    return int(summary.group(1))
+
+
+@pytest.mark.parametrize("module", ["t_pzem", "t_meter"])
+def test_units(appliances_firmware, module, tmp_path):
+    assert run_units(appliances_firmware, module, tmp_path) > 0
