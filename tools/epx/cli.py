@@ -4,7 +4,7 @@ import argparse
 import json
 import sys
 
-from . import build, source
+from . import build, partitions, source
 from .errors import EpxError
 from .paths import rel
 
@@ -28,6 +28,82 @@ def cmd_esp32_check(args):
 def cmd_esp32(args):
     out = build.build_esp32(args.profile, args.board)
     print(rel(out))
+
+
+def cmd_image(args):
+    from .sim import run
+
+    out, data = run.app_image(args.profile)
+    print(f"{rel(out)}: {len(data)} bytes, host app image of {build.firmware_version(args.profile)}")
+
+
+def provision_files(args):
+    from .sim import provision
+
+    files = {}
+    for item in args.file or ():
+        name, sep, path = item.partition("=")
+        if not sep:
+            raise EpxError(f"--file {item}: expected NAME=PATH")
+        files[name] = read(path)
+    if args.config:
+        files["config.txt"] = read(args.config)
+    if "config.txt" not in files:
+        raise EpxError("provision: give --config FILE (the config.txt to install)")
+    return files
+
+
+def read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise EpxError(f"{path}: {e.strerror}")
+
+
+def cmd_provision(args):
+    import os
+
+    from .sim import flash, provision, run
+
+    files = provision_files(args)
+    parts = flash.table(args.board)
+    if args.device:
+        if not os.path.exists(os.path.join(args.device, "flash.bin")):
+            if not args.profile:
+                raise EpxError(f"{args.device}: no flash.bin yet; name the profile to install")
+            from .sim.device import Device
+
+            _, app = run.app_image(args.profile)
+            Device.create(args.device, app, files, nvs_csv=args.nvs, board=args.board)
+        else:
+            provision.into_device(args.device, files, args.nvs, board=args.board)
+        print(f"{args.device}: provisioned")
+        return
+    os.makedirs(args.out, exist_ok=True)
+    if args.merged:
+        dist = build.DIST / f"{args.profile}-{args.board}" if args.profile else None
+        app = args.app or (dist and str(dist / "micropython.bin"))
+        boot = args.bootloader
+        if not boot and dist and (dist / "firmware.bin").exists():
+            # firmware.bin starts with the bootloader at 0x1000 and holds the table at 0x8000.
+            boot = read(dist / "firmware.bin")[:partitions.TABLE_OFFSET - provision.BOOTLOADER_OFFSET]
+        if not app or not boot:
+            raise EpxError("provision --merged: give --app and --bootloader (or a profile built with `epx esp32`)")
+        out = os.path.join(args.out, "merged.bin")
+        provision.merged(out, parts, read(app), files, read(boot) if isinstance(boot, str) else boot,
+                         nvs_csv=args.nvs)
+        print(out)
+        print("flash with: esptool --chip esp32 --port PORT write-flash 0x0 " + out)
+        return
+    flash_args = provision.real_files(args.out, parts, files, args.nvs)
+    print("flash with: " + " ".join(provision.esptool_command(flash_args)))
+
+
+def cmd_sim(args):
+    from .sim import run
+
+    return run.run(args.profile, args.config, args.broker, args.heapsize)
 
 
 def cmd_profiles(args):
@@ -61,6 +137,31 @@ def parser():
     s.add_argument("--board", default=build.DEFAULT_BOARD)
     s.set_defaults(func=cmd_esp32)
 
+    s = sub.add_parser("image", help="write a profile's host app image (build/unix-<profile>/app.bin)")
+    s.add_argument("profile")
+    s.set_defaults(func=cmd_image)
+
+    s = sub.add_parser("provision", help="config.txt (littlefs) and NVS for a real or simulated device")
+    s.add_argument("profile", nargs="?", help="the firmware to install (new simulated device, --merged)")
+    s.add_argument("--config", help="the config.txt to install")
+    s.add_argument("--file", action="append", metavar="NAME=PATH", help="another file for the filesystem")
+    s.add_argument("--nvs", metavar="CSV", help="initial NVS values (esp-idf-nvs-partition-gen CSV)")
+    s.add_argument("--board", default=build.DEFAULT_BOARD)
+    target = s.add_mutually_exclusive_group(required=True)
+    target.add_argument("--device", metavar="DIR", help="a simulated device folder")
+    target.add_argument("--out", metavar="DIR", help="image files for a real device")
+    s.add_argument("--merged", action="store_true", help="with --out: one image of the whole flash")
+    s.add_argument("--app", help="with --merged: the ESP32 app image (default: dist/<profile>-<board>)")
+    s.add_argument("--bootloader", help="with --merged: ESP-IDF's bootloader.bin")
+    s.set_defaults(func=cmd_provision)
+
+    s = sub.add_parser("sim", help="run a profile on a simulated device with a local mosquitto")
+    s.add_argument("profile")
+    s.add_argument("--config", help="config.txt (default: profiles/<profile>/config.txt.example)")
+    s.add_argument("--broker", metavar="HOST:PORT", help="an MQTT broker (default: start mosquitto)")
+    s.add_argument("--heapsize", type=int, help="MicroPython heap in bytes")
+    s.set_defaults(func=cmd_sim)
+
     s = sub.add_parser("profiles", help="list the profiles")
     s.set_defaults(func=cmd_profiles)
 
@@ -73,13 +174,13 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except EpxError as e:
         print(f"epx: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

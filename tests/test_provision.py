@@ -1,0 +1,116 @@
+"""Provisioning: littlefs with the ESP32 port's geometry, NVS from CSV, merged images."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from esptool.bin_image import ELFSection, ESP32FirmwareImage
+
+from epx import partitions
+from epx.errors import EpxError
+from epx.sim import appimage, provision
+from epx.sim.flash import Flash, parse_table, table
+
+CONFIG = "unit L\nmaxflow 60\n"
+NVS_CSV = """key,type,encoding,value
+epx,namespace,,
+boots,data,i32,5
+name,data,string,pump house
+key,data,hex2bin,0102ff
+"""
+
+
+def fake_bootloader():
+    """A valid (if useless) ESP32 image standing in for ESP-IDF's bootloader.bin."""
+    image = ESP32FirmwareImage()
+    image.entrypoint = 0x40080400
+    image.segments.append(ELFSection(b".dram0.data", 0x3FFF0000, b"\0" * 64, 0))
+    return image.save(None)
+
+
+def test_littlefs_round_trip():
+    image = provision.lfs_image({"config.txt": CONFIG, "data/x.bin": b"\0\1"}, 0x20000)
+    assert len(image) == 0x20000
+    assert provision.lfs_files(image) == {"config.txt": CONFIG.encode(), "data/x.bin": b"\0\1"}
+
+
+def test_littlefs_superblock_has_the_port_geometry():
+    image = provision.lfs_image({"config.txt": CONFIG}, 0x20000)
+    # The superblock inline struct: version, block_size, block_count, name_max, ...
+    assert b"littlefs" in image[:4096]
+    at = image.index(b"littlefs") + 8 + 4  # tag of the inline struct follows the name
+    version, block_size, block_count, name_max = __import__("struct").unpack_from("<IIII", image, at)
+    assert (version, block_size, block_count, name_max) == (0x00020001, 4096, 32, 255)
+
+
+def test_not_littlefs():
+    with pytest.raises(EpxError, match="not a littlefs"):
+        provision.lfs_files(b"\xff" * 0x20000)
+
+
+def test_nvs_csv_to_image_and_json(tmp_path):
+    csv = tmp_path / "nvs.csv"
+    csv.write_text(NVS_CSV)
+    assert provision.nvs_values(csv) == {
+        "epx": {"boots": ["i32", 5], "name": ["str", "pump house"], "key": ["blob", "AQL/"]}}
+    image = provision.nvs_image(csv, 0x6000)
+    assert len(image) == 0x6000 and b"pump house" in image and b"boots" in image
+
+
+def test_nvs_csv_errors_name_the_line(tmp_path):
+    csv = tmp_path / "nvs.csv"
+    csv.write_text("key,type,encoding,value\nepx,namespace,,\nboots,data,i32,many\n")
+    with pytest.raises(EpxError, match=r"nvs.csv:3: boots"):
+        provision.nvs_values(csv)
+
+
+def test_into_device_folder(tmp_path):
+    csv = tmp_path / "nvs.csv"
+    csv.write_text(NVS_CSV)
+    flash = provision.into_device(tmp_path / "dev", {"config.txt": CONFIG}, csv)
+    assert provision.lfs_files(flash.read("vfs"))["config.txt"] == CONFIG.encode()
+    assert b"pump house" in flash.read("nvs")
+    assert json.loads((tmp_path / "dev" / "nvs.json").read_text())["epx"]["boots"] == ["i32", 5]
+    # Provisioning again replaces the filesystem and keeps the rest of the flash.
+    flash.write("ota_0", appimage.build(b"exe", "v1"))
+    provision.into_device(tmp_path / "dev", {"config.txt": "unit m3\n"})
+    flash = Flash(tmp_path / "dev" / "flash.bin")
+    assert provision.lfs_files(flash.read("vfs")) == {"config.txt": b"unit m3\n"}
+    assert appimage.read(flash.read("ota_0"))[1] == b"exe"
+
+
+def test_merged_image_round_trip(tmp_path):
+    parts = table()
+    app = appimage.build(b"the firmware", "h2o-1.0.0")
+    out = tmp_path / "merged.bin"
+    csv = tmp_path / "nvs.csv"
+    csv.write_text(NVS_CSV)
+    provision.merged(out, parts, app, {"config.txt": CONFIG}, fake_bootloader(), nvs_csv=csv)
+    data = out.read_bytes()
+    assert len(data) == partitions.FLASH_SIZE
+    assert parse_table(data[0x8000:0x9000]) == parts
+    vfs = partitions.find(parts, "vfs")
+    assert provision.lfs_files(data[vfs.offset:vfs.offset + vfs.size])["config.txt"] == CONFIG.encode()
+    ota_0 = partitions.find(parts, "ota_0")
+    assert appimage.read(data[ota_0.offset:ota_0.offset + ota_0.size])[1] == b"the firmware"
+    assert data[0x1000] == 0xE9
+    nvs = partitions.find(parts, "nvs")
+    assert b"pump house" in data[nvs.offset:nvs.offset + nvs.size]
+
+
+def test_cli_provision_real_device_files(tmp_path):
+    config = tmp_path / "config.txt"
+    config.write_text(CONFIG)
+    out = subprocess.run([sys.executable, "-m", "epx", "provision", "--config", str(config),
+                          "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "write-flash 0x3e0000" in out.stdout
+    image = (tmp_path / "out" / "vfs.bin").read_bytes()
+    assert provision.lfs_files(image)["config.txt"] == CONFIG.encode()
+
+
+def test_cli_provision_bad_config_path(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "epx", "provision", "--config", str(tmp_path / "nope"),
+                          "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    assert out.returncode == 1 and "nope" in out.stderr and "Traceback" not in out.stderr

@@ -1,0 +1,1 @@
+"""The simulated ESP32, host side: app images, flash, bootloader, devices and their world."""

@@ -1,0 +1,469 @@
+"""A simulated ESP32 on disk and in a process: boots, resets, console and control channel.
+
+    dev = Device.create(folder, app_image, files={"config.txt": "..."})
+    dev.start()
+    dev.wait_boot(1); dev.wait_console(r"ready"); dev.call("pin.set", pin=4, value=1)
+    dev.power_cycle(); dev.wait_boot(2)
+    dev.stop()
+
+A supervisor thread is the bootloader: it picks the slot (epx.sim.bootloader), runs the
+app's executable in its own process group, maps its exit code to the next reset cause and
+boots again. The control socket outlives every boot and keeps the world (input pins,
+attached models, WiFi) that each new boot receives. Every wait has a timeout and fails
+with the last console lines; stop() kills whatever still runs.
+"""
+
+import collections
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+from . import appimage, bootloader, provision
+from .flash import Flash
+from ..errors import EpxError
+
+PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
+TIMER_WAKE = 4
+EXIT_REPL, EXIT_RESET, EXIT_WDT, EXIT_DEEPSLEEP, EXIT_PANIC, EXIT_SOFT = 3, 10, 11, 12, 13, 14
+RESET_OF_EXIT = {EXIT_RESET: HARD_RESET, EXIT_WDT: WDT_RESET, EXIT_DEEPSLEEP: DEEPSLEEP_RESET,
+                 EXIT_PANIC: HARD_RESET, EXIT_SOFT: SOFT_RESET}
+CAUSE_NAMES = {PWRON_RESET: "PWRON_RESET", HARD_RESET: "HARD_RESET", WDT_RESET: "WDT_RESET",
+               DEEPSLEEP_RESET: "DEEPSLEEP_RESET", SOFT_RESET: "SOFT_RESET"}
+START = "import sys;sys.path[:]=['.frozen'];import _sim_start"
+DEFAULT_HEAP = 1024 * 1024
+TIMEOUT = 10.0
+
+
+class SimTimeout(AssertionError):
+    """A wait on a simulated device ran out; the message ends with its last console lines."""
+
+
+class Device:
+    def __init__(self, folder, name=None, medium=None, heapsize=DEFAULT_HEAP, on_console=None,
+                 max_boots=100, console_lines=5000, env=None):
+        self.folder = os.path.abspath(folder)
+        self.name = name or os.path.basename(self.folder)
+        self.flash = Flash(os.path.join(self.folder, "flash.bin"))
+        self.mac = "24a160" + hashlib.sha256(self.folder.encode()).hexdigest()[:6]
+        self.heapsize, self.on_console, self.max_boots = heapsize, on_console, max_boots
+        self.extra_env = dict(env or {})
+        self.medium = medium
+        self.console = collections.deque(maxlen=console_lines)  # (line number, boot, text)
+        self.lines_seen = 0
+        self.boots = []  # dicts, one per boot, as in boot.log
+        self.events = []  # every event from the firmware, with "_boot" (its boot number)
+        self.pins = {}  # output pin -> level, from pin events
+        self.world = {"pins": {}, "models": [], "wifi": {}, "clock_scale": 1.0}
+        self.ended = None  # why the run ended (None while it runs)
+        self.t_us = 0  # last device clock seen
+        self._cv = threading.Condition()
+        self._pending = {}
+        self._next_id = 0
+        self._conn = None
+        self._proc = None
+        self._power_cut = False
+        self._stopping = False
+        self._threads = []
+        self._sockdir = None
+        self._server = None
+        if medium is not None:
+            medium.join(self)
+
+    # --- making devices ------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, folder, app, files=None, nvs_csv=None, board=None, **kw):
+        """A new device folder: erased flash, `app` (image bytes or file) in ota_0, the
+        filesystem holding `files` ({path: text or bytes}) and optional NVS from a CSV."""
+        os.makedirs(os.path.join(folder, "run"), exist_ok=True)
+        flash = Flash.create(os.path.join(folder, "flash.bin"), **({"board": board} if board else {}))
+        flash.write("ota_0", provision.read_bytes(app))
+        provision.into_device(folder, files or {}, nvs_csv)
+        if not os.path.exists(os.path.join(folder, "nvs.json")):
+            with open(os.path.join(folder, "nvs.json"), "w") as f:
+                f.write("{}\n")
+        return cls(folder, **kw)
+
+    def install(self, slot, app, boot=True):
+        """Write an app image into `slot` and, like esp_ota_set_boot_partition, boot it next."""
+        self.flash.write(slot, provision.read_bytes(app), erase=True)
+        if boot:
+            bootloader.set_boot(self.flash, slot)
+
+    # --- running -----------------------------------------------------------------------
+
+    def start(self):
+        self._sockdir = tempfile.mkdtemp(prefix="epxsim")  # AF_UNIX paths are short
+        self.ctl_path = os.path.join(self._sockdir, "ctl")
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(self.ctl_path)
+        self._server.listen(4)
+        os.makedirs(os.path.join(self.folder, "run"), exist_ok=True)
+        self._spawn(self._accept)
+        self._spawn(self._supervise)
+        return self
+
+    def stop(self):
+        """Kill the firmware and every helper; idempotent."""
+        with self._cv:
+            self._stopping = True
+            if self.ended is None:
+                self.ended = "stopped"
+            self._cv.notify_all()
+        self._kill()
+        if self._server is not None:
+            try:
+                self._server.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._server.close()
+        conn = self._conn
+        if conn is not None:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for t in self._threads:
+            t.join(5)
+        if self._sockdir:
+            shutil.rmtree(self._sockdir, ignore_errors=True)
+        if self.medium is not None:
+            self.medium.leave(self)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def power_cycle(self):
+        """Cut the power: the process dies, RTC memory is lost, the next boot is PWRON_RESET."""
+        with self._cv:
+            self._power_cut = True
+        self._kill()
+
+    def _spawn(self, target, *args):
+        t = threading.Thread(target=target, args=args, daemon=True, name=f"{self.name}-{target.__name__}")
+        self._threads.append(t)
+        t.start()
+        return t
+
+    def _kill(self):
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def _supervise(self):
+        cause, wake, ticks_ms = PWRON_RESET, 0, 0
+        n = 0
+        while not self._stopping:
+            n += 1
+            if n > self.max_boots:
+                self._end(f"boot loop: more than {self.max_boots} boots")
+                return
+            try:
+                boot = bootloader.boot(self.flash)
+            except EpxError as e:
+                self._end(f"bootloader: {e}")
+                return
+            record = {"boot": n, "slot": boot.slot, "state": boot.state,
+                      "version": boot.desc["version"], "reset_cause": cause,
+                      "wake_reason": wake, "ticks_start_ms": ticks_ms, "actions": boot.actions}
+            exe = self._extract(boot)
+            info = {"reset_cause": cause, "wake_reason": wake, "slot": boot.slot,
+                    "running_state": boot.state, "boot": n, "mac": self.mac}
+            env = dict(os.environ, EPX_SIM_DIR=self.folder, EPX_SIM_CTL=self.ctl_path,
+                       EPX_SIM_BOOT=json.dumps(info), EPX_SIM_TICKS_START=str(ticks_ms),
+                       **self.extra_env)
+            argv = [exe, "-X", f"heapsize={self.heapsize}", "-c", START]
+            with self._cv:
+                if self._stopping:
+                    return
+                self.t_us = ticks_ms * 1000
+                self.boots.append(record)
+                self._power_cut = False
+                try:
+                    self._proc = subprocess.Popen(
+                        argv, cwd=os.path.join(self.folder, "run"), env=env, stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                except OSError as e:
+                    self._end(f"cannot run {exe}: {e}")
+                    return
+                self._cv.notify_all()
+            self._read_console(self._proc, n)
+            code = self._proc.wait()
+            record["exit"] = code
+            self._log_boot(record)
+            with self._cv:
+                power_cut = self._power_cut
+            if self._stopping:
+                return
+            sleep_ms = self._take_deepsleep()
+            ticks_ms = self.t_us // 1000
+            if power_cut:
+                cause, wake = PWRON_RESET, 0
+                rtc = os.path.join(self.folder, "rtc.bin")
+                if os.path.exists(rtc):
+                    os.remove(rtc)
+                continue
+            if code in (0, EXIT_REPL):
+                self._end(f"firmware exited with {code} (main.py returned or an uncaught "
+                          "exception: the device sits at the REPL)")
+                return
+            cause = RESET_OF_EXIT.get(code, HARD_RESET)  # anything else is a panic
+            wake = TIMER_WAKE if code == EXIT_DEEPSLEEP else 0
+            if code == EXIT_DEEPSLEEP:
+                ticks_ms += sleep_ms
+
+    def _extract(self, boot):
+        """The booted slot's executable at <device>/app-<slot>, rewritten only if it changed."""
+        path = os.path.join(self.folder, f"app-{boot.slot}")
+        digest = boot.desc["app_elf_sha256"]
+        stamp = path + ".sha256"
+        if not (os.path.exists(path) and os.path.exists(stamp) and open(stamp).read() == digest):
+            tmp = path + ".tmp"
+            with open(tmp, "wb") as f:
+                f.write(boot.exe)
+            os.chmod(tmp, 0o755)
+            os.replace(tmp, path)
+            with open(stamp, "w") as f:
+                f.write(digest)
+        return path
+
+    def _take_deepsleep(self):
+        path = os.path.join(self.folder, "run", "deepsleep.json")
+        try:
+            with open(path) as f:
+                data = json.load(f)
+            os.remove(path)
+        except (OSError, ValueError):
+            return 0
+        return int(data["ms"] if isinstance(data, dict) else data)
+
+    def _log_boot(self, record):
+        with open(os.path.join(self.folder, "boot.log"), "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _end(self, why):
+        with self._cv:
+            if self.ended is None:
+                self.ended = why
+            self._cv.notify_all()
+
+    def _read_console(self, proc, boot):
+        with open(os.path.join(self.folder, "console.log"), "ab") as log:
+            for raw in iter(proc.stdout.readline, b""):
+                log.write(raw)
+                log.flush()
+                text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                with self._cv:
+                    self.lines_seen += 1
+                    self.console.append((self.lines_seen, boot, text))
+                    self._cv.notify_all()
+                if self.on_console:
+                    self.on_console(self, text)
+        proc.stdout.close()
+
+    # --- control channel -----------------------------------------------------------------
+
+    def _accept(self):
+        while not self._stopping:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            old, self._conn = self._conn, conn
+            if old is not None:
+                old.close()
+            self._spawn(self._serve, conn)
+
+    def _serve(self, conn):
+        f = conn.makefile("rb")
+        try:
+            for line in f:
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                if "id" in msg and "event" not in msg:
+                    with self._cv:
+                        if msg["id"] in self._pending:
+                            self._pending[msg["id"]] = msg
+                            self._cv.notify_all()
+                else:
+                    self._event(conn, msg)
+        except OSError:
+            pass
+        finally:
+            with self._cv:
+                if self._conn is conn:
+                    self._conn = None
+                for k, v in self._pending.items():
+                    if v is None:
+                        self._pending[k] = {"ok": False, "error": "connection lost (device reset?)"}
+                self._cv.notify_all()
+            conn.close()
+
+    def _event(self, conn, msg):
+        kind = msg.get("event")
+        with self._cv:
+            msg["_boot"] = len(self.boots)
+            self.events.append(msg)
+            if isinstance(msg.get("t_us"), int):
+                self.t_us = msg["t_us"]
+            if kind == "hello":
+                self.boots[-1]["hello"] = msg.get("boot")
+            elif kind == "pin":
+                self.pins[int(msg["pin"])] = msg["value"]
+            elif kind == "model":
+                for m in self.world["models"]:
+                    if m.get("name") == msg.get("name"):
+                        m["state"] = msg.get("state")
+            self._cv.notify_all()
+        if kind == "hello":
+            self._send(conn, dict(self.world, op="world"))
+        elif kind == "espnow.send" and self.medium is not None:
+            self.medium.send(self, msg["peer"], msg["msg"], msg.get("channel"))
+
+    def _send(self, conn, msg):
+        with self._cv:
+            self._next_id += 1
+            msg["id"] = self._next_id
+        try:
+            conn.sendall(json.dumps(msg).encode() + b"\n")
+        except OSError:
+            return None
+        return msg["id"]
+
+    def post(self, op, **args):
+        """Send a request without waiting for its answer (False if no firmware is connected)."""
+        conn = self._conn
+        return conn is not None and self._send(conn, dict(args, op=op)) is not None
+
+    def call(self, op, timeout=TIMEOUT, **args):
+        """A control-channel request; its result, or EpxError with the firmware's error."""
+        self.wait_connected(timeout)
+        conn = self._conn
+        with self._cv:
+            self._next_id += 1
+            ident = self._next_id
+            self._pending[ident] = None
+        try:
+            conn.sendall(json.dumps(dict(args, op=op, id=ident)).encode() + b"\n")
+            with self._cv:
+                if not self._cv.wait_for(lambda: self._pending[ident] is not None, timeout):
+                    raise self._timeout(f"{op}: no answer within {timeout} s")
+                answer = self._pending[ident]
+        except (OSError, AttributeError) as e:
+            raise EpxError(f"{op}: control channel: {e}")
+        finally:
+            with self._cv:
+                self._pending.pop(ident, None)
+        if not answer.get("ok"):
+            raise EpxError(f"{op}: {answer.get('error')}")
+        self._remember(op, args, answer.get("result"))
+        return answer.get("result")
+
+    def _remember(self, op, args, result):
+        """The world a reboot must find again."""
+        with self._cv:
+            if op == "pin.set":
+                self.world["pins"][str(args["pin"])] = args["value"]
+            elif op == "wifi.set":
+                self.world["wifi"].update({k: v for k, v in args.items() if k != "drop"})
+            elif op == "clock.scale":
+                self.world["clock_scale"] = args["factor"]
+            elif op == "model.attach":
+                self.world["models"].append(dict(args, name=result))
+            elif op == "clock.now" and isinstance(result, int):
+                self.t_us = result
+
+    def advance(self, ms, timeout=TIMEOUT):
+        return self.call("clock.advance", ms=ms, timeout=timeout)
+
+    # --- waiting -------------------------------------------------------------------------
+
+    def _timeout(self, what):
+        lines = [f"  [{b}] {t}" for _, b, t in list(self.console)[-25:]]
+        state = f"; run ended: {self.ended}" if self.ended else ""
+        return SimTimeout(f"{self.name}: {what}{state}\nlast console lines:\n" + "\n".join(lines))
+
+    def _wait(self, ready, timeout, what):
+        """Wait until ready() returns something true (under the lock); fail fast if the run
+        ended and the condition cannot come true any more."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while True:
+                value = ready()
+                if value:
+                    return value
+                if self.ended is not None:
+                    raise self._timeout(f"{what}: not reached")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self._timeout(f"{what}: not within {timeout} s")
+                self._cv.wait(left)
+
+    def wait_connected(self, timeout=TIMEOUT):
+        self._wait(lambda: self._conn is not None and self.boots and "hello" in self.boots[-1],
+                   timeout, "control channel")
+
+    def wait_boot(self, n, timeout=TIMEOUT):
+        """The record of boot `n` (1-based) once its firmware has said hello."""
+        return self._wait(lambda: len(self.boots) >= n and "hello" in self.boots[n - 1] and self.boots[n - 1],
+                          timeout, f"boot {n}")
+
+    def wait_exit(self, n, timeout=TIMEOUT):
+        """The record of boot `n` once its process has ended (it carries the exit code)."""
+        return self._wait(lambda: len(self.boots) >= n and "exit" in self.boots[n - 1] and self.boots[n - 1],
+                          timeout, f"end of boot {n}")
+
+    def console_mark(self):
+        return self.lines_seen
+
+    def wait_console(self, pattern, timeout=TIMEOUT, since=0, boot=None):
+        """The first console line (numbered after `since`) matching `pattern`: a re.Match."""
+        rx = re.compile(pattern)
+
+        def ready():
+            for number, b, text in self.console:
+                if number > since and (boot is None or b == boot):
+                    m = rx.search(text)
+                    if m:
+                        return m
+            return None
+
+        return self._wait(ready, timeout, f"console line /{pattern}/")
+
+    def wait_event(self, predicate, timeout=TIMEOUT, since=0, what="event"):
+        """The first event (index >= since) for which predicate(event) is true."""
+        def ready():
+            for e in self.events[since:]:
+                if predicate(e):
+                    return e
+            return None
+
+        return self._wait(ready, timeout, what)
+
+    def output(self, boot=None):
+        """Console text (of one boot, or all that the ring still holds)."""
+        return "\n".join(t for _, b, t in list(self.console) if boot is None or b == boot)
+
+    def nvs(self):
+        with open(os.path.join(self.folder, "nvs.json")) as f:
+            return json.load(f)
+
+    def files(self):
+        """{path: bytes} of the device's littlefs (read while the firmware is not writing)."""
+        return provision.lfs_files(self.flash.read("vfs"))

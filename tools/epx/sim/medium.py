@@ -1,0 +1,49 @@
+"""The air between simulated devices: ESP-NOW frames with loss, delay and channels."""
+
+import random
+import threading
+
+BROADCAST = "ffffffffffff"
+
+
+class Medium:
+    """Devices join with their MAC; `espnow.send` events from one are delivered to the peer
+    (or every other device for broadcast) unless lost, on the same channel only."""
+
+    def __init__(self, loss=0.0, delay_ms=0, rssi=-50, seed=None):
+        self.loss, self.delay_ms, self.rssi = loss, delay_ms, rssi
+        self.random = random.Random(seed)
+        self.devices = {}
+        self.channels = {}  # mac -> channel the receiver listens on (None: any)
+        self.frames = []  # (sender, peer, msg, outcome)
+        self.lock = threading.Lock()
+
+    def join(self, device):
+        self.devices[device.mac] = device
+
+    def leave(self, device):
+        self.devices.pop(device.mac, None)
+
+    def send(self, sender, peer, msg, channel=None):
+        peer = peer.replace(":", "").lower()
+        targets = [d for m, d in self.devices.items()
+                   if m != sender.mac and (peer == BROADCAST or m == peer)]
+        for target in targets:
+            listening = self.channels.get(target.mac)
+            with self.lock:
+                if listening is not None and channel is not None and listening != channel:
+                    outcome = "channel"
+                elif self.loss and self.random.random() < self.loss:
+                    outcome = "lost"
+                else:
+                    outcome = "delivered"
+                self.frames.append((sender.mac, target.mac, msg, outcome))
+            if outcome == "delivered":
+                args = dict(peer=sender.mac, msg=msg, rssi=self.rssi)
+                if self.delay_ms:
+                    threading.Timer(self.delay_ms / 1000, target.post, ("espnow.deliver",), args).start()
+                else:
+                    target.post("espnow.deliver", **args)
+        if not targets:
+            with self.lock:
+                self.frames.append((sender.mac, peer, msg, "no peer"))
