@@ -217,3 +217,127 @@ except ValueError as e:
 print(json.dumps(r))
 """)
     assert out[0] == "function" and "1..24" in out[1]
+
+
+PANEL = """
+from machine import Pin
+from switch import hardware, keep, panel, program
+from epx.nvram import NVRAM
+log = []
+def make(driver='Direct4', text=None, debounce=50, longpress=1000, now=0):
+    board = hardware.open_board(driver, 0)
+    kept = keep.Kept(NVRAM('switch'), 'switch', board.n_outputs)
+    kept.load()
+    p = panel.Panel(board, kept, debounce, longpress,
+                    lambda i, v: log.append(['out', i, v]), lambda i, t: log.append(['ev', i, t]))
+    text = text or program.default_text(board.n_inputs, board.n_outputs)
+    p.start(program.compile(text, board.n_inputs, board.n_outputs), now)
+    return p
+def outs(pins=(17, 16, 32, 12)):
+    return [Pin._level(n) for n in pins]
+def hold(p, pin, level, t0, ms, poll=15):
+    Pin._drive(pin, level)
+    t = t0
+    while t < t0 + ms:
+        p.poll(t)
+        t += poll
+    return t
+"""
+
+
+def run_boot(fw, tmp_path, code, cause):
+    env = {"EPX_SIM_BOOT": json.dumps({"reset_cause": cause}), "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([str(fw), "-c", ENTRY + code], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_push_buttons_toggle_and_long_press_clears(fw, tmp_path):
+    out = run_boot(fw, tmp_path, PANEL + """
+for n in (26, 34, 33, 35): Pin._drive(n, 1)     # active low: released
+p = make(text='0:P:-0,-1/+0/+1;1:P:-1/+1')
+r = [outs()]
+t = hold(p, 26, 0, 0, 100); t = hold(p, 26, 1, t, 100); r.append(outs())   # press: phase 1
+t = hold(p, 26, 0, t, 100); t = hold(p, 26, 1, t, 100); r.append(outs())   # phase 2
+t = hold(p, 26, 0, t, 1500); r.append(outs()); t = hold(p, 26, 1, t, 100)  # long: phase 0
+t = hold(p, 34, 0, t, 30); t = hold(p, 34, 1, t, 100)   # shorter than debounce
+t = hold(p, 34, 0, t, 80); t = hold(p, 34, 1, t, 100); r.append(outs())
+print(json.dumps([r, log]))
+""", 1)
+    r, log = out
+    assert r == [[0, 0, 0, 0], [1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 1, 0, 0]]
+    assert [e for e in log if e[0] == "ev"] == [["ev", 0, "P"], ["ev", 0, "P"], ["ev", 0, "P"],
+                                                ["ev", 0, "L"], ["ev", 1, "P"]]
+    assert ["out", 0, 1] in log and ["out", 1, 1] in log
+
+
+def test_toggle_and_follow_kinds_and_bounces(fw, tmp_path):
+    out = run_boot(fw, tmp_path, PANEL + """
+for n in (26, 34, 33, 35): Pin._drive(n, 1)
+p = make(text='0:T:-0/+0;1:R:-1,-2/+1,+2')
+r = []
+t = hold(p, 26, 0, 0, 100); r.append(outs())            # T on
+t = hold(p, 26, 1, t, 100); r.append(outs())            # T off: each edge is a phase
+for k in range(4):                                      # bouncing: 15 ms flips, no change
+    t = hold(p, 34, k % 2, t, 15)
+t = hold(p, 34, 1, t, 100); r.append(outs())
+t = hold(p, 34, 0, t, 100); r.append(outs())            # R on: phase 1
+p.set_output(1, 0); r.append(outs())                     # MQTT may override
+t = hold(p, 34, 1, t, 100); r.append(outs())            # R off: phase 0
+print(json.dumps([r, [e for e in log if e[0] == 'ev']]))
+""", 1)
+    r, events = out
+    assert r == [[1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
+    assert events == [["ev", 0, "T+"], ["ev", 0, "T-"], ["ev", 1, "R+"], ["ev", 1, "R-"]]
+
+
+def test_outputs_restore_from_rtc_then_nvs_and_follow_wins(fw, tmp_path):
+    first = PANEL + """
+for n in (26, 34, 33, 35): Pin._drive(n, 1)
+p = make(text='0:P:-0/+0;1:P:-1/+1;2:R:-2/+2')
+p.set_output(0, 1); p.set_output(3, 1)
+print(json.dumps(outs()))
+"""
+    assert run_boot(fw, tmp_path, first, 1) == [1, 0, 0, 1]
+    nvs = json.loads((tmp_path / "nvs.json").read_text())["switch"]
+    assert nvs == {"0": ["i32", 1], "3": ["i32", 1]}  # written on change only
+    # RTC memory says otherwise (written after NVS): a watchdog reset believes RTC memory.
+    again = PANEL + """
+from switch import keep
+import struct
+keep.rtc_write('switch', struct.pack('<4i', 0, 1, 0, 1))
+print(json.dumps(1))
+"""
+    run_boot(fw, tmp_path, again, 3)
+    boot = PANEL + """
+Pin._drive(26, 1); Pin._drive(34, 1); Pin._drive(33, 0); Pin._drive(35, 1)  # input 2 on
+p = make(text='0:P:-0/+0;1:P:-1/+1;2:R:-2/+2')
+print(json.dumps(outs()))
+"""
+    assert run_boot(fw, tmp_path, boot, 3) == [0, 1, 1, 1]   # RTC, and R input 2 wins
+    (tmp_path / "rtc.bin").unlink()                          # a power cycle
+    assert run_boot(fw, tmp_path, boot, 1) == [1, 0, 1, 1]   # NVS, and R input 2 wins
+
+
+def test_chain_board_restores_without_a_latch_glitch(fw, tmp_path):
+    code = CHAIN.replace("def chain", "def _chain") + PANEL + """
+o = models.attach('pins', 'HC595', args=dict(ser=13, clk=14, latch=15))
+i = models.attach('pins', 'HC165', args=dict(clk=14, load=32, qh=16))
+i.set_inputs(0xFF)                       # active low: all released
+k = keep.Kept(NVRAM('switch'), 'switch', 8)
+k.load()
+for n in (2, 5): k.set(n, 1)
+o.shift = o.latched = 0b00100100          # what the 595s held before the reset
+p = make('dtwonder8')
+r = [o.history[:], o.latched]
+t = hold(p, 0, 0, 0, 0)
+i.set_input(7, 0)
+for t in range(0, 120, 15): p.poll(t)
+r.append(o.history[:]); r.append(o.shift)
+print(json.dumps(r))
+"""
+    out = run_boot(fw, tmp_path, code, 3)
+    assert out[0] == [0b00100100] and out[1] == 0b00100100   # one latch, same value
+    assert out[2] == [0b00100100, 0b10100100]                 # input 7 toggled output 7
+    assert out[3] == 0b10100100                               # reads keep the outputs shifted
