@@ -317,6 +317,10 @@ class Device:
 
     def _event(self, conn, msg):
         kind = msg.get("event")
+        if kind == "hello":  # the world goes out before anyone may send this boot a request
+            with self._cv:
+                world = json.loads(json.dumps(self.world))
+            self._send(conn, dict(world, op="world"))
         with self._cv:
             msg["_boot"] = len(self.boots)
             self.events.append(msg)
@@ -331,9 +335,7 @@ class Device:
                     if m.get("name") == msg.get("name"):
                         m["state"] = msg.get("state")
             self._cv.notify_all()
-        if kind == "hello":
-            self._send(conn, dict(self.world, op="world"))
-        elif kind == "espnow.send" and self.medium is not None:
+        if kind == "espnow.send" and self.medium is not None:
             self.medium.send(self, msg["peer"], msg["msg"], msg.get("channel"))
 
     def _send(self, conn, msg):
