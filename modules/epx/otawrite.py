@@ -1,0 +1,95 @@
+# An app image from an HTTP server into an OTA partition, one 4 KB flash sector at a time
+# through one preallocated buffer, checked on the way (appimage.Check, SHA-256) and read back
+# before anyone may boot it. Nothing outside the target partition is written.
+import asyncio
+import errno
+import hashlib
+from micropython import const
+
+from epx import appimage, http
+
+SECTOR = const(4096)
+_ERASE = const(6)  # MP_BLOCKDEV_IOCTL_BLOCK_ERASE
+
+
+class Refused(Exception):
+    """The image or its transfer is not acceptable: the message says why."""
+
+
+async def write(part, url, size, sha256, accept, progress=None, timeout_ms=20000, buf=None):
+    """Stream url (size bytes, SHA-256 digest sha256) into part, whose ioctl erases 4 KB
+    blocks. accept(version, project) raises Refused for an app descriptor it does not want;
+    progress(done) is called after each sector. Returns the descriptor's version."""
+    if size > part.ioctl(4, 0) * SECTOR:
+        raise Refused("image of %d bytes does not fit the %s partition" % (size, part.info()[4]))
+    buf = buf or bytearray(SECTOR)
+    mv = memoryview(buf)
+    try:
+        r = await http.get(url, timeout_ms)
+    except asyncio.TimeoutError:
+        raise Refused("HTTP server did not answer in time")
+    except (http.HTTPError, ValueError, OSError) as e:
+        raise Refused("download: %s" % _reason(e))
+    try:
+        if r.length != size:
+            raise Refused("server sends %d bytes, the request says %d" % (r.length, size))
+        sha = hashlib.sha256()
+        check = appimage.Check()
+        block = done = 0
+        while done < size:
+            fill = 0
+            want = min(SECTOR, size - done)
+            while fill < want:
+                try:
+                    fill += await r.readinto(mv[fill:want])
+                except asyncio.TimeoutError:
+                    raise Refused("download stalled at %d of %d bytes" % (done + fill, size))
+                except (http.HTTPError, OSError) as e:
+                    raise Refused("download: %s" % _reason(e))
+            chunk = mv[:fill]
+            sha.update(chunk)
+            try:
+                check.feed(chunk)
+            except ValueError as e:
+                raise Refused(str(e))
+            if block == 0:
+                if check.desc is None:
+                    raise Refused("image: no app descriptor in the first segment")
+                accept(*check.desc)
+            part.ioctl(_ERASE, block)
+            part.writeblocks(block, chunk, 0)
+            block += 1
+            done += fill
+            if progress:
+                progress(done)
+    finally:
+        await r.close()
+    try:
+        version = check.finish()[0]
+    except ValueError as e:
+        raise Refused(str(e))
+    if sha.digest() != sha256:
+        raise Refused("SHA-256 of the image does not match the request")
+    if await digest(part, size, mv) != sha256:
+        raise Refused("flash read-back does not match the image")
+    return version
+
+
+async def digest(part, size, mv):
+    """SHA-256 of the first size bytes of part, read through mv (the loop turns meanwhile)."""
+    sha = hashlib.sha256()
+    block = 0
+    while size > 0:
+        chunk = mv[:min(size, len(mv))]
+        part.readblocks(block, chunk)
+        sha.update(chunk)
+        size -= len(chunk)
+        block += 1
+        await asyncio.sleep_ms(0)
+    return sha.digest()
+
+
+def _reason(e):
+    if isinstance(e, OSError) and e.args and isinstance(e.args[0], int):
+        return errno.errorcode.get(e.args[0], "error %d" % e.args[0])
+    return str(e) or type(e).__name__

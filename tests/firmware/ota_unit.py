@@ -1,0 +1,4 @@
+# Test firmware for the OTA building blocks (image check, HTTP client, HMAC, partition
+# writer), run as scripts without an appliance.
+package("epx", files=["__init__.py", "appimage.py", "hmac.py", "http.py", "otawrite.py"],
+        base_path="../../modules")
