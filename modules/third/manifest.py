@@ -3,6 +3,7 @@ options.defaults(drivers=())
 DRIVERS = {
     "mcp23017": ("mcp23017.py",),  # 16 inputs with pull-ups (h2o level switches)
     "ssd1306": ("ssd1306.py",),  # 128x64 OLED on I2C, through framebuf
+    "shiftreg": ("shiftreg.py",),  # 74HC165/595 chains bit-banged in viper (switch dtwonder8)
 }
 for name in options.drivers:
     if name not in DRIVERS:

@@ -98,5 +98,5 @@ class Relays:
             for i in range(len(self.deadline)):
                 if self.deadline[i] is not None:
                     self.left.values[i] = self.left_ms(i, now)
-            self.left.set(0, self.left.values[0], durable=False)
+            self.left.store()
         return None if nearest is None else min(nearest, _REFRESH_MS)

@@ -2,12 +2,14 @@
 # watchdog, panic and OTA resets (written on every change, no flash wear); NVS keeps them
 # through power cycles (written only when a value changes).
 #
-# RTC memory is one blob for the whole firmware: each user owns a tagged record in it
-# (8-byte tag, 2-byte length, payload, CRC32 of the record), and writes leave the others'.
+# RTC memory is one blob for the whole firmware: its first 4 bytes are epx.app's (boot
+# loop counter), then each user owns a tagged record (8-byte tag, 2-byte length, payload,
+# CRC32 of the record); a write leaves the others' records and epx.app's bytes alone.
 import binascii
 import struct
 from machine import PWRON_RESET, RTC, reset_cause
 
+_APP = const(4)  # epx.app's bytes
 _HEAD = const(10)  # tag (8) + payload length (2)
 _CRC = const(4)
 
@@ -15,7 +17,7 @@ _CRC = const(4)
 def _records(blob):
     """{tag: payload} of the valid records in an RTC memory blob."""
     found = {}
-    at = 0
+    at = _APP
     while at + _HEAD + _CRC <= len(blob):
         tag, n = struct.unpack_from("<8sH", blob, at)
         end = at + _HEAD + n
@@ -42,10 +44,12 @@ def rtc_read(tag):
 
 def rtc_write(tag, payload):
     global _stale
-    records = {} if _stale else _records(RTC().memory())
+    mem = RTC().memory()
+    records = {} if _stale else _records(mem)
     _stale = False
     records[_tag(tag)] = bytes(payload)
-    blob = bytearray()
+    blob = bytearray(mem[:_APP])
+    blob += bytes(_APP - len(blob))
     for t, p in records.items():
         record = struct.pack("<8sH", t, len(p)) + p
         blob += record + struct.pack("<I", binascii.crc32(record))
@@ -78,9 +82,13 @@ class Kept:
                 self.values[i] = self.nvram.get_int(self.prefix + str(i), default)
         return self.values
 
+    def store(self):
+        """Keep values in RTC memory."""
+        rtc_write(self.tag, struct.pack("<%di" % len(self.values), *self.values))
+
     def set(self, i, value, durable=True):
         """Keep values[i] = value in RTC memory, and in NVS when durable."""
         self.values[i] = value
-        rtc_write(self.tag, struct.pack("<%di" % len(self.values), *self.values))
+        self.store()
         if durable:
             self.nvram.set_int(self.prefix + str(i), value)

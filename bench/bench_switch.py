@@ -1,0 +1,108 @@
+"""switch: the viper 74HC165/595 transfer (modules/third/shiftreg.py) against the same code
+compiled as plain bytecode (ratio), and the worst loop delay one input poll of a dtwonder8
+board causes (the transfer through the simulated GPIO registers and chip models, debounce,
+program), both inside the host firmware (tests/firmware/switchunit.py)."""
+
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from epx import build  # noqa: E402
+
+# Runs in the firmware. machine.mem32 is C on the ESP32; a dict (C subscripts) stands in
+# for it here (the simulated registers are Python), so both variants pay the same for it.
+PROBE = r"""
+import time
+import shiftreg as viper
+import shiftreg_bytecode as bytecode
+
+ROUNDS = 2000
+
+
+def transfers(module):
+    c = module.Chain(14, nbits=8, load=32, qh=16, ser=13, latch=15)
+    mem = {0x3FF4403C: 0x10000, 0x3FF44040: 0}
+    plan = c._plan
+    best = None
+    for _ in range(7):
+        t = time.ticks_us()
+        for k in range(ROUNDS):
+            module._transfer(mem, plan, k & 0xFF, 8)
+        spent = time.ticks_diff(time.ticks_us(), t)
+        best = spent if best is None or spent < best else best
+    return best * 1000 // ROUNDS
+
+
+print("viper", transfers(viper))
+print("bytecode", transfers(bytecode))
+
+# One poll of a dtwonder8 panel: registers and chip models simulated, inputs changing.
+from sim import models
+from machine import Pin
+from switch import hardware, keep, panel, program
+from epx.nvram import NVRAM
+
+models.attach("pins", "HC595", args=dict(ser=13, clk=14, latch=15))
+chips = models.attach("pins", "HC165", args=dict(clk=14, load=32, qh=16))
+chips.set_inputs(0xFF)
+board = hardware.open_board("dtwonder8", 0)
+kept = keep.Kept(NVRAM("switch"), "switch", 8)
+kept.load()
+p = panel.Panel(board, kept, 50, 1000, lambda i, v: None, lambda i, t: None)
+p.start(program.compile(program.default_text(8, 8), 8, 8), 0)
+import gc
+worst = worst_change = total = 0
+POLLS = 3000
+for k in range(POLLS):
+    if k % 20 == 0:
+        chips.set_input((k // 20) % 8, (k // 20) & 8)
+    gc.collect()  # a collection is the loop's, not the poll's
+    before = p.outputs
+    t = time.ticks_us()
+    p.poll(k * 15)
+    spent = time.ticks_diff(time.ticks_us(), t)
+    total += spent
+    if p.outputs != before:
+        worst_change = max(worst_change, spent)
+    else:
+        worst = max(worst, spent)
+print("poll_worst", worst)
+print("poll_worst_change", worst_change)
+print("poll_mean", total // POLLS)
+"""
+
+
+def bytecode_twin(source):
+    """shiftreg.py without the viper decorators; ptr32() becomes the identity."""
+    twin, n = re.subn(r"^\s*@micropython\.viper\n", "", source, flags=re.M)
+    assert n == 2, "expected two viper functions in shiftreg.py"
+    return "def ptr32(x):\n    return x\n\n\n" + twin
+
+
+def main():
+    exe, _ = build.build_unix("switchunit")
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "shiftreg_bytecode.py").write_text(
+            bytecode_twin((ROOT / "modules" / "third" / "shiftreg.py").read_text()))
+        Path(tmp, "probe.py").write_text(PROBE)
+        out = subprocess.run([str(exe), "-c", "import sys;sys.path[:]=['.frozen',''];import probe"],
+                             cwd=tmp, capture_output=True, text=True, timeout=300)
+    if out.returncode:
+        sys.exit(out.stdout + out.stderr)
+    r = dict(line.split() for line in out.stdout.split("\n") if line)
+    viper, bytecode = int(r["viper"]), int(r["bytecode"])
+    print(f"shift-register transfer (8 bits in + 8 out): viper {viper} ns, bytecode "
+          f"{bytecode} ns, ratio {viper / bytecode:.2f}")
+    print(f"loop delay of one dtwonder8 poll (simulated registers and chips): worst "
+          f"{int(r['poll_worst'])} us, mean {int(r['poll_mean'])} us, worst with an output "
+          f"change (latch, RTC memory and NVS writes) {int(r['poll_worst_change'])} us; "
+          f"poll period 15000 us")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+# The relay appliance: relays from config, TurnOnWithTimeout over MQTT, state published.
+from time import ticks_ms
+
+from epx import config, log, loop, mqtt
+from epx.nvram import NVRAM
+from relay.relays import Relays
+from switch import keep
+
+_NO_OUTPUT = (20, 24, 28, 29, 30, 31)  # GPIOs the ESP32 lacks; 34..39 are input only
+
+
+def _ints(text):
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError("%r is not a comma-separated list of integers" % text)
+    return values
+
+
+def _pins(text):
+    pins = _ints(text)
+    for p in pins:
+        if not 0 <= p < 34 or p in _NO_OUTPUT:
+            raise ValueError("GPIO %d cannot drive a relay" % p)
+    if len(set(pins)) != len(pins):
+        raise ValueError("a GPIO is listed twice")
+    return pins
+
+
+def _maxima(text):
+    values = _ints(text)
+    for v in values:
+        if not 1 <= v <= 0x1FFFFF:
+            raise ValueError("maximum %d s out of range 1..%d" % (v, 0x1FFFFF))
+    return values
+
+
+PINS = config.key("relays", _pins, (25, 26, 27, 33))
+MAX_S = config.key("maxon", _maxima, (600, 86400, 86400, 86400))
+
+_CHECK_S = const(1)
+_FORCE_S = const(1800)
+
+relays = None
+_timer = None
+_states = []
+
+
+def setup():
+    global relays, _timer
+    pins, max_s = PINS.value, MAX_S.value
+    if len(max_s) == 1:
+        max_s = max_s * len(pins)
+    if len(max_s) != len(pins):
+        raise ValueError("config: maxon has %d values for %d relays" % (len(max_s), len(pins)))
+    nv = NVRAM("relay")
+    state = keep.Kept(nv, "relay", len(pins))
+    left = keep.Kept(nv, "relayt", len(pins), "t")
+    state.load()
+    left.load()
+    relays = Relays(pins, max_s, state, left, _changed)
+    now = ticks_ms()
+    relays.start(now)
+    for i in range(len(pins)):
+        _declare(i, max_s[i])
+    _timer = loop.Timer(_tick)
+    _tick()
+    log.info("relay: %d relays, on: %s, restored from %s" % (
+        len(pins), [i for i in range(len(pins)) if relays.is_on(i)],
+        "RTC memory" if state.from_rtc else "NVS"))
+
+
+def _declare(i, max_s):
+    command = mqtt.topic("cmnd", "%d/TurnOnWithTimeout" % i)
+    _states.append(mqtt.pub("%d/State" % i, lambda: 1 if relays.is_on(i) else 0, "%d",
+                            check_s=_CHECK_S, force_s=_FORCE_S,
+                            ha={"component": "switch", "command_topic": command,
+                                "payload_on": str(max_s), "payload_off": "0",
+                                "state_on": "1", "state_off": "0"}))
+    mqtt.sub("%d/TurnOnWithTimeout" % i, lambda text: _command(i, text))
+
+
+def _command(i, text):
+    if not relays.command(i, text, ticks_ms()):
+        raise ValueError("not an integer number of seconds")  # reported on stat/<n>/Log
+    _tick()
+
+
+def _tick():
+    wait = relays.tick(ticks_ms())
+    if wait is None:
+        _timer.cancel()
+    else:
+        _timer.start(wait)
+
+
+def _changed(i, on):
+    _states[i].check()

@@ -1,0 +1,119 @@
+# The switch appliance: config keys, the panel on a poll timer, and its MQTT face.
+from time import ticks_ms
+
+from epx import config, log, loop, mqtt
+from epx.nvram import NVRAM
+from switch import boards, command, hardware, keep, program
+from switch.panel import Panel
+
+
+def _driver(text):
+    boards.board(text)  # ValueError names the known drivers
+    return text
+
+
+DRIVER = config.key("driver", _driver)
+POLL = config.key("poll", config.int_range(1, 1000), 15)
+DEBOUNCE = config.key("debounce", config.int_range(0, 10000), 50)
+LONGPRESS = config.key("longpress", config.int_range(50, 60000), 1000)
+
+_CHECK_S = const(60)
+_FORCE_S = const(600)
+_EVENTS = ["P", "L", "T+", "T-", "R+", "R-"]
+# Home Assistant's event entity wants JSON; the original's payload is the bare text.
+_EVENT_JSON = '{"event_type": "{{ value }}"}'
+
+panel = None
+_states = []  # the State publications, checked at once on a change
+_nv = None
+compilation = "Success"
+
+
+def _compile(text):
+    b = panel.board
+    return program.compile(text, b.n_inputs, b.n_outputs)
+
+
+def _load_program():
+    """The program in NVS, else the default; a broken one is reported and replaced."""
+    global compilation
+    b = panel.board
+    text = _nv.get_str("program")
+    if text is not None:
+        try:
+            return _compile(text)
+        except program.ProgramError as e:
+            compilation = "stored program: %s" % e
+            log.error("program: " + compilation)
+    return _compile(program.default_text(b.n_inputs, b.n_outputs))
+
+
+def setup():
+    global panel, _nv
+    _nv = NVRAM("switch")
+    spec = boards.board(DRIVER.value)
+    n_out = boards.n_outputs(spec)
+    kept = keep.Kept(_nv, "switch", n_out)
+    kept.load()
+    outputs = 0
+    for i, v in enumerate(kept.values):
+        outputs |= (1 if v else 0) << i
+    board = hardware.open_board(DRIVER.value, outputs)
+    panel = Panel(board, kept, DEBOUNCE.value, LONGPRESS.value, _output_changed, _event)
+    panel.start(_load_program(), ticks_ms())
+    loop.every(POLL.value, _poll)
+    for i in range(n_out):
+        _declare_output(i)
+    for k in range(board.n_inputs):
+        # Events are one-off messages; this publication only announces them to Home Assistant.
+        mqtt.pub("Manual%d/Event" % k, lambda: None, check_s=3600, force_s=0,
+                 ha={"component": "event", "event_types": _EVENTS, "value_template": _EVENT_JSON})
+    mqtt.pub("Program", lambda: panel.program.text, "%s", check_s=_CHECK_S, force_s=_FORCE_S)
+    mqtt.pub("ProgramCompilation", lambda: compilation, "%s", check_s=_CHECK_S, force_s=_FORCE_S)
+    mqtt.sub("Program", _on_program)
+    log.info("switch: %s, %d inputs, %d outputs %s, restored from %s" % (
+        DRIVER.value, board.n_inputs, n_out, bin(panel.outputs),
+        "RTC memory" if kept.from_rtc else "NVS"))
+
+
+def _declare_output(i):
+    name = "%d/State" % i
+    _states.append(mqtt.pub(name, lambda: panel.outputs >> i & 1, "%d", check_s=_CHECK_S,
+                            force_s=_FORCE_S,
+                            ha={"component": "switch", "command_topic": mqtt.topic("cmnd", name),
+                                "payload_on": "1", "payload_off": "0"}))
+    mqtt.sub(name, lambda text: _on_state(i, text))
+
+
+def _poll():
+    panel.poll(ticks_ms())
+
+
+def _output_changed(i, value):
+    _states[i].check()
+
+
+def _event(input, text):
+    mqtt.publish("Manual%d/Event" % input, text)
+
+
+def _on_state(i, text):
+    value = command.on_off(text)
+    if value is None:
+        raise ValueError("not on/1/up or off/0/down")  # reported on stat/<n>/Log
+    panel.set_output(i, value)
+
+
+def _on_program(text):
+    global compilation
+    try:
+        new = _compile(text)
+    except program.ProgramError as e:
+        compilation = str(e)
+        log.warn("program rejected: " + compilation)
+    else:
+        _nv.set_str("program", text)
+        panel.program = new
+        compilation = "Success"
+    mqtt.publish("ProgramCompilation", compilation)
+    mqtt.publish("Program", panel.program.text)
