@@ -543,3 +543,7 @@ class RTC:
         if len(data) > 2048:
             raise ValueError("buffer too long")
         sim.write_file("rtc.bin", bytes(data))
+
+
+# GPIO registers for register-level bit-banging (modules/third/shiftreg.py), on the pins above.
+from sim.gpioreg import mem32
