@@ -48,13 +48,13 @@ class SimTimeout(AssertionError):
 
 class Device:
     def __init__(self, folder, name=None, medium=None, heapsize=DEFAULT_HEAP, on_console=None,
-                 max_boots=100, console_lines=5000, env=None):
+                 max_boots=30, console_lines=5000, env=None):
         self.folder = os.path.abspath(folder)
         self.name = name or os.path.basename(self.folder)
         self.flash = Flash(os.path.join(self.folder, "flash.bin"))
         self.mac = "24a160" + hashlib.sha256(self.folder.encode()).hexdigest()[:6]
         self.heapsize, self.on_console, self.max_boots = heapsize, on_console, max_boots
-        self.extra_env = dict(env or {})
+        self.extra_env = env if callable(env) else dict(env or {})  # or env(boot number)
         self.medium = medium
         self.console = collections.deque(maxlen=console_lines)  # (line number, boot, text)
         self.lines_seen = 0
@@ -145,10 +145,22 @@ class Device:
         self.stop()
 
     def power_cycle(self):
-        """Cut the power: the process dies, RTC memory is lost, the next boot is PWRON_RESET."""
+        """Cut the power: the process dies, RTC memory is lost, the next boot is PWRON_RESET.
+        A device whose run ended (at the REPL, asleep for good) boots again."""
         with self._cv:
             self._power_cut = True
+            restart = self.ended is not None and not self._stopping
+            if restart:
+                self.ended = None
         self._kill()
+        if restart:
+            self._clear_rtc()
+            self._spawn(self._supervise)
+
+    def _clear_rtc(self):
+        rtc = os.path.join(self.folder, "rtc.bin")
+        if os.path.exists(rtc):
+            os.remove(rtc)
 
     def _spawn(self, target, *args):
         t = threading.Thread(target=target, args=args, daemon=True, name=f"{self.name}-{target.__name__}")
@@ -165,11 +177,11 @@ class Device:
                 pass
 
     def _supervise(self):
-        cause, wake, ticks_ms = PWRON_RESET, 0, 0
-        n = 0
+        cause, wake, ticks_ms = PWRON_RESET, 0, self.t_us // 1000
+        n = first = len(self.boots)
         while not self._stopping:
             n += 1
-            if n > self.max_boots:
+            if n - first > self.max_boots:
                 self._end(f"boot loop: more than {self.max_boots} boots")
                 return
             try:
@@ -183,9 +195,9 @@ class Device:
             exe = self._extract(boot)
             info = {"reset_cause": cause, "wake_reason": wake, "slot": boot.slot,
                     "running_state": boot.state, "boot": n, "mac": self.mac}
+            extra = self.extra_env(n) if callable(self.extra_env) else self.extra_env
             env = dict(os.environ, EPX_SIM_DIR=self.folder, EPX_SIM_CTL=self.ctl_path,
-                       EPX_SIM_BOOT=json.dumps(info), EPX_SIM_TICKS_START=str(ticks_ms),
-                       **self.extra_env)
+                       EPX_SIM_BOOT=json.dumps(info), EPX_SIM_TICKS_START=str(ticks_ms), **extra)
             argv = [exe, "-X", f"heapsize={self.heapsize}", "-c", START]
             with self._cv:
                 if self._stopping:
@@ -213,9 +225,7 @@ class Device:
             ticks_ms = self.t_us // 1000
             if power_cut:
                 cause, wake = PWRON_RESET, 0
-                rtc = os.path.join(self.folder, "rtc.bin")
-                if os.path.exists(rtc):
-                    os.remove(rtc)
+                self._clear_rtc()
                 continue
             if code in (0, EXIT_REPL):
                 self._end(f"firmware exited with {code} (main.py returned or an uncaught "
@@ -224,6 +234,9 @@ class Device:
             cause = RESET_OF_EXIT.get(code, HARD_RESET)  # anything else is a panic
             wake = TIMER_WAKE if code == EXIT_DEEPSLEEP else 0
             if code == EXIT_DEEPSLEEP:
+                if sleep_ms is None:
+                    self._end("deep sleep without a wake-up source (power_cycle() wakes it)")
+                    return
                 ticks_ms += sleep_ms
 
     def _extract(self, boot):
@@ -249,7 +262,8 @@ class Device:
             os.remove(path)
         except (OSError, ValueError):
             return 0
-        return int(data["ms"] if isinstance(data, dict) else data)
+        ms = data.get("ms") if isinstance(data, dict) else data
+        return None if ms is None else int(ms)
 
     def _log_boot(self, record):
         with open(os.path.join(self.folder, "boot.log"), "a") as f:
