@@ -10,6 +10,14 @@
 unsigned long epx_sim_ticks_ms(void);
 unsigned long epx_sim_ticks_us(void);
 unsigned long epx_sim_time_ns(void);
+// time.sleep_ms waits on the device clock with the GIL released, as FreeRTOS lets the
+// ESP32's other tasks run (the unix port's delay keeps the GIL and starves threads).
+#define mp_hal_delay_ms epx_sim_delay_ms
+void epx_sim_delay_ms(unsigned long ms);
+
+// ticks_ms/ticks_us wrap at 2**30 as on the ESP32 (a 32-bit port's small int), not 2**62:
+// wrap-around bugs show on the host too (EPX_SIM_TICKS_START near 2**30).
+#define MICROPY_PY_TIME_TICKS_PERIOD (1 << 30)
 
 #include "variants/mpconfigvariant_common.h"
 

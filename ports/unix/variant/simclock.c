@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "py/mphal.h"
 #include "py/runtime.h"
 
 static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -66,6 +67,16 @@ unsigned long epx_sim_ticks_ms(void) {
 
 unsigned long epx_sim_time_ns(void) {
     return (boot_epoch_us + now_us()) * 1000UL;
+}
+
+void epx_sim_delay_ms(unsigned long ms) {
+    unsigned long start = now_us();
+    while (now_us() - start < ms * 1000UL) {
+        mp_event_handle_nowait();
+        MP_THREAD_GIL_EXIT();
+        usleep(500);
+        MP_THREAD_GIL_ENTER();
+    }
 }
 
 int __real_poll(struct pollfd *fds, nfds_t nfds, int timeout);

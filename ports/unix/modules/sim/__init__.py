@@ -4,6 +4,7 @@ import json
 import _simclock
 import _thread
 import uos
+import vfs
 
 EXIT_REPL = const(3)
 EXIT_RESET = const(10)
@@ -20,7 +21,11 @@ for _k, _v in (("reset_cause", 1), ("wake_reason", 0), ("slot", "ota_0"),
 
 # The WiFi world (set by the host with wifi.set): is the AP there, its password, has the
 # link been dropped, how long association takes.
-wifi = {"ap": True, "password": None, "drop": False, "delay_ms": 0, "generation": 0}
+wifi = {"ap": True, "password": None, "delay_ms": 0, "generation": 0}
+scale = 1.0  # device seconds per real second (clock.scale)
+
+# The device folder on the host, reached past the VFS (the littlefs is mounted at "/").
+_host = vfs.VfsPosix()
 
 _link = None  # the control socket, once connected
 _send_lock = _thread.allocate_lock()
@@ -28,6 +33,10 @@ _send_lock = _thread.allocate_lock()
 
 def path(name):
     return DIR + "/" + name
+
+
+def open_file(name, mode="rb"):
+    return _host.open(path(name), mode)
 
 
 def attach(sock):
@@ -55,13 +64,13 @@ def emit(event, **fields):
 def exit(code, cause=None):
     """End the process now, from any thread: the chip resets."""
     if cause is not None:
-        emit("reset", cause=cause)
+        emit("reset", cause=cause, t_us=_simclock.now_us())
     _simclock.exit(code)
 
 
 def read_file(name, default=None):
     try:
-        with open(path(name), "rb") as f:
+        with _host.open(path(name), "rb") as f:
             return f.read()
     except OSError:
         return default
@@ -69,10 +78,9 @@ def read_file(name, default=None):
 
 def write_file(name, data):
     # Written beside and renamed: a reset in the middle leaves the old contents.
-    tmp = path(name + ".tmp")
-    with open(tmp, "wb") as f:
+    with _host.open(path(name) + ".tmp", "wb") as f:
         f.write(data)
-    uos.rename(tmp, path(name))
+    _host.rename(path(name) + ".tmp", path(name))
 
 
 def mac():

@@ -1,0 +1,250 @@
+# The simulated ESP32 `_espnow` (MicroPython v1.25.0, ports/esp32/modespnow.c), under the
+# port's own espnow.py. Frames leave as `espnow.send` events; the host's medium hands
+# frames in with the `espnow.deliver` op.
+import binascii
+import io
+import micropython
+import time
+import _simclock
+
+import sim
+
+MAX_DATA_LEN = const(250)
+ADDR_LEN = const(6)
+KEY_LEN = const(16)
+MAX_TOTAL_PEER_NUM = const(20)
+MAX_ENCRYPT_PEER_NUM = const(6)
+
+_PKT_OVERHEAD = const(14)  # ring buffer header + address per frame
+_DEFAULT_RXBUF = const(2 * (_PKT_OVERHEAD + MAX_DATA_LEN))
+_DEFAULT_TIMEOUT_MS = const(300000)
+_BROADCAST = b"\xff" * 6
+
+_ERRORS = {
+    0x3065: "ESP_ERR_ESPNOW_NOT_INIT",
+    0x3066: "ESP_ERR_ESPNOW_ARG",
+    0x3068: "ESP_ERR_ESPNOW_FULL",
+    0x3069: "ESP_ERR_ESPNOW_NOT_FOUND",
+    0x306B: "ESP_ERR_ESPNOW_EXIST",
+    0x306C: "ESP_ERR_ESPNOW_IF",
+}
+
+
+def _err(code):
+    return OSError(-code, _ERRORS[code])
+
+
+def _bytes(obj, n):
+    b = bytes(obj)
+    if len(b) != n:
+        raise ValueError("invalid buffer length")
+    return b
+
+
+class _State:
+    active = False
+    rxbuf = _DEFAULT_RXBUF
+    timeout_ms = _DEFAULT_TIMEOUT_MS
+    rx = []  # [(peer, msg, rssi, time_ms)]
+    rx_bytes = 0
+    peers = {}  # mac -> [lmk, channel, ifidx, encrypt]
+    pmk = b"PMK1234567890123"
+    irq = None
+    irq_arg = None
+    stats = [0, 0, 0, 0, 0]  # tx packets, tx responses, tx failures, rx packets, rx dropped
+
+
+_s = _State
+
+
+class ESPNowBase(io.IOBase):
+    peers_table = {}
+
+    def __init__(self):
+        pass
+
+    def active(self, flag=None):
+        if flag is not None:
+            if flag:
+                _s.active = True
+            elif _s.active:
+                _s.active = False
+                _s.rx = []
+                _s.rx_bytes = 0
+                _s.peers = {}
+        return _s.active
+
+    def _check(self):
+        if not _s.active:
+            raise _err(0x3065)
+
+    def config(self, param=None, *, rxbuf=None, timeout_ms=None, rate=None):
+        if rxbuf is not None and rxbuf >= 0:
+            _s.rxbuf = rxbuf
+        if timeout_ms is not None:
+            _s.timeout_ms = timeout_ms
+        if param is None:
+            return None
+        if param == "rxbuf":
+            return _s.rxbuf
+        if param == "timeout_ms":
+            return _s.timeout_ms
+        raise ValueError("unknown config param")
+
+    def irq(self, callback, arg=None):
+        if callback is not None and not callable(callback):
+            raise ValueError("invalid handler")
+        _s.irq = callback
+        _s.irq_arg = arg
+
+    def stats(self):
+        return tuple(_s.stats)
+
+    def recvinto(self, data, timeout_ms=None):
+        self._check()
+        if not isinstance(data, list) or len(data) < 2:
+            raise ValueError("ESPNow.recvinto(): Invalid argument")
+        if timeout_ms is None:
+            timeout_ms = _s.timeout_ms
+        start = time.ticks_ms()
+        while not _s.rx:
+            if timeout_ms >= 0 and time.ticks_diff(time.ticks_ms(), start) >= timeout_ms:
+                return 0
+            time.sleep_ms(1)
+        peer, msg, rssi, t = _s.rx.pop(0)
+        _s.rx_bytes -= _PKT_OVERHEAD + len(msg)
+        buf = data[1]
+        if isinstance(buf, bytearray):
+            buf[:] = msg  # recvinto resizes a bytearray to the message
+        else:
+            buf[: len(msg)] = msg
+        entry = ESPNowBase.peers_table.get(peer)
+        if entry is None:
+            entry = ESPNowBase.peers_table[peer] = [rssi, t]
+        else:
+            entry[0], entry[1] = rssi, t
+        data[0] = peer
+        if len(data) >= 4:
+            data[2] = rssi
+            data[3] = t
+        return len(msg)
+
+    def any(self):
+        self._check()
+        return bool(_s.rx)
+
+    def ioctl(self, req, arg):
+        if req == 3:  # MP_STREAM_POLL
+            return arg & 1 if _s.rx else 0
+        return 0
+
+    def send(self, peer, msg=None, sync=True):
+        self._check()
+        if msg is None:
+            peer, msg = None, peer
+        msg = bytes(msg)
+        if len(msg) > MAX_DATA_LEN:
+            raise _err(0x3066)
+        import network
+
+        if not (network.WLAN(0).active() or network.WLAN(1).active()):
+            raise _err(0x306C)
+        if peer is None:
+            targets = list(_s.peers)
+        else:
+            peer = _bytes(peer, ADDR_LEN)
+            if peer not in _s.peers:
+                raise _err(0x3069)
+            targets = [peer]
+        channel = network.WLAN(0).config("channel")
+        for mac in targets:
+            p = _s.peers[mac]
+            sim.emit("espnow.send", peer=binascii.hexlify(mac).decode(),
+                     msg=binascii.b2a_base64(msg, newline=False).decode(),
+                     channel=p[1] or channel, key=_key(mac))
+        _s.stats[0] += len(targets)
+        _s.stats[1] += len(targets)
+        return True
+
+    def set_pmk(self, pmk):
+        _s.pmk = _bytes(pmk, KEY_LEN)
+
+    def add_peer(self, mac, lmk=None, channel=None, ifidx=None, encrypt=None):
+        self._check()
+        mac = _bytes(mac, ADDR_LEN)
+        if mac in _s.peers:
+            raise _err(0x306B)
+        if len(_s.peers) >= MAX_TOTAL_PEER_NUM:
+            raise _err(0x3068)
+        _s.peers[mac] = p = [bytes(KEY_LEN), 0, 0, False]
+        self._update(p, lmk, channel, ifidx, encrypt)
+
+    def _update(self, p, lmk, channel, ifidx, encrypt):
+        if lmk is not None:
+            p[3] = bool(lmk)
+            if p[3]:
+                p[0] = _bytes(lmk, KEY_LEN)
+        if channel is not None:
+            p[1] = channel
+        if ifidx is not None:
+            p[2] = ifidx
+        if encrypt is not None:
+            p[3] = bool(encrypt)
+
+    def _peer(self, mac):
+        mac = _bytes(mac, ADDR_LEN)
+        p = _s.peers.get(mac)
+        if p is None:
+            raise _err(0x3069)
+        return mac, p
+
+    def get_peer(self, mac):
+        mac, p = self._peer(mac)
+        return (mac, p[0], p[1], p[2], p[3])
+
+    def mod_peer(self, mac, lmk=None, channel=None, ifidx=None, encrypt=None):
+        self._update(self._peer(mac)[1], lmk, channel, ifidx, encrypt)
+
+    def del_peer(self, mac):
+        mac, _ = self._peer(mac)
+        del _s.peers[mac]
+
+    def get_peers(self):
+        self._check()
+        return tuple((m, p[0], p[1], p[2], p[3]) for m, p in _s.peers.items())
+
+    def peer_count(self):
+        return (len(_s.peers), sum(1 for p in _s.peers.values() if p[3]))
+
+
+def _key(mac):
+    # What the air carries about encryption: None in clear, else the keys (PMK + LMK)
+    # a receiver must share to read the frame.
+    p = _s.peers.get(mac)
+    if p is None or not p[3] or mac == _BROADCAST:
+        return None
+    return binascii.hexlify(_s.pmk + p[0]).decode()
+
+
+def _deliver(peer, msg, rssi, key=None):
+    # The radio's receive callback (control thread): into the ring buffer, or dropped.
+    if not _s.active:
+        return False
+    p = _s.peers.get(peer)
+    if key is not None and (p is None or not p[3] or _key(peer) != key):
+        return False  # encrypted for someone else, or with other keys
+    if p is not None and p[3] and key is None:
+        return False
+    if _s.rx_bytes + _PKT_OVERHEAD + len(msg) >= _s.rxbuf:
+        _s.stats[4] += 1
+        return False
+    _s.rx.append((peer, msg, rssi, time.ticks_ms()))
+    _s.rx_bytes += _PKT_OVERHEAD + len(msg)
+    _s.stats[3] += 1
+    if _s.irq is not None:
+        try:
+            micropython.schedule(_s.irq, _s.irq_arg)
+        except RuntimeError:
+            pass
+    _simclock.wake()
+    return True

@@ -1,0 +1,54 @@
+# Entry point of the simulated ESP32 (host firmware only): connect the control channel,
+# take the world from the host, then do what ports/esp32/main.c does: frozen _boot.py,
+# then boot.py and main.py (frozen first, else from the filesystem).
+import sys
+import vfs
+import sim
+import sim.ctl
+
+
+class _ForcedExit(Exception):
+    pass
+
+
+def _exec_file(name):
+    """pyexec_file_if_exists: 1 if it ran (or is absent), 0 if it raised; SystemExit out."""
+    module = name[:-3]
+    try:
+        try:
+            __import__(module)
+            return 1
+        except ImportError as e:
+            if e.args != ("no module named '%s'" % module,):
+                raise
+        try:
+            with open(name) as f:
+                code = f.read()
+        except OSError:
+            return 1
+        exec(code, {"__name__": "__main__"})
+        return 1
+    except SystemExit:
+        raise _ForcedExit
+    except BaseException as e:
+        sys.print_exception(e)
+        return 0
+
+
+def main():
+    sim.ctl.start()
+    # An ESP32 boots with nothing mounted: the unix port's host root goes (the simulator
+    # reaches the device folder past the VFS), _boot.py mounts the littlefs at "/".
+    vfs.umount("/")
+    sys.path[:] = ["", ".frozen", "/lib"]
+    __import__("_boot")
+    try:
+        if _exec_file("boot.py") and _exec_file("main.py"):
+            pass
+    except _ForcedExit:
+        sim.exit(sim.EXIT_SOFT, "soft_reset")
+    # The ESP32 would now sit at the REPL.
+    sim.exit(sim.EXIT_REPL)
+
+
+main()

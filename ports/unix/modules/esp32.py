@@ -1,0 +1,424 @@
+# The simulated ESP32 `esp32` module (MicroPython v1.25.0, ports/esp32): NVS persisted in
+# <device>/nvs.json, Partition over <device>/flash.bin laid out by the partition table the
+# host wrote at 0x8000, OTA data in ESP-IDF's format. Errors are check_esp_err's:
+# OSError(-esp_err, "ESP_ERR_...").
+import binascii
+import hashlib
+import json
+import struct
+
+import sim
+
+WAKEUP_ALL_LOW = False
+WAKEUP_ANY_HIGH = True
+HEAP_DATA = const(4)
+HEAP_EXEC = const(1)
+
+_ERRORS = {
+    0x102: "ESP_ERR_INVALID_ARG",
+    0x105: "ESP_ERR_NOT_FOUND",
+    0x1102: "ESP_ERR_NVS_NOT_FOUND",
+    0x1104: "ESP_ERR_NVS_READ_ONLY",
+    0x1108: "ESP_ERR_NVS_INVALID_NAME",
+    0x1109: "ESP_ERR_NVS_KEY_TOO_LONG",
+    0x110C: "ESP_ERR_NVS_INVALID_LENGTH",
+    0x1503: "ESP_ERR_OTA_VALIDATE_FAILED",
+}
+
+
+def _esp_err(code):
+    return OSError(-code, _ERRORS.get(code, "ERROR"))
+
+
+def wake_on_touch(wake):
+    pass
+
+
+def wake_on_ulp(wake):
+    pass
+
+
+def wake_on_ext0(pin, level):
+    pass
+
+
+def wake_on_ext1(pins, level):
+    pass
+
+
+def gpio_deep_sleep_hold(enable):
+    pass
+
+
+def raw_temperature():
+    return 128
+
+
+def mcu_temperature():
+    return 45
+
+
+def idf_heap_info(capabilities):
+    return [(98304, 61440, 40960, 60000)]
+
+
+# --- NVS --------------------------------------------------------------------------------
+
+_INT_TYPES = ("u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64")
+
+
+def _nvs_load():
+    data = sim.read_file("nvs.json")
+    return json.loads(data) if data else {}
+
+
+def _nvs_store(store):
+    sim.write_file("nvs.json", json.dumps(store).encode())
+
+
+def _check_name(name, code):
+    if not name or len(name) > 15:
+        raise _esp_err(code)
+
+
+class NVS:
+    def __init__(self, namespace):
+        _check_name(namespace, 0x1108)
+        self._ns = namespace
+
+    def __repr__(self):
+        return "<NVS namespace>"
+
+    def _get(self, key, kind):
+        _check_name(key, 0x1109)
+        item = _nvs_load().get(self._ns, {}).get(key)
+        # NVS looks items up by type too: another type is "not found".
+        if item is None or item[0] != kind:
+            raise _esp_err(0x1102)
+        return item[1]
+
+    def _set(self, key, kind, value):
+        _check_name(key, 0x1109)
+        store = _nvs_load()
+        store.setdefault(self._ns, {})[key] = [kind, value]
+        _nvs_store(store)
+
+    def set_i32(self, key, value):
+        value = int(value)
+        if not -0x80000000 <= value <= 0x7FFFFFFF:
+            value = (value + 0x80000000) % 0x100000000 - 0x80000000
+        self._set(key, "i32", value)
+
+    def get_i32(self, key):
+        return self._get(key, "i32")
+
+    def set_blob(self, key, value):
+        self._set(key, "blob", binascii.b2a_base64(bytes(value), newline=False).decode())
+
+    def get_blob(self, key, buf):
+        value = binascii.a2b_base64(self._get(key, "blob"))
+        if len(value) > len(buf):
+            raise _esp_err(0x110C)
+        buf[: len(value)] = value
+        return len(value)
+
+    def erase_key(self, key):
+        _check_name(key, 0x1109)
+        store = _nvs_load()
+        if key not in store.get(self._ns, {}):
+            raise _esp_err(0x1102)
+        del store[self._ns][key]
+        _nvs_store(store)
+
+    def commit(self):
+        pass
+
+
+# --- flash and partitions ---------------------------------------------------------------
+
+_TABLE = const(0x8000)
+_SECTOR = const(4096)
+_flash = None
+
+
+def _flash_file():
+    global _flash
+    if _flash is None:
+        _flash = sim.open_file("flash.bin", "r+b")
+    return _flash
+
+
+def _flash_read(addr, buf):
+    f = _flash_file()
+    f.seek(addr)
+    f.readinto(buf)
+
+
+def _flash_write(addr, data):
+    # NOR flash: a write only clears bits; erase sets them.
+    old = bytearray(len(data))
+    _flash_read(addr, old)
+    for i in range(len(data)):
+        old[i] &= data[i]
+    f = _flash_file()
+    f.seek(addr)
+    f.write(old)
+
+
+def _flash_erase(addr, size):
+    f = _flash_file()
+    f.seek(addr)
+    f.write(b"\xff" * size)
+
+
+_table = None
+
+
+def _partitions():
+    # The binary partition table: 32-byte entries, magic 0x50AA, until the MD5 entry or 0xFF.
+    global _table
+    if _table is None:
+        _table = []
+        raw = bytearray(0xC00)
+        _flash_read(_TABLE, raw)
+        for at in range(0, len(raw), 32):
+            magic, kind, subtype, offset, size, label, flags = struct.unpack_from("<HBBII16sI", raw, at)
+            if magic != 0x50AA:
+                break
+            label = label.split(b"\0")[0].decode()
+            _table.append((kind, subtype, offset, size, label, flags & 1))
+    return _table
+
+
+# OTA data: two 32-byte entries (ota_seq, seq_label[20], ota_state, crc) in two sectors.
+_OTA_NEW = const(0)
+_OTA_PENDING_VERIFY = const(1)
+_OTA_VALID = const(2)
+_OTA_INVALID = const(3)
+_OTA_ABORTED = const(4)
+_OTA_UNDEFINED = const(0xFFFFFFFF)
+
+
+def _ota_crc(seq):
+    return binascii.crc32(struct.pack("<I", seq), 0xFFFFFFFF) & 0xFFFFFFFF
+
+
+def _otadata():
+    part = _find_first(1, 0, None)
+    entries = []
+    if part is not None:
+        buf = bytearray(32)
+        for i in range(2):
+            _flash_read(part[2] + i * _SECTOR, buf)
+            seq, state, crc = struct.unpack_from("<I20xII", buf)
+            entries.append([seq, state, crc])
+    return part, entries
+
+
+def _entry_valid(e):
+    return e[0] != 0xFFFFFFFF and e[2] == _ota_crc(e[0]) and e[1] not in (_OTA_INVALID, _OTA_ABORTED)
+
+
+def _active(entries):
+    # bootloader_common_get_active_otadata: the valid entry with the higher sequence.
+    best = -1
+    for i, e in enumerate(entries):
+        if _entry_valid(e) and (best < 0 or e[0] > entries[best][0]):
+            best = i
+    return best
+
+
+def _write_ota_entry(part, index, seq, state):
+    buf = bytearray(b"\xff" * 32)
+    struct.pack_into("<I", buf, 0, seq)
+    struct.pack_into("<II", buf, 24, state, _ota_crc(seq))
+    _flash_erase(part[2] + index * _SECTOR, _SECTOR)
+    _flash_write(part[2] + index * _SECTOR, buf)
+
+
+def _find_first(kind, subtype, label):
+    for p in _partitions():
+        if p[0] == kind and (subtype == 0xFF or p[1] == subtype) and (label is None or p[4] == label):
+            return p
+    return None
+
+
+def _ota_apps():
+    return [p for p in _partitions() if p[0] == 0 and 0x10 <= p[1] < 0x20]
+
+
+def _boot_partition():
+    _, entries = _otadata()
+    apps = _ota_apps()
+    i = _active(entries)
+    if i >= 0 and apps:
+        return apps[(entries[i][0] - 1) % len(apps)]
+    return _find_first(0, 0x00, None) or (apps[0] if apps else None)
+
+
+def _verify_image(p):
+    # esp_image_verify: header, segments, checksum and appended SHA-256.
+    head = bytearray(24)
+    _flash_read(p[2], head)
+    if head[0] != 0xE9:
+        return False
+    at = 24
+    check = 0xEF
+    seg = bytearray(8)
+    for _ in range(head[1]):
+        _flash_read(p[2] + at, seg)
+        _, length = struct.unpack("<II", seg)
+        at += 8
+        if at + length > p[3]:
+            return False
+        chunk = bytearray(min(length, 4096))
+        left = length
+        while left:
+            n = min(left, len(chunk))
+            view = memoryview(chunk)[:n]
+            _flash_read(p[2] + at, view)
+            for b in view:
+                check ^= b
+            at += n
+            left -= n
+    at = (at + 16) & ~15
+    stored = bytearray(1)
+    _flash_read(p[2] + at - 1, stored)
+    if stored[0] != check:
+        return False
+    if head[23]:
+        h = hashlib.sha256()
+        chunk = bytearray(4096)
+        done = 0
+        while done < at:
+            n = min(at - done, 4096)
+            view = memoryview(chunk)[:n]
+            _flash_read(p[2] + done, view)
+            h.update(view)
+            done += n
+        digest = bytearray(32)
+        _flash_read(p[2] + at, digest)
+        if h.digest() != digest:
+            return False
+    return True
+
+
+class Partition:
+    BOOT = const(0)
+    RUNNING = const(1)
+    TYPE_APP = const(0)
+    TYPE_DATA = const(1)
+
+    def __init__(self, id, block_size=4096):
+        if isinstance(id, int):
+            if id == 0:
+                p = _boot_partition()
+            elif id == 1:
+                p = _find_first(0, 0xFF, sim.BOOT["slot"])
+            else:
+                raise ValueError
+        else:
+            p = _find_first(0, 0xFF, id) or _find_first(1, 0xFF, id)
+        if p is None:
+            raise OSError(2)  # ENOENT, as esp32_partition_new
+        self._p = p
+        self.block_size = block_size
+
+    @staticmethod
+    def find(type=0, subtype=0xFF, label=None, block_size=4096):
+        found = []
+        for p in _partitions():
+            if p[0] == type and (subtype == 0xFF or p[1] == subtype) and (label is None or p[4] == label):
+                found.append(Partition(p[4], block_size))
+        return found
+
+    def __repr__(self):
+        p = self._p
+        return "<Partition type=%u, subtype=%u, address=%u, size=%u, label=%s, encrypted=%u>" % (
+            p[0], p[1], p[2], p[3], p[4], p[5])
+
+    def info(self):
+        p = self._p
+        return (p[0], p[1], p[2], p[3], p[4], bool(p[5]))
+
+    def _range(self, offset, n):
+        if offset < 0 or offset + n > self._p[3]:
+            raise _esp_err(0x102)
+        return self._p[2] + offset
+
+    def readblocks(self, block_num, buf, offset=0):
+        _flash_read(self._range(block_num * self.block_size + offset, len(buf)), buf)
+
+    def writeblocks(self, block_num, buf, offset=None):
+        at = block_num * self.block_size + (offset or 0)
+        addr = self._range(at, len(buf))
+        if offset is None:
+            # A plain write erases first, in whole sectors (keeping what shares them).
+            first = addr // _SECTOR * _SECTOR
+            last = (addr + len(buf) + _SECTOR - 1) // _SECTOR * _SECTOR
+            keep = bytearray(last - first)
+            _flash_read(first, keep)
+            keep[addr - first : addr - first + len(buf)] = buf
+            _flash_erase(first, len(keep))
+            _flash_write(first, keep)
+        else:
+            _flash_write(addr, buf)
+
+    def ioctl(self, cmd, arg):
+        if cmd in (1, 2, 3):
+            return 0
+        if cmd == 4:
+            return self._p[3] // self.block_size
+        if cmd == 5:
+            return self.block_size
+        if cmd == 6:
+            if self.block_size != _SECTOR:
+                return -22
+            _flash_erase(self._range(arg * _SECTOR, _SECTOR), _SECTOR)
+            return 0
+        return None
+
+    def set_boot(self):
+        p = self._p
+        part, entries = _otadata()
+        if p[0] != 0 or part is None:
+            raise _esp_err(0x105)
+        if not _verify_image(p):
+            raise _esp_err(0x1503)
+        if p[1] == 0x00:  # factory: erase otadata
+            _flash_erase(part[2], 2 * _SECTOR)
+            return
+        apps = _ota_apps()
+        n = len(apps)
+        slot = p[1] - 0x10
+        active = _active(entries)
+        if active >= 0:
+            seq = entries[active][0]
+            i = 0
+            while seq > (slot + 1) % n + i * n:
+                i += 1
+            _write_ota_entry(part, (~active) & 1, (slot + 1) % n + i * n, _OTA_NEW)
+        else:
+            _write_ota_entry(part, 0, slot + 1, _OTA_NEW)
+
+    def get_next_update(self):
+        apps = _ota_apps()
+        if not apps:
+            raise _esp_err(0x105)
+        for i, p in enumerate(apps):
+            if p[4] == self._p[4]:
+                return Partition(apps[(i + 1) % len(apps)][4])
+        return Partition(apps[0][4])
+
+    @staticmethod
+    def mark_app_valid_cancel_rollback():
+        part, entries = _otadata()
+        running = sim.BOOT["slot"]
+        active = _active(entries)
+        if active < 0:
+            return
+        apps = _ota_apps()
+        if apps[(entries[active][0] - 1) % len(apps)][4] != running:
+            return
+        if entries[active][1] == _OTA_PENDING_VERIFY:
+            _write_ota_entry(part, active, entries[active][0], _OTA_VALID)

@@ -1,0 +1,176 @@
+# The control channel: a thread serving the host's requests (JSON lines over AF_UNIX), so
+# a test can act while product code is stuck. Host firmware only.
+import binascii
+import gc
+import json
+import struct
+import time
+import _simclock
+import _thread
+import uos
+import usocket
+
+import sim
+from sim import models
+
+_AF_UNIX = const(1)
+
+
+def _connect(path):
+    s = usocket.socket(_AF_UNIX, usocket.SOCK_STREAM)
+    s.connect(struct.pack("<H", _AF_UNIX) + path.encode() + b"\0")
+    return s
+
+
+def start():
+    """Connect, say hello, apply the world the host answers; then serve from a thread."""
+    path = uos.getenv("EPX_SIM_CTL")
+    if not path:
+        return False
+    sock = _connect(path)
+    sim.attach(sock)
+    sim.emit("hello", boot=sim.BOOT)
+    while True:
+        line = sock.readline()
+        if not line:
+            sim.exit(0)
+        msg = json.loads(line)
+        if msg.get("op") == "world":
+            reply(msg, world(msg))
+            break
+        serve_one(msg)
+    _thread.start_new_thread(serve, (sock,))
+    return True
+
+
+def serve(sock):
+    while True:
+        line = sock.readline()
+        if not line:
+            # The host is gone: nobody powers this device any more.
+            sim.exit(0)
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            sim.send({"ok": False, "error": "bad JSON: %r" % line[:80]})
+            continue
+        serve_one(msg)
+
+
+def serve_one(msg):
+    op = OPS.get(msg.get("op"))
+    if op is None:
+        reply(msg, error="unknown op %r" % msg.get("op"))
+        return
+    try:
+        result = op(msg)
+    except Exception as e:
+        reply(msg, error="%s: %s" % (type(e).__name__, e))
+        return
+    reply(msg, result)
+
+
+def reply(msg, result=None, error=None):
+    if "id" not in msg:
+        return
+    if error is None:
+        if isinstance(result, (bytes, bytearray)):
+            result = list(result)
+        sim.send({"id": msg["id"], "ok": True, "result": result})
+    else:
+        sim.send({"id": msg["id"], "ok": False, "error": error})
+
+
+def world(msg):
+    if msg.get("clock_scale"):
+        clock_scale({"factor": msg["clock_scale"]})
+    wifi_set(msg.get("wifi") or {}, boot=True)
+    for pin, value in (msg.get("pins") or {}).items():
+        _pin()._drive(int(pin), value)
+    for m in msg.get("models") or ():
+        attach(m)
+
+
+def _pin():
+    from machine import Pin
+
+    return Pin
+
+
+def attach(msg):
+    m = models.attach(msg["bus"], msg["model"], msg.get("addr"), msg.get("args"),
+                      msg.get("state"), msg.get("name"))
+    return m.name
+
+
+def pulses(msg):
+    _thread.start_new_thread(_pulse_train, (int(msg["pin"]), msg["hz"], msg.get("count", 1),
+                                            msg.get("jitter", 0), msg.get("width_us")))
+
+
+def _wait_until(t_us):
+    # Sleep in real time, a little at a time: the device clock may jump (advance).
+    while True:
+        left = time.ticks_diff(t_us, time.ticks_us())
+        if left <= 0:
+            return
+        time.sleep(min(left, 2000) / 1e6 / sim.scale)
+
+
+def _pulse_train(pin, hz, count, jitter, width_us):
+    import random
+
+    drive = _pin()._drive
+    period = 1e6 / hz
+    width = int(width_us or period / 2)
+    t = time.ticks_us()
+    for _ in range(count):
+        t = time.ticks_add(t, int(period * (1 + jitter * (2 * random.random() - 1))))
+        _wait_until(t)
+        drive(pin, 1, True)
+        _wait_until(time.ticks_add(t, width))
+        drive(pin, 0, True)
+
+
+def wifi_set(msg, boot=False):
+    for key in ("ap", "password", "delay_ms"):
+        if key in msg:
+            sim.wifi[key] = msg[key]
+    # drop is an event: the association in place (if any) is lost, sockets break.
+    if msg.get("drop") and not boot:
+        sim.wifi["generation"] += 1
+
+
+def espnow_deliver(msg):
+    import _espnow
+
+    return _espnow._deliver(binascii.unhexlify(msg["peer"]), binascii.a2b_base64(msg["msg"]),
+                            msg.get("rssi", -50), msg.get("key"))
+
+
+def clock_scale(msg):
+    _simclock.scale(msg["factor"])
+    sim.scale = msg["factor"]
+
+
+def state(msg):
+    gc.collect()
+    return {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc(),
+            "uptime_ms": time.ticks_ms(), "t_us": _simclock.now_us(),
+            "models": list(models.by_name)}
+
+
+OPS = {
+    "clock.advance": lambda m: _simclock.advance(m["ms"]),
+    "clock.scale": clock_scale,
+    "clock.now": lambda m: _simclock.now_us(),
+    "pin.set": lambda m: _pin()._drive(int(m["pin"]), m["value"]),
+    "pin.get": lambda m: _pin()._level(int(m["pin"])),
+    "pin.pulses": pulses,
+    "wifi.set": wifi_set,
+    "model.attach": attach,
+    "model.call": lambda m: models.call(m["name"], m["method"], m.get("args") or ()),
+    "espnow.deliver": espnow_deliver,
+    "state": state,
+    "world": world,
+}

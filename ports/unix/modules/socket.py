@@ -1,0 +1,141 @@
+# The simulated ESP32 `socket` module: real host sockets behind the ESP32's interface
+# (addresses as ('ip', port) tuples, getaddrinfo errors as negative numbers), which need
+# the simulated network link: no link, no connection; a socket from a lost link is dead.
+import io
+import uselect
+import usocket
+from errno import ECONNABORTED, EHOSTUNREACH
+from usocket import AF_INET, AF_INET6, SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOL_SOCKET
+from usocket import SO_REUSEADDR, SO_BROADCAST
+
+import network
+
+IPPROTO_IP = const(0)
+IPPROTO_TCP = const(6)
+IPPROTO_UDP = const(17)
+TCP_NODELAY = const(1)
+_EAI_FAIL = const(-202)
+_GET_FILENO = const(10)
+_POLL = const(3)
+
+
+def _raw(addr):
+    # ('ip', port) -> the host's sockaddr
+    if isinstance(addr, tuple):
+        return usocket.getaddrinfo(addr[0], addr[1])[0][-1]
+    return addr
+
+
+def _tuple(raw):
+    _, ip, port = usocket.sockaddr(raw)
+    return ("%d.%d.%d.%d" % tuple(ip), port)
+
+
+def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
+    if network._link() is None:
+        raise OSError(_EAI_FAIL)
+    try:
+        found = usocket.getaddrinfo(host, port)
+    except OSError:
+        raise OSError(_EAI_FAIL)
+    for entry in found:
+        if entry[0] == AF_INET:
+            return [(AF_INET, type or SOCK_STREAM, proto, "", _tuple(entry[-1]))]
+    raise OSError(_EAI_FAIL)
+
+
+class socket(io.IOBase):
+    def __init__(self, af=AF_INET, type=SOCK_STREAM, proto=0, _sock=None, _link=None):
+        self._s = _sock or usocket.socket(af, type, proto)
+        self._link = _link
+
+    def _check(self):
+        if self._link is not None and network._link() != self._link:
+            raise OSError(ECONNABORTED)
+
+    def __repr__(self):
+        return "<socket fd=%d>" % self._s.fileno()
+
+    def fileno(self):
+        return self._s.fileno()
+
+    def ioctl(self, req, arg):
+        if req == _GET_FILENO:
+            return self._s.fileno()
+        if req == _POLL:
+            # Asked by wrappers polling through this object (a tls socket over it).
+            p = uselect.poll()
+            p.register(self._s, arg)
+            r = p.poll(0)
+            return r[0][1] if r else 0
+        return 0
+
+    def connect(self, addr):
+        link = network._link()
+        if link is None:
+            raise OSError(EHOSTUNREACH)
+        self._link = link
+        self._s.connect(_raw(addr))
+
+    def bind(self, addr):
+        self._s.bind(_raw(addr))
+
+    def listen(self, backlog=5):
+        self._s.listen(backlog)
+
+    def accept(self):
+        s, addr = self._s.accept()
+        return socket(_sock=s, _link=network._link()), _tuple(addr)
+
+    def setblocking(self, flag):
+        self._s.setblocking(flag)
+
+    def settimeout(self, value):
+        self._s.settimeout(value)
+
+    def setsockopt(self, level, opt, value):
+        self._s.setsockopt(level, opt, value)
+
+    def send(self, data):
+        self._check()
+        return self._s.send(data)
+
+    def sendall(self, data):
+        self._check()
+        return self._s.write(data)
+
+    def sendto(self, data, addr):
+        if network._link() is None:
+            raise OSError(EHOSTUNREACH)
+        return self._s.sendto(data, _raw(addr))
+
+    def recv(self, n):
+        self._check()
+        return self._s.recv(n)
+
+    def recvfrom(self, n):
+        self._check()
+        data, addr = self._s.recvfrom(n)
+        return data, _tuple(addr)
+
+    def read(self, n=-1):
+        self._check()
+        return self._s.read() if n < 0 else self._s.read(n)
+
+    def readinto(self, buf, n=None):
+        self._check()
+        return self._s.readinto(buf) if n is None else self._s.readinto(buf, n)
+
+    def readline(self):
+        self._check()
+        return self._s.readline()
+
+    def write(self, data):
+        self._check()
+        return self._s.write(data)
+
+    def makefile(self, mode="rb", buffering=0):
+        return self
+
+    def close(self):
+        self._s.close()

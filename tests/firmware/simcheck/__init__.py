@@ -1,0 +1,215 @@
+# Scenarios for tests/test_sim_firmware*.py. The test picks one with SIMCHECK=<name>
+# (test firmware only) and reads the "simcheck:" lines it prints.
+import json
+import time
+import uos
+
+
+def say(**fields):
+    print("simcheck:", json.dumps(fields))
+
+
+def nvs():
+    import esp32
+
+    nv = esp32.NVS("simcheck")
+    try:
+        nv.get_i32("missing")
+    except OSError as e:
+        say(missing=list(e.args))
+    boots = 0
+    try:
+        boots = nv.get_i32("boots")
+    except OSError:
+        pass
+    nv.set_i32("boots", boots + 1)
+    nv.set_blob("blob", b"\x00\x01abc")
+    buf = bytearray(8)
+    n = nv.get_blob("blob", buf)
+    try:
+        nv.get_blob("blob", bytearray(2))
+    except OSError as e:
+        say(short=list(e.args))
+    try:
+        nv.get_i32("blob")
+    except OSError as e:
+        say(wrong_type=list(e.args))
+    nv.commit()
+    say(boots=boots, blob=list(buf[:n]))
+
+
+def partition():
+    import esp32
+    from esp32 import Partition
+
+    vfs = Partition.find(Partition.TYPE_DATA, label="vfs")[0]
+    running = Partition(Partition.RUNNING)
+    nxt = running.get_next_update()
+    buf = bytearray(4096)
+    nxt.writeblocks(1, b"\x5a" * 4096)
+    nxt.readblocks(1, buf)
+    ok = buf == b"\x5a" * 4096
+    nxt.writeblocks(1, b"\x0f\xf0", 10)  # no erase: bits only clear
+    part = bytearray(2)
+    nxt.readblocks(1, part, 10)
+    with open("/hello.txt", "a") as f:
+        f.write("x")
+    with open("/hello.txt") as f:
+        hello = f.read()
+    say(vfs=list(vfs.info()), running=running.info()[4], next=nxt.info()[4], ok=ok,
+        nor=list(part), hello=hello, files=sorted(uos.listdir("/")),
+        blocks=vfs.ioctl(4, 0), apps=[p.info()[4] for p in Partition.find(Partition.TYPE_APP)])
+
+
+def set_boot():
+    from esp32 import Partition
+
+    nxt = Partition(Partition.RUNNING).get_next_update()
+    try:
+        nxt.set_boot()
+    except OSError as e:
+        say(invalid=list(e.args))
+    say(ready=1)
+    while True:  # the test writes a valid image, then asks again
+        time.sleep_ms(10)
+
+
+def mark_valid():
+    from esp32 import Partition
+
+    Partition.mark_app_valid_cancel_rollback()
+    say(boot=Partition(Partition.BOOT).info()[4])
+
+
+def wdt():
+    from machine import WDT
+
+    w = WDT(timeout=2000)
+    w.feed()
+    say(fed=time.ticks_ms())
+    while True:
+        time.sleep_ms(10)
+
+
+def deepsleep():
+    import machine
+
+    say(cause=machine.reset_cause(), wake=machine.wake_reason())
+    machine.deepsleep(60000)
+
+
+def reset():
+    import machine
+
+    machine.reset()
+
+
+def pins():
+    import micropython
+    from machine import Pin
+
+    hits = []
+
+    def on_edge(pin):
+        hits.append(pin.value())
+        say(irq=len(hits), value=pin.value())
+
+    button = Pin(4, Pin.IN, Pin.PULL_UP)
+    button.irq(on_edge, Pin.IRQ_FALLING)
+    led = Pin(2, Pin.OUT, value=0)
+    say(ready=button.value())
+    while len(hits) < 2:
+        time.sleep_ms(1)
+    led.on()
+    led.off()
+    say(done=hits)
+    while True:
+        time.sleep_ms(10)
+
+
+def i2c():
+    from machine import I2C, Pin
+
+    bus = I2C(0, scl=Pin(22), sda=Pin(21))
+    say(scan=bus.scan())
+    try:
+        bus.readfrom(0x51, 1)
+    except OSError as e:
+        say(absent=list(e.args))
+    say(regs=list(bus.readfrom_mem(0x40, 0x10, 2)))
+    bus.writeto_mem(0x40, 0x20, b"\x07\x08")
+    say(written=1)
+    while True:
+        time.sleep_ms(10)
+
+
+def clock():
+    say(t=time.ticks_ms())
+    while True:
+        time.sleep_ms(1000)
+        say(t=time.ticks_ms())
+
+
+def busy():
+    say(busy=1)
+    n = 0
+    while True:
+        n += 1
+
+
+def net():
+    import network
+    import socket
+
+    wlan = network.WLAN(network.STA_IF)
+    wlan.active(True)
+    try:
+        socket.getaddrinfo("localhost", 1883)
+    except OSError as e:
+        say(dns_down=list(e.args))
+    wlan.connect("epx", "secret")
+    while wlan.status() == network.STAT_CONNECTING:
+        time.sleep_ms(10)
+    say(status=wlan.status(), mac=wlan.config("mac").hex())
+    port = int(uos.getenv("SIMCHECK_PORT"))
+    while not wlan.isconnected():
+        time.sleep_ms(10)
+    addr = socket.getaddrinfo("127.0.0.1", port)[0][-1]
+    s = socket.socket()
+    s.connect(addr)
+    s.write(b"hello\n")
+    say(connected=addr, ifconfig=wlan.ifconfig()[0])
+    while wlan.isconnected():
+        time.sleep_ms(10)
+    try:
+        s.write(b"more\n")
+        say(write="ok")
+    except OSError as e:
+        say(write=e.args[0])
+    say(status=wlan.status())
+    while True:
+        time.sleep_ms(10)
+
+
+def espnow():
+    import network
+    import espnow as en
+
+    network.WLAN(network.STA_IF).active(True)
+    e = en.ESPNow()
+    e.active(True)
+    peer = b"\x24\x0a\xc4\x00\x00\x02"
+    try:
+        e.send(peer, b"x")
+    except OSError as err:
+        say(unknown=list(err.args))
+    e.add_peer(peer)
+    e.send(peer, b"ping")
+    host, msg = e.recv(5000)
+    say(got=msg.decode() if msg else None, host=host.hex() if host else None)
+    while True:
+        time.sleep_ms(10)
+
+
+def run():
+    globals()[uos.getenv("SIMCHECK")]()

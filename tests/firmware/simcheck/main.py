@@ -1,0 +1,3 @@
+import simcheck
+
+simcheck.run()

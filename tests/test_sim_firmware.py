@@ -1,0 +1,371 @@
+"""The firmware side of the simulated ESP32 (ports/unix/modules), run as the bootloader
+would run it, against a small control-channel server written here from docs/simulator.md.
+The probe application is tests/firmware/simcheck (scenario picked with SIMCHECK)."""
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import queue
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from epx import build, partitions
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 10
+EXIT_REPL, EXIT_RESET, EXIT_WDT, EXIT_DEEPSLEEP, EXIT_SOFT = 3, 10, 11, 12, 14
+OTA_NEW, OTA_PENDING_VERIFY, OTA_VALID = 0, 1, 2
+
+
+@pytest.fixture(scope="module")
+def firmware():
+    build.build_unix("simcheck")
+    return build.unix_build_dir("simcheck") / "micropython"
+
+
+def partition_table(csv):
+    """The binary partition table ESP-IDF's gen_esp32part writes (entries, MD5 entry)."""
+    table = b""
+    for p in partitions.load(csv):
+        table += struct.pack("<2sBBII16sI", b"\xaa\x50", partitions.TYPES[p.type],
+                             partitions.SUBTYPES[p.type][p.subtype], p.offset, p.size,
+                             p.name.encode(), 0)
+    table += b"\xeb\xeb" + b"\xff" * 14 + hashlib.md5(table).digest()
+    return table + b"\xff" * (partitions.TABLE_SIZE - len(table))
+
+
+def otadata_entry(seq, state):
+    crc = binascii.crc32(struct.pack("<I", seq), 0xFFFFFFFF) & 0xFFFFFFFF
+    return struct.pack("<I20sII", seq, b"\xff" * 20, state, crc)
+
+
+class Device:
+    """A device folder, its control socket and one run of the firmware."""
+
+    def __init__(self, firmware, scenario, boot=None, world=None, env=None):
+        self.firmware = firmware
+        self.dir = Path(tempfile.mkdtemp(prefix="epx-simfw-"))
+        (self.dir / "run").mkdir()
+        self.parts = {p.name: p for p in partitions.load(ROOT / "boards/EPX_ESP32/partitions.csv")}
+        flash = bytearray(b"\xff" * partitions.FLASH_SIZE)
+        flash[partitions.TABLE_OFFSET:partitions.TABLE_OFFSET + partitions.TABLE_SIZE] = \
+            partition_table(ROOT / "boards/EPX_ESP32/partitions.csv")
+        (self.dir / "flash.bin").write_bytes(flash)
+        self.scenario = scenario
+        self.boot = {"reset_cause": 1, "wake_reason": 0, "slot": "ota_0",
+                     "running_state": "valid", "boot": 0, "mac": "240ac4000001", **(boot or {})}
+        self.world = {"op": "world", "pins": {}, "models": [], "wifi": {}, "clock_scale": 1.0,
+                      **(world or {})}
+        self.env = env or {}
+        self.proc = None
+
+    def part(self, name):
+        return self.parts[name]
+
+    def flash(self, offset, n):
+        with open(self.dir / "flash.bin", "rb") as f:
+            f.seek(offset)
+            return f.read(n)
+
+    def write_flash(self, offset, data):
+        with open(self.dir / "flash.bin", "r+b") as f:
+            f.seek(offset)
+            f.write(data)
+
+    def start(self):
+        self.events = queue.Queue()
+        self.lines = queue.Queue()
+        self.replies = {}
+        self.reply_ready = threading.Condition()
+        self.next_id = 0
+        self.console = []
+        self.ctl_path = str(self.dir / "ctl")
+        if os.path.exists(self.ctl_path):
+            os.unlink(self.ctl_path)
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(self.ctl_path)
+        self.server.listen(1)
+        self.server.settimeout(TIMEOUT)
+        env = dict(os.environ, EPX_SIM_DIR=str(self.dir), EPX_SIM_CTL=self.ctl_path,
+                   EPX_SIM_BOOT=json.dumps(self.boot), SIMCHECK=self.scenario, **self.env)
+        cmd = [str(self.firmware), "-X", "heapsize=2097152", "-c",
+               "import sys;sys.path[:]=['.frozen'];import _sim_start"]
+        self.proc = subprocess.Popen(cmd, cwd=self.dir / "run", env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        threading.Thread(target=self._console, daemon=True).start()
+        self.conn, _ = self.server.accept()
+        self.conn.settimeout(None)
+        self.reader = self.conn.makefile("rb")
+        hello = json.loads(self.reader.readline())
+        assert hello["event"] == "hello" and hello["boot"]["slot"] == self.boot["slot"]
+        self._send(dict(self.world, id=-1))
+        threading.Thread(target=self._serve, daemon=True).start()
+        assert self._reply(-1)["ok"]
+        return self
+
+    def _console(self):
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            self.console.append(line)
+            if line.startswith("simcheck: "):
+                self.lines.put(json.loads(line[len("simcheck: "):]))
+
+    def _serve(self):
+        for raw in self.reader:
+            msg = json.loads(raw)
+            if "id" in msg:
+                with self.reply_ready:
+                    self.replies[msg["id"]] = msg
+                    self.reply_ready.notify_all()
+            else:
+                self.events.put(msg)
+
+    def _send(self, msg):
+        self.conn.sendall(json.dumps(msg).encode() + b"\n")
+
+    def _reply(self, id):
+        with self.reply_ready:
+            assert self.reply_ready.wait_for(lambda: id in self.replies, TIMEOUT), self.why()
+            return self.replies.pop(id)
+
+    def request(self, op, **args):
+        self.next_id += 1
+        self._send(dict(args, op=op, id=self.next_id))
+        reply = self._reply(self.next_id)
+        assert reply["ok"], reply
+        return reply["result"]
+
+    def said(self, key):
+        """The next simcheck line carrying `key`."""
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                fields = self.lines.get(timeout=max(0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no simcheck line with {key!r}; {self.why()}")
+            if key in fields:
+                return fields
+
+    def event(self, kind, **match):
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                e = self.events.get(timeout=max(0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no {kind} event {match}; {self.why()}")
+            if e["event"] == kind and all(e.get(k) == v for k, v in match.items()):
+                return e
+
+    def wait(self):
+        try:
+            return self.proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the firmware did not exit; {self.why()}")
+
+    def why(self):
+        return "console:\n" + "\n".join(self.console[-20:])
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc:
+            self.conn.close()
+            self.server.close()
+            self.proc = None
+
+    def remove(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def device(firmware):
+    made = []
+
+    def make(scenario, **kw):
+        d = Device(firmware, scenario, **kw)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.remove()
+
+
+def boot_again(d, scenario=None, **boot):
+    d.stop()
+    d.scenario = scenario or d.scenario
+    d.boot.update(boot)
+    return d.start()
+
+
+# --- storage ---------------------------------------------------------------------------
+
+def test_nvs_missing_key_and_persistence(device):
+    d = device("nvs").start()
+    assert d.said("missing")["missing"] == [-0x1102, "ESP_ERR_NVS_NOT_FOUND"]
+    assert d.said("short")["short"] == [-0x110C, "ESP_ERR_NVS_INVALID_LENGTH"]
+    assert d.said("wrong_type")["wrong_type"] == [-0x1102, "ESP_ERR_NVS_NOT_FOUND"]
+    assert d.said("boots") == {"boots": 0, "blob": [0, 1, 97, 98, 99]}
+    assert d.wait() == EXIT_REPL
+    stored = json.loads((d.dir / "nvs.json").read_text())["simcheck"]
+    assert stored["boots"] == ["i32", 1]
+    assert base64.b64decode(stored["blob"][1]) == b"\x00\x01abc"
+    boot_again(d, reset_cause=2)
+    assert d.said("boots")["boots"] == 1
+
+
+def test_partitions_and_littlefs(device):
+    d = device("partition").start()
+    got = d.said("vfs")
+    vfs = d.part("vfs")
+    assert got["vfs"] == [1, 0x81, vfs.offset, vfs.size, "vfs", False]
+    assert (got["running"], got["next"], got["ok"]) == ("ota_0", "ota_1", True)
+    assert got["nor"] == [0x5A & 0x0F, 0x5A & 0xF0]
+    assert got["blocks"] == vfs.size // 4096 and got["apps"] == ["ota_0", "ota_1"]
+    assert got["hello"] == "x" and got["files"] == ["boot.py", "hello.txt"]
+    assert d.wait() == EXIT_REPL
+    ota1 = d.part("ota_1").offset
+    assert d.flash(ota1 + 4096, 12) == b"\x5a" * 10 + bytes([0x5A & 0x0F, 0x5A & 0xF0])
+    assert d.flash(vfs.offset + 8, 8) == b"littlefs"
+    boot_again(d)
+    assert d.said("hello")["hello"] == "xx"
+
+
+def test_set_boot_and_mark_valid_write_otadata(device):
+    d = device("set_boot").start()
+    assert d.said("invalid")["invalid"] == [-0x1503, "ESP_ERR_OTA_VALIDATE_FAILED"]
+    d.stop()
+    # A valid image in ota_1 (checked as esptool would); the firmware selects it.
+    from esptool.bin_image import ESP32FirmwareImage, ImageSegment
+
+    image = ESP32FirmwareImage()
+    image.segments = [ImageSegment(0x3F400020, b"\x32\x54\xcd\xab" + bytes(252))]
+    image.append_digest = True
+    image_path = d.dir / "app.bin"
+    image.save(str(image_path))
+    d.write_flash(d.part("ota_1").offset, image_path.read_bytes())
+    otadata = d.part("otadata").offset
+    d.write_flash(otadata, otadata_entry(1, OTA_VALID))
+    boot_again(d, "set_boot")
+    assert d.said("ready")
+    d.stop()
+    assert d.flash(otadata, 32) == otadata_entry(1, OTA_VALID)
+    assert d.flash(otadata + 4096, 32) == otadata_entry(2, OTA_NEW)
+    # The bootloader then boots ota_1 pending verification; the app marks itself valid.
+    d.write_flash(otadata + 4096, otadata_entry(2, OTA_PENDING_VERIFY))
+    boot_again(d, "mark_valid", slot="ota_1", running_state="pending_verify")
+    assert d.said("boot")["boot"] == "ota_1"
+    assert d.wait() == EXIT_REPL
+    assert d.flash(otadata + 4096, 32) == otadata_entry(2, OTA_VALID)
+
+
+# --- resets ----------------------------------------------------------------------------
+
+def test_watchdog_expiry_exits_with_wdt_code(device):
+    d = device("wdt").start()
+    d.said("fed")
+    d.request("clock.advance", ms=5000)
+    assert d.wait() == EXIT_WDT
+    assert d.event("reset")["cause"] == "wdt"
+
+
+def test_deepsleep_exit_code_and_duration(device):
+    d = device("deepsleep", boot={"reset_cause": 4, "wake_reason": 4}).start()
+    assert d.said("cause") == {"cause": 4, "wake": 4}
+    assert d.wait() == EXIT_DEEPSLEEP
+    assert json.loads((d.dir / "run" / "deepsleep.json").read_text()) == {"ms": 60000}
+    assert d.event("reset")["cause"] == "deepsleep"
+
+
+def test_reset_exit_code(device):
+    d = device("reset").start()
+    assert d.wait() == EXIT_RESET
+
+
+# --- peripherals and clock -------------------------------------------------------------
+
+def test_pin_irq_on_pin_set_and_output_events(device):
+    d = device("pins").start()
+    assert d.said("ready")["ready"] == 1
+    d.request("pin.set", pin=4, value=0)
+    assert d.said("irq") == {"irq": 1, "value": 0}
+    d.request("pin.set", pin=4, value=1)  # rising: not a trigger
+    d.request("pin.set", pin=4, value=0)
+    assert d.said("irq") == {"irq": 2, "value": 0}
+    assert d.said("done")
+    assert d.event("pin", pin=2, value=1)["t_us"] <= d.event("pin", pin=2, value=0)["t_us"]
+    assert d.request("pin.get", pin=2) == 0 and d.request("pin.get", pin=4) == 0
+
+
+def test_i2c_model_read_and_write(device):
+    model = {"bus": "i2c0", "model": "I2CRegisters", "addr": 0x40,
+             "args": {"regs": {"16": [0x12, 0x34]}}}
+    d = device("i2c", world={"models": [model]}).start()
+    assert d.said("scan")["scan"] == [0x40]
+    assert d.said("absent")["absent"] == [19]  # ENODEV
+    assert d.said("regs")["regs"] == [0x12, 0x34]
+    d.said("written")
+    assert d.request("model.call", name="I2CRegisters@i2c0:64", method="get", args=[0x20, 2]) == [7, 8]
+
+
+def test_clock_advance_shows_in_ticks_ms(device):
+    d = device("clock").start()
+    t0 = d.said("t")["t"]
+    d.request("clock.advance", ms=3_600_000)
+    while d.said("t")["t"] - t0 < 3_600_000:  # said() fails after TIMEOUT
+        pass
+    assert d.request("clock.now") >= 3_600_000_000
+
+
+def test_control_answers_while_main_is_busy(device):
+    d = device("busy").start()
+    d.said("busy")
+    state = d.request("state")
+    assert state["mem_free"] > 0
+    assert d.request("pin.get", pin=5) == 0
+
+
+# --- radio -----------------------------------------------------------------------------
+
+def test_wlan_status_and_sockets_follow_the_wifi_world(device):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(TIMEOUT)
+    port = listener.getsockname()[1]
+    d = device("net", world={"wifi": {"ap": True, "password": "other"}},
+               env={"SIMCHECK_PORT": str(port)}).start()
+    assert d.said("dns_down")["dns_down"] == [-202]
+    got = d.said("status")
+    assert got == {"status": 202, "mac": "240ac4000001"}  # STAT_WRONG_PASSWORD
+    d.request("wifi.set", password="secret")
+    conn, _ = listener.accept()
+    assert conn.makefile("rb").readline() == b"hello\n"
+    assert d.said("connected")["connected"] == ["127.0.0.1", port]
+    d.request("wifi.set", ap=False, drop=True)
+    assert d.said("write")["write"] == 103  # ECONNABORTED
+    assert d.said("status")["status"] == 201  # STAT_NO_AP_FOUND
+    conn.close()
+    listener.close()
+
+
+def test_espnow_send_and_deliver(device):
+    d = device("espnow").start()
+    assert d.said("unknown")["unknown"] == [-0x3069, "ESP_ERR_ESPNOW_NOT_FOUND"]
+    sent = d.event("espnow.send")
+    assert (sent["peer"], base64.b64decode(sent["msg"])) == ("240ac4000002", b"ping")
+    assert d.request("espnow.deliver", peer="240ac4000002",
+                     msg=base64.b64encode(b"pong").decode(), rssi=-40) is True
+    assert d.said("got") == {"got": "pong", "host": "240ac4000002"}
