@@ -1,6 +1,7 @@
 """Unit tests inside the host firmware (tests/firmware/appliances): the PZEM-004T driver
 against its Modbus model, and the meter's hour windows under faults."""
 
+import os
 import re
 import subprocess
 
@@ -19,8 +20,9 @@ def appliances_firmware():
 
 def run_units(exe, module, tmp_path):
     """Run one module of in-firmware unit tests; fail with its output unless all pass."""
+    env = dict(os.environ, EPX_SIM_DIR=str(tmp_path))
     out = subprocess.run([str(exe), "-c", RUNNER % module], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=120, env=env)
     text = out.stdout + out.stderr
     summary = re.search(r"SUMMARY \S+ passed (\d+) failed (\d+)", text)
     assert out.returncode == 0 and summary, text

@@ -1,7 +1,11 @@
 # Unit tests of the energy, weather and scale appliances' drivers and logic, run inside
 # the host firmware against the device models (ports/unix/modules/sim/models).
-for driver in ("pzem", "hdc1080", "bme280"):
+for driver in ("pzem", "hdc1080", "bme280", "hx711"):
     module(driver + ".py", base_path="../../modules/third")
 package("energy", files=["__init__.py", "meter.py"], base_path="../../profiles/energy")
 package("weather", files=["__init__.py", "station.py"], base_path="../../profiles/weather")
 package("appliances")
+package("scale", files=["__init__.py", "weigh.py", "sequence.py"], base_path="../../profiles/scale")
+module("epx/netnow.py", base_path="../../modules")
+module("epx/hmac.py", base_path="../../modules")
+module("epx/__init__.py", base_path="../../modules")
