@@ -106,6 +106,21 @@ def cmd_sim(args):
     return run.run(args.profile, args.config, args.broker, args.heapsize)
 
 
+def cmd_ota(args):
+    from . import ota
+
+    image = ota.load_image(args.image)
+    targets = [ota.target(c, args.broker) for c in args.config]
+    print(f"{image.version}: {len(image.data)} bytes, sha256 {image.sha256[:16]}...")
+    results = ota.rollout(targets, image, url=args.url, serve_host=args.serve_host,
+                          progress=ota.ProgressBar(), comeback_timeout=args.timeout)
+    for r in results:
+        print(ota.describe(r, image))
+    if len(results) < len(targets):
+        print(f"canary {targets[0].name} did not stay healthy: {len(targets) - 1} devices not updated")
+    return 0 if len(results) == len(targets) and all(r.outcome == "kept" for r in results) else 1
+
+
 def cmd_profiles(args):
     print("\n".join(build.profiles()))
 
@@ -161,6 +176,15 @@ def parser():
     s.add_argument("--broker", metavar="HOST:PORT", help="an MQTT broker (default: start mosquitto)")
     s.add_argument("--heapsize", type=int, help="MicroPython heap in bytes")
     s.set_defaults(func=cmd_sim)
+
+    s = sub.add_parser("ota", help="update devices over the air (the first one is the canary)")
+    s.add_argument("image", help="an ESP32 app image: micropython.bin, or build/unix-<profile>/app.bin")
+    s.add_argument("config", nargs="+", help="each device's config.txt (mqttname, ota_key, broker)")
+    s.add_argument("--url", help="where devices fetch the image (default: served from this host)")
+    s.add_argument("--serve-host", help="this host's address as the devices see it")
+    s.add_argument("--broker", metavar="HOST[:PORT]", help="instead of the config's mqttbroker")
+    s.add_argument("--timeout", type=float, default=900, help="seconds to come back healthy")
+    s.set_defaults(func=cmd_ota)
 
     s = sub.add_parser("profiles", help="list the profiles")
     s.set_defaults(func=cmd_profiles)

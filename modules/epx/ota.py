@@ -1,0 +1,255 @@
+# Full-image OTA. A request on cmnd/<n>/OTA is a JSON object
+#     {"url": "http://host:port/app.bin", "size": n, "sha256": "<hex>", "profile": "h2o",
+#      "version": "h2o-1.2.0", "counter": c, "hmac": "<hex>"}
+# hmac = HMAC-SHA256(ota_key, "<mqttname> ota <url> <size> <sha256> <profile> <version>
+# <counter>"); counter above the last one accepted (NVS, shared with signed diagnostics).
+# The image streams into the next OTA partition (epx.otawrite checks it) and only then
+# becomes the boot partition. After the reboot it runs pending verification: kept once the
+# device has been healthy (network, broker, config) for ota_healthy_s, reset otherwise so
+# the bootloader rolls back; the image that finds itself running instead of the one it
+# installed reports the rollback. Everything is reported on stat/<n>/OTA as JSON.
+import binascii
+import json
+from esp32 import Partition
+
+from epx import appimage, config, log, loop, otawrite
+from epx.nvram import NVRAM
+from epx.version import PROFILE, VERSION
+
+HEALTHY_S = config.key("ota_healthy_s", config.int_range(1, 3600), 60)
+VERIFY_S = config.key("ota_verify_s", config.int_range(60, 86400), 600)
+TIMEOUT_S = config.key("ota_timeout_s", config.int_range(1, 600), 20)
+
+_CHECK_MS = const(1000)
+_REBOOT_MS = const(1000)  # time for the last status to leave before the reset
+_MAX_REQUEST = const(1024)
+_PROGRESS_STEP = const(5)  # percent
+_FIELDS = (("url", str), ("size", int), ("sha256", str), ("profile", str), ("version", str),
+           ("counter", int), ("hmac", str))
+
+_nv = NVRAM("ota")
+_busy = False
+_percent = -1
+_healthy_ms = None  # uptime when the device last became healthy
+_check = None
+
+
+def status(state, **fields):
+    """A JSON status on stat/<n>/OTA."""
+    from epx import mqtt
+
+    fields["state"] = state
+    mqtt.publish("OTA", json.dumps(fields))
+
+
+def running_version():
+    """The version in the running image's app descriptor (what the bootloader booted)."""
+    head = bytearray(112)
+    Partition(Partition.RUNNING).readblocks(0, head)
+    c = appimage.Check()
+    try:
+        c.feed(head)
+    except ValueError:
+        return VERSION
+    return c.desc[0] if c.desc else VERSION
+
+
+# --- the request ---------------------------------------------------------------------
+
+
+def request(text):
+    """A JSON request from cmnd/<n>/OTA (never a retained one: epx.mqtt drops those)."""
+    global _busy
+    if _busy:
+        return status("refused", error="an update is already running")
+    try:
+        req = _verify(text)
+    except ValueError as e:
+        log.warn("ota: refused: %s" % e)
+        return status("refused", error=str(e))
+    _busy = True
+    log.info("ota: %s from %s" % (req["version"], req["url"]))
+    status("accepted", version=req["version"], size=req["size"])
+    loop.task(_update(req))
+
+
+def message(name, req):
+    """The text the request's HMAC covers."""
+    return "%s ota %s %d %s %s %s %d" % (name, req["url"], req["size"], req["sha256"],
+                                         req["profile"], req["version"], req["counter"])
+
+
+def _verify(text):
+    from epx import diag, hmac, mqtt
+
+    if len(text) > _MAX_REQUEST:
+        raise ValueError("request longer than %d bytes" % _MAX_REQUEST)
+    try:
+        req = json.loads(text)
+    except ValueError:
+        raise ValueError("not JSON")
+    if not isinstance(req, dict):
+        raise ValueError("not a JSON object")
+    for name, kind in _FIELDS:
+        if not isinstance(req.get(name), kind) or isinstance(req[name], bool):
+            raise ValueError("%s: missing or not %s" % (name, "a number" if kind is int else "text"))
+        if kind is str and (not req[name] or any(c <= " " for c in req[name])):
+            raise ValueError("%s: empty or with spaces" % name)
+    key = diag.OTA_KEY.value
+    if not key:
+        raise ValueError("no ota_key configured")
+    mac = hmac.digest(key.encode(), message(mqtt.NAME.value, req).encode())
+    try:
+        given = binascii.unhexlify(req["hmac"])
+    except ValueError:
+        given = b""
+    if not hmac.compare_digest(mac, given):
+        raise ValueError("bad hmac")
+    nv = NVRAM("epx")
+    last = nv.get_int("otactr", -1)
+    if req["counter"] <= last:
+        raise ValueError("replayed: counter %d, last accepted %d" % (req["counter"], last))
+    nv.set_int("otactr", req["counter"])
+    # Authentic from here: what is wrong now is the request's content.
+    if req["profile"] != PROFILE:
+        raise ValueError("image for profile %s, this device runs %s" % (req["profile"], PROFILE))
+    if not req["version"].startswith(PROFILE + "-"):
+        raise ValueError("version %s does not name profile %s" % (req["version"], PROFILE))
+    if req["version"] == running_version():
+        raise ValueError("already running %s" % req["version"])
+    try:
+        req["sha256"] = binascii.unhexlify(req["sha256"])
+    except ValueError:
+        req["sha256"] = b""
+    if len(req["sha256"]) != 32:
+        raise ValueError("sha256: not 64 hex digits")
+    if req["size"] <= 0:
+        raise ValueError("size: not positive")
+    return req
+
+
+# --- the transfer --------------------------------------------------------------------
+
+
+def _progress(size):
+    def report(done):
+        global _percent
+        p = done * 100 // size
+        if p >= _percent + _PROGRESS_STEP or done == size:
+            _percent = p
+            status("downloading", done=done, size=size)
+
+    return report
+
+
+async def _update(req):
+    global _busy, _percent
+    version = req["version"]
+
+    def accept(image_version, project):
+        if image_version != version:
+            raise otawrite.Refused("image is %s, the request says %s" % (image_version, version))
+
+    _percent = -1
+    part = Partition(Partition.RUNNING).get_next_update()
+    try:
+        await otawrite.write(part, req["url"], req["size"], req["sha256"], accept,
+                             _progress(req["size"]), TIMEOUT_S.value * 1000)
+        _nv.set_str("pending", version)
+        _nv.set_str("from", running_version())
+        try:
+            part.set_boot()
+        except OSError as e:
+            _nv.erase("pending")
+            raise otawrite.Refused("set_boot refused the image (%s)" % e)
+    except otawrite.Refused as e:
+        _busy = False
+        log.error("ota: %s failed: %s" % (version, e))
+        return status("failed", version=version, error=str(e))
+    except Exception as e:  # noqa: anything else must not leave the device half-updated
+        _busy = False
+        log.error("ota: %s failed: %r" % (version, e))
+        return status("failed", version=version, error=repr(e))
+    log.info("ota: %s written to %s, rebooting" % (version, part.info()[4]))
+    status("rebooting", version=version, slot=part.info()[4])
+    loop.later(_REBOOT_MS, lambda: _reboot("OTA to " + version))
+
+
+def _reboot(reason):
+    from epx import crash
+
+    crash.reboot(reason)
+
+
+# --- after the reboot ----------------------------------------------------------------
+
+
+def start():
+    """Called once MQTT starts: settle the outcome of an update from before this boot."""
+    global _check
+    if _check is not None:
+        return
+    pending = _nv.get_str("pending")
+    if pending is None:
+        _check = loop.every(_CHECK_MS, _keep)  # marks the image valid once healthy
+    elif pending == running_version():
+        log.info("ota: %s boots pending verification" % pending)
+        _check = loop.every(_CHECK_MS, _verify_boot)
+    else:
+        log.error("ota: %s was rolled back, running %s" % (pending, running_version()))
+        _check = loop.every(_CHECK_MS, _report_rollback)
+
+
+def healthy():
+    """Network up, broker connected and a config that loaded."""
+    from epx import app, mqtt, net
+
+    return net.up() and mqtt.connected and not app.safe_mode
+
+
+def _stable():
+    global _healthy_ms
+    if not healthy():
+        _healthy_ms = None
+        return False
+    now = loop.uptime_ms()
+    if _healthy_ms is None:
+        _healthy_ms = now
+    return now - _healthy_ms >= HEALTHY_S.value * 1000
+
+
+def _keep():
+    if _stable():
+        _check.cancel()
+        Partition.mark_app_valid_cancel_rollback()
+
+
+def _verify_boot():
+    version = _nv.get_str("pending")
+    if _stable():
+        _check.cancel()
+        Partition.mark_app_valid_cancel_rollback()
+        _nv.erase("pending")
+        log.info("ota: %s kept" % version)
+        status("kept", version=version, previous=_nv.get_str("from"))
+    elif loop.uptime_ms() >= VERIFY_S.value * 1000:
+        _check.cancel()
+        log.error("ota: %s not healthy within %d s: rolling back" % (version, VERIFY_S.value))
+        status("unhealthy", version=version)
+        loop.later(_REBOOT_MS, lambda: _reboot("OTA %s failed its health check" % version))
+
+
+def _report_rollback():
+    from epx import mqtt
+
+    if mqtt.connected:
+        _check.cancel()
+        pending = _nv.get_str("pending")
+        _nv.erase("pending")
+        status("rolled back", version=running_version(), failed=pending)
+        _check_keep()
+
+
+def _check_keep():
+    global _check
+    _check = loop.every(_CHECK_MS, _keep)
