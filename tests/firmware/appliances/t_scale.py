@@ -193,19 +193,23 @@ class Memory:
 
 
 def test_sequence_survives_deep_sleep_and_power_cycle():
-    from machine import RTC
+    import sim
+    from machine import RTC, PWRON_RESET, DEEPSLEEP_RESET
     from scale.sequence import Sequence
 
-    RTC().memory(b"")
+    sim.BOOT["reset_cause"] = PWRON_RESET
+    RTC().memory(b"epx\x01")
     nv = Memory()
     s = Sequence(nv)
     first = s.next()
     assert first == 1 and nv.ints["epoch"] == 0
+    assert RTC().memory()[:4] == b"epx\x01"  # epx.app's bytes left alone
     # deep sleep: a new boot finds the count in RTC memory
+    sim.BOOT["reset_cause"] = DEEPSLEEP_RESET
     s = Sequence(nv)
     assert s.next() == 2
-    # power cycle: RTC memory lost, a new epoch from NVS keeps numbers growing
-    RTC().memory(b"")
+    # power cycle: RTC memory is noise, a new epoch from NVS keeps numbers growing
+    sim.BOOT["reset_cause"] = PWRON_RESET
     s = Sequence(nv)
     assert s.next() == (1 << 16) + 1 and nv.ints["epoch"] == 1
     s.count = 0xFFFF
