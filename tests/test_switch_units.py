@@ -315,7 +315,7 @@ Pin._drive(26, 1); Pin._drive(34, 1); Pin._drive(33, 0); Pin._drive(35, 1)  # in
 p = make(text='0:P:-0/+0;1:P:-1/+1;2:R:-2/+2')
 print(json.dumps(outs()))
 """
-    assert run_boot(fw, tmp_path, boot, 3) == [0, 1, 1, 1]   # RTC, and R input 2 wins
+    assert run_boot(fw, tmp_path, boot, 3) == [0, 1, 0, 1]   # RTC: exactly as it was
     (tmp_path / "rtc.bin").unlink()                          # a power cycle
     assert run_boot(fw, tmp_path, boot, 1) == [1, 0, 1, 1]   # NVS, and R input 2 wins
 

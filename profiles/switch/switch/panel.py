@@ -29,14 +29,15 @@ class Panel:
         self.debouncer = None
 
     def start(self, program, now):
-        """Restore the outputs (inputs in R mode win), drive them, start debouncing."""
+        """Restore the outputs (inputs in R mode win over NVS: after a reset the outputs
+        come back exactly as they were), drive them, start debouncing."""
         self.program = program
         outputs = 0
         for i, v in enumerate(self.kept.values):
             outputs |= (1 if v else 0) << i
         raw = self.board.read()
         for i in program.rules:
-            if program.kind(i) == prog.FOLLOW:
+            if program.kind(i) == prog.FOLLOW and not self.kept.from_rtc:
                 outputs = program.apply(i, raw >> i & 1, outputs)
         self.debouncer = Debouncer(self.board.n_inputs, self.debounce_ms, self.longpress_ms,
                                    raw, now)
