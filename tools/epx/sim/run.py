@@ -25,11 +25,14 @@ def app_image(profile):
 
 
 def with_broker(config, host, port):
-    """config.txt text with `mqttbroker` pointing at host:port (added if absent)."""
-    line = f"mqttbroker {host}:{port}" if port != 1883 else f"mqttbroker {host}"
-    if re.search(r"(?m)^\s*mqttbroker\b", config):
-        return re.sub(r"(?m)^\s*mqttbroker\b.*$", line, config)
-    return config.rstrip("\n") + "\n" + line + "\n"
+    """config.txt text with `mqttbroker` and `mqttport` set to host and port."""
+    for key, value in (("mqttbroker", host), ("mqttport", str(port))):
+        line = f"{key} {value}"
+        if re.search(rf"(?m)^\s*{key}\b", config):
+            config = re.sub(rf"(?m)^\s*{key}\b.*$", line, config)
+        else:
+            config = config.rstrip("\n") + "\n" + line + "\n"
+    return config
 
 
 def default_config(profile):
