@@ -3,14 +3,17 @@
 serving the image over HTTP and signing the request, and the simulated bootloader's
 ESP-IDF rollback."""
 
+import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
+import time
 
 import pytest
+from esptool.bin_image import ELFSection, ESP32S3FirmwareImage
 
 from epx import ota
 from epx.paths import BUILD, ROOT
@@ -111,3 +114,156 @@ def test_update_kept_and_reported(rig):
     r.dev.power_cycle()
     assert r.dev.wait_boot(len(boots) + 1)["version"] == "ota_app-2.0"
     assert r.dev.boots[-1]["state"] == "valid"
+
+
+def test_rollback_from_an_image_that_crashes_at_boot(rig):
+    r = rig()
+    result = r.update(image("2.0-crash"))
+    assert result.outcome == "rolled back", r.dev.output()
+    assert result.version == "ota_app-1.0"
+    tried = [b for b in r.dev.boots if b["version"] == "ota_app-2.0-crash"]
+    assert [(b["slot"], b["state"]) for b in tried] == [("ota_1", "pending_verify")]
+    assert r.dev.boots[-1]["slot"] == "ota_0"
+    assert "crashes at boot" in r.dev.output(boot=tried[0]["boot"])
+
+
+def test_rollback_from_an_image_that_fails_its_health_check(rig):
+    r = rig()
+    result = r.update(image("2.0-unhealthy"))
+    assert result.outcome == "rolled back", r.dev.output()
+    assert result.version == "ota_app-1.0"
+    tried = [b for b in r.dev.boots if b["version"] == "ota_app-2.0-unhealthy"]
+    assert [(b["slot"], b["state"]) for b in tried] == [("ota_1", "pending_verify")]
+    assert "not healthy within 60 s" in r.dev.output(boot=tried[0]["boot"])
+    assert r.dev.boots[-1]["slot"] == "ota_0" and r.dev.boots[-1]["state"] == "valid"
+
+
+# --- refused requests ---------------------------------------------------------------
+
+class RawServer:
+    """HTTP on loopback that answers every GET with the same scripted bytes; None in the
+    script stalls the connection until close()."""
+
+    def __init__(self, *script):
+        self.script = script
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.release = threading.Event()
+        self.conns = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            try:
+                conn.recv(4096)
+                for part in self.script:
+                    if part is None:
+                        self.release.wait(60)
+                        break
+                    conn.sendall(part)
+            except OSError:
+                pass
+            conn.close()
+
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/app.bin"
+
+    def close(self):
+        self.release.set()
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def ask(r, data, url, version=None, sha256=None, key=KEY, counter=None, size=None):
+    """Send one signed request as `epx ota` would (but for whatever image and claims the
+    test makes up) and return the device's final status for it."""
+    desc_version = appimage.parse_descriptor(data[32:32 + 256])["version"] if version is None else version
+    img = ota.Image(data, desc_version, desc_version.split("-", 1)[0],
+                    sha256 or hashlib.sha256(data).hexdigest())
+    t = r.target._replace(key=key)
+    req = ota.request(t, img, url, counter if counter is not None else time.monotonic_ns() // 1000 % 2**31)
+    if size is not None:
+        req["size"] = size
+        req["hmac"] = ota.request(t, img._replace(data=b"x" * size), url, req["counter"])["hmac"]
+    link = ota.Link(t)
+    try:
+        link.send(req)
+        while True:
+            status = link.next(30)
+            assert status is not None, r.dev.output()
+            if status["state"] in ("refused", "failed", "rebooting"):
+                return status
+    finally:
+        link.close()
+
+
+def with_digest(data):
+    """data with its appended SHA-256 recomputed (after a deliberate change before it)."""
+    return data[:-32] + hashlib.sha256(data[:-32]).digest()
+
+
+def other_chip_image(version):
+    img = ESP32S3FirmwareImage()
+    img.entrypoint = 0x40380000
+    img.segments = [ELFSection(b".flash.appdesc", 0x3C000020, appimage.descriptor(version, b"x"), 0)]
+    return img.save(None)
+
+
+def test_refused_requests_change_nothing(rig):
+    r = rig(ota_timeout_s=10)
+    otadata = r.dev.flash.read("otadata")
+    boots = len(r.dev.boots)
+    good = image("2.0")
+    server = ota.ImageServer(good)
+    url = server.url("127.0.0.1")
+    checksum_only = bytearray(good)
+    checksum_only[32 + 256 + 8 + 1000] ^= 0x01  # an executable byte: the XOR checksum breaks
+    servers = [server]
+
+    def serve(data):
+        s = ota.ImageServer(data)
+        servers.append(s)
+        return s.url("127.0.0.1")
+
+    def raw(*script):
+        s = RawServer(*script)
+        servers.append(s)
+        return s.url()
+
+    head = f"HTTP/1.0 200 OK\r\nContent-Length: {len(good)}\r\n\r\n".encode()
+    other_profile = appimage.build(b"\0" * 4096, "h2o-1.0")
+    try:
+        cases = [
+            (dict(data=good, url=url, key="not-the-key"), "refused", "bad hmac"),
+            (dict(data=good, url=url + "x", counter=100), "failed", "HTTP 404"),  # counter 100 taken
+            (dict(data=good, url=url, counter=100), "refused", "replayed: counter 100, last accepted 100"),
+            (dict(data=good, url=url, counter=99), "refused", "replayed: counter 99"),
+            (dict(data=other_profile, url=serve(other_profile)), "refused", "image for profile h2o, this device runs ota_app"),
+            (dict(data=other_profile, url=serve(other_profile), version="ota_app-3.0"), "failed", "image is h2o-1.0, the request says ota_app-3.0"),
+            (dict(data=good, url=url, sha256="ab" * 32), "failed", "SHA-256 of the image does not match the request"),
+            (dict(data=good, url=url, size=len(good) - 1), "failed", f"server sends {len(good)} bytes, the request says {len(good) - 1}"),
+            (dict(data=good, url=raw(head, good[:len(good) // 2])), "failed", f"download: body ended after {len(good) // 2} of {len(good)} bytes"),
+            (dict(data=good, url=url + "x"), "failed", "download: HTTP 404"),
+            (dict(data=good, url=raw(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")), "failed", "download: HTTP 500"),
+            (dict(data=good, url=raw(b"HTTP/1.1 301 Moved\r\nLocation: http://x/\r\n\r\n")), "failed", "redirects are not followed"),
+            (dict(data=good, url=raw(head, good[:100000], None)), "failed", f"download stalled at 100000 of {len(good)} bytes"),
+            (dict(data=with_digest(bytes(checksum_only)), url=serve(with_digest(bytes(checksum_only))), version="ota_app-2.0"), "failed", "image: checksum"),
+            (dict(data=other_chip_image("ota_app-3.0"), url=serve(other_chip_image("ota_app-3.0")), version="ota_app-3.0"), "failed", "image: chip id 9, not esp32"),
+            (dict(data=image("1.0"), url=serve(image("1.0"))), "refused", "already running ota_app-1.0"),
+        ]
+        for kw, state, error in cases:
+            status = ask(r, **kw)
+            assert status["state"] == state and error in status["error"], (error, status)
+    finally:
+        for s in servers:
+            s.close()
+    assert r.dev.flash.read("otadata") == otadata  # the boot partition never changed
+    assert len(r.dev.boots) == boots  # and the device never rebooted
+    # the device is still reachable and takes a genuine update
+    assert r.update(good).outcome == "kept"
