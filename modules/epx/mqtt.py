@@ -1,0 +1,326 @@
+# The broker connection and the appliance's topics. Publications and subscriptions are
+# declared one line each:
+#     mqtt.pub("Flow", lambda: flow.rate, "%.1f", check_s=10, force_s=1800, ha=("volume_flow_rate", "L/min"))
+#     mqtt.sub("Program", on_program)        # cmnd/<n>/Program; on_program(text)
+# A publication is computed every check_s and sent when its text changed, or force_s after
+# it was last sent; it counts as sent only once the client wrote it (QoS 1: queued in the
+# client, which resends it until acknowledged). While the broker is away each publication
+# keeps only its newest value.
+import asyncio
+import machine
+import socket
+from micropython import const
+
+import uumqtt
+from epx import config, crash, diag, log, loop, net, watchdog
+from epx.nvram import NVRAM
+
+BROKER = config.key("mqttbroker", str)
+NAME = config.key("mqttname", str)
+PORT = config.key("mqttport", config.int_range(1, 65535), None)
+USER = config.key("mqttuser", str, None)
+PASSWORD = config.key("mqttpassword", str, None)
+CA = config.key("mqttca", str, None)  # CA certificate file (DER): TLS to the broker
+KEEPALIVE = config.key("mqttkeepalive", config.int_range(4, 600), 30)
+REBOOT_S = config.key("mqttreboot", config.int_range(60, 86400), 600)
+HOMEASSISTANT = config.key("homeassistant", bool, True)
+
+_FIRST_RETRY_MS = const(500)
+_MAX_RETRY_MS = const(120000)
+_MAX_EVENTS = const(16)
+
+sm = loop.StateMachine("mqtt", {
+    "off": ("connecting",),
+    "connecting": ("up", "waiting"),
+    "up": ("waiting",),
+    "waiting": ("connecting",),
+}, "off")
+
+connected = False
+client = None
+_pubs = []
+_subs = {}  # topic -> callback(text)
+_events = []  # one-off (topic, payload, retain, qos), oldest first
+_wake = asyncio.ThreadSafeFlag()
+_retry_ms = _FIRST_RETRY_MS
+_down_since = 0
+_discovery = False  # discovery configs to send
+_nv = None
+
+
+def topic(kind, name):
+    return "%s/%s/%s" % (kind, NAME.value, name)
+
+
+class Pub:
+    def __init__(self, name, source, fmt, check_s, force_s, retain, qos, ha):
+        self.name = name
+        self.source = source
+        self.fmt = fmt
+        self.force_ms = force_s * 1000 if force_s else 0
+        self.retain = retain
+        self.qos = qos
+        self.ha = ha
+        self.sent = None  # text the broker has
+        self.sent_at = 0  # uptime ms
+        self.pending = None  # text to send
+        self.timer = loop.every(int(check_s * 1000), self.check)
+
+    def check(self, force=False):
+        value = self.source()
+        if value is None:
+            self.sent = self.pending = None  # withdrawn: the next value is news
+            return
+        text = self.fmt(value) if callable(self.fmt) else self.fmt % value
+        if force or text != self.sent or (
+                self.force_ms and loop.uptime_ms() - self.sent_at >= self.force_ms):
+            self.pending = text
+            _wake.set()
+
+
+def pub(name, source, fmt="%s", check_s=60, force_s=1800, retain=False, qos=0, ha=None):
+    """Publish source() on stat/<n>/<name>, formatted with fmt (a % format or a function)."""
+    p = Pub(name, source, fmt, check_s, force_s, retain, qos, ha)
+    _pubs.append(p)
+    return p
+
+
+def sub(name, callback):
+    """callback(text) for each non-retained, non-duplicate message on cmnd/<n>/<name>.
+    A ValueError from it is reported on stat/<n>/Log as a bad command."""
+    _subs[name] = callback
+    if client is not None and connected:
+        loop.task(_subscribe(name))
+
+
+def publish(name, payload, retain=False, qos=0, done=None):
+    """A one-off message on stat/<n>/<name>, sent in order; the oldest is dropped while
+    more than _MAX_EVENTS wait for the broker. done() is called once it was sent."""
+    if len(_events) >= _MAX_EVENTS:
+        _events.pop(0)
+    _events.append((name, payload, retain, qos, done))
+    _wake.set()
+
+
+def report(text):
+    """A line on stat/<n>/Log."""
+    publish("Log", text)
+
+
+def refresh():
+    """Send every value now (cmnd/<n>/Refresh)."""
+    for p in _pubs:
+        p.check(True)
+
+
+def state():
+    return sm.state
+
+
+# --- the connection ---------------------------------------------------------------
+
+
+def start():
+    global client, _nv, _down_since
+    if client is not None:
+        return
+    _nv = NVRAM("epx")
+    will = (topic("stat", "LWT"), "Offline", True, 1)
+    ssl = None
+    if CA.value:
+        import tls
+
+        ssl = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+        ssl.verify_mode = tls.CERT_REQUIRED
+        with open(CA.value, "rb") as f:
+            ssl.load_verify_locations(f.read())
+    client = uumqtt.MQTTClient(
+        "%s-%s" % (NAME.value, machine.unique_id().hex()), BROKER.value,
+        PORT.value or (8883 if ssl else 1883), USER.value, PASSWORD.value, KEEPALIVE.value,
+        ssl, BROKER.value, will, max_packet=1024, on_message=_on_message)
+    pub("Uptime", lambda: loop.uptime_ms() // 60000, "%d", check_s=60, force_s=1800)
+    _subs.setdefault("Refresh", lambda text: refresh())
+    diag.install()
+    _queue_reports()
+    _down_since = loop.uptime_ms()
+    sm.observe(_observe)
+    loop.every(1000, _check_reboot)
+    loop.task(_sender())
+    _attempt()
+
+
+def _observe(old, new):
+    global connected
+    connected = new == "up"
+
+
+def lost():
+    return _nv.get_int("mqttlost", 0)
+
+
+def _attempt():
+    if not net.up():
+        sm.timer(1000, _attempt)  # in "off" or "waiting": check the network again
+        return
+    sm.go("connecting")
+    loop.task(_connect())
+
+
+async def _connect():
+    global _retry_ms, _discovery
+    try:
+        with watchdog.may_block(30000):
+            client.server = socket.getaddrinfo(BROKER.value, client.port)[0][-1][0]
+        await client.connect()
+        for name in _subs:
+            await client.subscribe(topic("cmnd", name), 1)
+        if HOMEASSISTANT.value:
+            await client.subscribe("homeassistant/status", 0)
+        await client.publish(topic("stat", "LWT"), "Online", True, 1)
+    except (uumqtt.MQTTError, OSError) as e:
+        await client.disconnect()
+        return _retry("connect: %s %s" % (type(e).__name__, e))
+    _retry_ms = _FIRST_RETRY_MS
+    sm.go("up")
+    log.info("mqtt: up, %s:%d" % (BROKER.value, client.port))
+    _discovery = HOMEASSISTANT.value
+    for p in _pubs:  # the broker may have restarted: every value again
+        p.check(True)
+    _wake.set()
+    loop.task(_watch())
+
+
+async def _watch():
+    global _down_since
+    e = await client.wait_closed()
+    _down_since = loop.uptime_ms()
+    _nv.set_int("mqttlost", lost() + 1)
+    _retry("lost: %s %s" % (type(e).__name__, e))
+
+
+def _retry(why):
+    global _retry_ms
+    delay = _retry_ms
+    _retry_ms = min(_retry_ms * 2, _MAX_RETRY_MS)
+    log.warn("mqtt: %s; retry in %d ms" % (why, delay))
+    sm.go("waiting")
+    sm.timer(delay, _attempt, jitter_ms=delay // 2)
+
+
+def _check_reboot():
+    if sm.state != "up" and loop.uptime_ms() - _down_since >= REBOOT_S.value * 1000:
+        crash.reboot("no MQTT broker for %d s" % REBOOT_S.value)
+
+
+# --- sending ----------------------------------------------------------------------
+
+
+async def _sender():
+    global _discovery
+    while True:
+        await _wake.wait()
+        try:
+            while connected:
+                if _discovery:
+                    _discovery = False
+                    await _send_discovery()
+                elif _events:
+                    name, payload, retain, qos, done = _events[0]
+                    await _put(topic("stat", name), payload, retain, qos)
+                    _events.pop(0)
+                    if done:
+                        done()
+                else:
+                    for p in _pubs:
+                        if p.pending is not None:
+                            break
+                    else:
+                        break
+                    text = p.pending
+                    await _put(topic("stat", p.name), text, p.retain, p.qos)
+                    p.sent = text
+                    p.sent_at = loop.uptime_ms()
+                    if p.pending == text:
+                        p.pending = None
+        except uumqtt.MQTTError:
+            pass  # _watch() takes it from here; what was not sent stays pending
+
+
+async def _put(t, payload, retain, qos):
+    # QoS 1: one at a time; unacknowledged it stays with the client, resent on reconnect.
+    pid = await client.publish(t, payload, retain, qos)
+    if qos:
+        await client.wait_ack(pid)
+
+
+def _queue_reports():
+    # What happened before this boot, once, on the first connection.
+    from epx import app
+
+    lines = app.pending_reports()
+    for i, line in enumerate(lines):
+        publish("Log", line, done=app.reports_sent if i == len(lines) - 1 else None)
+
+
+# --- receiving --------------------------------------------------------------------
+
+
+def _on_message(t, msg, retained, dup):
+    try:
+        t = t.decode()
+        text = msg.decode()
+    except UnicodeError:
+        return log.warn("mqtt: undecodable message ignored")
+    if t == "homeassistant/status":
+        if text == "online" and HOMEASSISTANT.value:
+            global _discovery
+            _discovery = True
+            _wake.set()
+        return
+    if retained or dup:
+        return log.warn("mqtt: %s %s ignored" % ("retained" if retained else "duplicate", t))
+    prefix = "cmnd/%s/" % NAME.value
+    callback = _subs.get(t[len(prefix):]) if t.startswith(prefix) else None
+    if callback is None:
+        return
+    try:
+        callback(text)
+    except ValueError as e:
+        report("%s: bad command %r: %s" % (t[len(prefix):], text[:40], e))
+
+
+async def _subscribe(name):
+    try:
+        await client.subscribe(topic("cmnd", name), 1)
+    except uumqtt.MQTTError:
+        pass  # subscribed again on the next connection
+
+
+# --- Home Assistant discovery -----------------------------------------------------
+
+
+def _discovery_config(p):
+    from epx.version import PROFILE, VERSION
+    import json
+
+    name = NAME.value
+    ha = p.ha if isinstance(p.ha, dict) else {"device_class": p.ha[0], "unit_of_measurement": p.ha[1]}
+    doc = {
+        "name": p.name, "unique_id": "%s_%s" % (name, p.name.replace("/", "_")),
+        "state_topic": topic("stat", p.name), "availability_topic": topic("stat", "LWT"),
+        "payload_available": "Online", "payload_not_available": "Offline",
+        "device": {"identifiers": [name], "name": name, "model": PROFILE,
+                   "sw_version": VERSION, "manufacturer": "epx"},
+    }
+    for k, v in ha.items():
+        if v is not None and k != "component":
+            doc[k] = v
+    return json.dumps(doc)
+
+
+async def _send_discovery():
+    for p in _pubs:
+        if p.ha:
+            await _put("homeassistant/%s/%s/%s/config" % (
+                p.ha.get("component", "sensor") if isinstance(p.ha, dict) else "sensor",
+                NAME.value, p.name.replace("/", "_")), _discovery_config(p), True, 1)

@@ -1,0 +1,141 @@
+# The network link: WiFi station, or the board's wired LAN when ssid is "(wired)". A state
+# machine retries with backoff and jitter after a failed attempt or a lost link, counts
+# lost links in NVS, and reboots after REBOOT_S without a link.
+import network
+from micropython import const
+
+from epx import config, crash, log, loop
+from epx.nvram import NVRAM
+
+WIRED = "(wired)"
+
+
+def _password(text):
+    return None if text == "None" else text
+
+
+SSID = config.key("ssid", str)
+PASSWORD = config.key("password", _password, None)
+CHANNEL = config.key("channel", config.int_range(1, 13), None)
+REBOOT_S = config.key("netreboot", config.int_range(60, 86400), 600)
+
+_POLL_MS = const(500)
+_ATTEMPT_MS = const(60000)  # an association that takes longer has failed
+_FIRST_RETRY_MS = const(1000)
+_MAX_RETRY_MS = const(60000)
+_FAILED = (network.STAT_WRONG_PASSWORD, network.STAT_NO_AP_FOUND)
+
+sm = loop.StateMachine("net", {
+    "off": ("connecting",),
+    "connecting": ("up", "waiting"),
+    "up": ("waiting",),
+    "waiting": ("connecting",),
+}, "off")
+
+nic = None
+_retry_ms = _FIRST_RETRY_MS
+_down_since = 0  # uptime ms when the link was last lost (or start)
+_nv = None
+
+
+def up():
+    return sm.state == "up"
+
+
+def ip():
+    return nic.ifconfig()[0] if up() else None
+
+
+def lost():
+    """Lost links since the counters were reset (kept in NVS)."""
+    return _nv.get_int("netlost", 0)
+
+
+def start():
+    global nic, _nv, _down_since
+    if nic is not None:
+        return
+    _nv = NVRAM("epx")
+    nic = _wired() if SSID.value == WIRED else _wifi()
+    _down_since = loop.uptime_ms()
+    loop.every(1000, _check_reboot)
+    _connect()
+
+
+def _wifi():
+    w = network.WLAN(network.STA_IF)
+    w.active(True)
+    if CHANNEL.value is not None:
+        w.config(channel=CHANNEL.value)
+    return w
+
+
+def _wired():
+    import board
+    from machine import Pin
+
+    spec = board.LAN
+    if spec is None:
+        raise ValueError("ssid %s: board %s has no wired LAN" % (WIRED, board.NAME))
+    args = {}
+    for k, v in spec.items():
+        if k in ("mdc", "mdio", "power", "ref_clk"):
+            v = Pin(v)
+        elif k == "phy_type":
+            v = getattr(network, v)
+        elif k == "ref_clk_mode":
+            v = getattr(Pin, v)
+        args[k] = v
+    lan = network.LAN(**args)
+    lan.active(True)
+    return lan
+
+
+def _connect():
+    sm.go("connecting")
+    if SSID.value != WIRED:
+        try:
+            nic.connect(SSID.value, PASSWORD.value)
+        except OSError as e:
+            return _retry("connect: %s" % e)
+    sm.every(_POLL_MS, _poll_connecting)
+    sm.timer(_ATTEMPT_MS, lambda: _retry("no link after %d s" % (_ATTEMPT_MS // 1000)))
+
+
+def _poll_connecting():
+    global _retry_ms
+    if nic.isconnected():
+        _retry_ms = _FIRST_RETRY_MS
+        sm.go("up")
+        log.info("net: up, %s" % nic.ifconfig()[0])
+        sm.every(_POLL_MS, _poll_up)
+    elif SSID.value != WIRED and nic.status() in _FAILED:
+        _retry("wrong password" if nic.status() == network.STAT_WRONG_PASSWORD
+               else "no access point %s" % SSID.value)
+
+
+def _poll_up():
+    global _down_since
+    if not nic.isconnected():
+        _down_since = loop.uptime_ms()
+        _nv.set_int("netlost", lost() + 1)
+        _retry("link lost")
+
+
+def _retry(why):
+    global _retry_ms
+    if SSID.value != WIRED:
+        try:
+            nic.disconnect()
+        except OSError:
+            pass
+    delay = _retry_ms
+    _retry_ms = min(_retry_ms * 2, _MAX_RETRY_MS)
+    log.warn("net: %s; retry in %d s" % (why, delay // 1000))
+    sm.go("waiting")
+    sm.timer(delay, _connect, jitter_ms=delay // 2)
+
+
+def _check_reboot():
+    if sm.state != "up" and loop.uptime_ms() - _down_since >= REBOOT_S.value * 1000:
+        crash.reboot("no network for %d s" % REBOOT_S.value)

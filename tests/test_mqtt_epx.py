@@ -1,0 +1,132 @@
+"""epx.net and epx.mqtt in a simulated device (tests/firmware/netcheck) against a real
+mosquitto: what a subscriber sees."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+NAME = "nc"
+START_MS = 12000  # app starts net and MQTT this long after boot
+
+
+def config(broker, **extra):
+    keys = {"ssid": "epx-sim", "password": "None", "mqttbroker": broker.host,
+            "mqttport": broker.port, "mqttname": NAME, "mqttkeepalive": 10, "watchdog": 0}
+    keys.update(extra)
+    return "".join(f"{k} {v}\n" for k, v in keys.items() if v is not None)
+
+
+@pytest.fixture
+def online(device, broker, mqtt_watch):
+    """A netcheck device up on the broker: (device, watch)."""
+    def make(**extra):
+        w = mqtt_watch(broker)
+        text = config(broker, **extra)
+        dev = device("netcheck", config=text, start=False)
+        # Until the simulator mounts the flash filesystem, the firmware reads run/.
+        (Path(dev.folder) / "run" / "config.txt").write_text(text)
+        dev.start()
+        dev.wait_console("netapp ready")
+        dev.advance(START_MS)
+        w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", device=dev)
+        return dev, w
+    return make
+
+
+def test_boot_to_first_publish(online, broker, mqtt_watch):
+    dev, w = online()
+    assert w.wait_for(f"stat/{NAME}/Value", device=dev)[1] == "0"
+    assert w.wait_for(f"stat/{NAME}/Uptime", device=dev)[1] == "0"
+    assert w.wait_for(f"stat/{NAME}/Volume", device=dev)[1] == "0.0"
+    _, cfg, _ = w.wait_for(f"homeassistant/sensor/{NAME}/Value/config", device=dev)
+    doc = json.loads(cfg)
+    later = mqtt_watch(broker)  # sees what the broker retained
+    assert later.wait_for(f"homeassistant/sensor/{NAME}/Value/config")[1:] == (cfg, True)
+    assert later.wait_for(f"stat/{NAME}/Volume")[1:] == ("0.0", True)
+    assert later.wait_for(f"stat/{NAME}/LWT")[1:] == ("Online", True)
+    assert doc["state_topic"] == f"stat/{NAME}/Value"
+    assert doc["availability_topic"] == f"stat/{NAME}/LWT"
+    assert doc["device_class"] == "temperature" and doc["unit_of_measurement"] == "°C"
+    assert doc["device"]["model"] == "netcheck" and doc["device"]["sw_version"]
+    assert w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("boot "), device=dev)
+
+
+def test_commands_values_and_garbage(online):
+    dev, w = online()
+    w.wait_for(f"stat/{NAME}/Value", lambda p: p == "0", device=dev)
+    m = w.mark()
+    w.publish(f"cmnd/{NAME}/Set", "42")
+    dev.advance(1000)
+    assert w.wait_for(f"stat/{NAME}/Value", since=m, device=dev)[1] == "42"
+    w.publish(f"cmnd/{NAME}/Set", "forty")
+    assert "bad command" in w.wait_for(f"stat/{NAME}/Log", lambda p: "Set" in p, since=m, device=dev)[1]
+    w.publish(f"cmnd/{NAME}/Set", b"\xff\xfe")
+    w.publish(f"cmnd/{NAME}/OTA", "frobnicate")
+    assert "unknown command" in w.wait_for(f"stat/{NAME}/Log", lambda p: "OTA" in p, since=m, device=dev)[1]
+    # a retained command is ignored, now and after a reconnect
+    w.publish(f"cmnd/{NAME}/Set", "7", retain=True)
+    w.publish(f"cmnd/{NAME}/OTA", "getversion")
+    w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("netcheck-") or "-g" in p, since=m, device=dev)
+    dev.advance(2000)
+    w.publish(f"cmnd/{NAME}/OTA", "stats")
+    assert w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("connlost"), since=m, device=dev)[1] == \
+        "connlost events net 0 mqtt 0"
+    assert all(p != b"7" for t, p, _ in w.messages[m:] if t == f"stat/{NAME}/Value")
+    w.publish(f"cmnd/{NAME}/Set", "", retain=True)  # clear the retained message
+
+
+def test_refresh_and_homeassistant_status(online):
+    dev, w = online()
+    w.wait_for(f"homeassistant/sensor/{NAME}/Value/config", device=dev)
+    m = w.mark()
+    w.publish(f"cmnd/{NAME}/Refresh", "")
+    w.wait_for(f"stat/{NAME}/Value", since=m, device=dev)
+    w.wait_for(f"stat/{NAME}/Uptime", since=m, device=dev)
+    w.publish("homeassistant/status", "online")
+    w.wait_for(f"homeassistant/sensor/{NAME}/Volume/config", since=m, device=dev)
+
+
+def test_broker_restart(online, broker, mqtt_watch):
+    dev, w = online()
+    w.wait_for(f"homeassistant/sensor/{NAME}/Value/config", device=dev)
+    broker.restart()
+    w = mqtt_watch(broker)  # before the device's first retry, 0.5 s on
+    # the retained LWT the restarted broker has lost comes back: Online again
+    m = w.mark()
+    w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", since=m, timeout=20, device=dev)
+    w.wait_for(f"homeassistant/sensor/{NAME}/Value/config", since=m, device=dev)
+    w.wait_for(f"stat/{NAME}/Value", since=m, device=dev)
+    w.publish(f"cmnd/{NAME}/Set", "5")  # resubscribed
+    dev.advance(1000)
+    w.wait_for(f"stat/{NAME}/Value", lambda p: p == "5", since=m, device=dev)
+    w.publish(f"cmnd/{NAME}/OTA", "stats")
+    w.wait_for(f"stat/{NAME}/Log", lambda p: p == "connlost events net 0 mqtt 1", since=m, device=dev)
+
+
+def test_connection_reset_lwt_and_qos1(online, broker, proxy, mqtt_watch):
+    dev, w = online(mqttport=proxy.port)
+    w.wait_for(f"stat/{NAME}/Value", device=dev)
+    m = w.mark()
+    proxy.set("blackhole")
+    w.publish(f"cmnd/{NAME}/Count", "x")  # never reaches the device: the link is a blackhole
+    dev.advance(1000)
+    proxy.reset()  # RST both ways: the broker publishes the will
+    proxy.set("pass")
+    w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Offline", since=m, device=dev)
+    dev.advance(1000)
+    w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", since=m, timeout=20, device=dev)
+    w.wait_for(f"stat/{NAME}/Value", since=m, device=dev)  # state republished
+    w.publish(f"cmnd/{NAME}/Count", "x")
+    assert w.wait_for(f"stat/{NAME}/Counted", since=m, device=dev)[1] == "1"
+
+
+def test_half_open_detected(online, proxy):
+    dev, w = online(mqttport=proxy.port, mqttkeepalive=10)
+    w.wait_for(f"stat/{NAME}/Value", device=dev)
+    mark = dev.console_mark()
+    proxy.set("blackhole")
+    dev.call("clock.scale", factor=10)  # device seconds per real second
+    t0 = dev.call("clock.now") / 1e6  # the device clock started at 0 with epx
+    line = dev.wait_console(r"^(\d+\.\d+) W mqtt: lost: KeepaliveTimeout", since=mark)
+    assert float(line.group(1)) - t0 <= 1.5 * 10
