@@ -1,0 +1,161 @@
+"""The relay firmware on a simulated board against a real mosquitto: TurnOnWithTimeout,
+clamping, invalid payloads, auto-off in device time, and a reboot in the middle of a
+timeout (the relay stays on, with about the time it had left)."""
+
+import hashlib
+import hmac
+import os
+import signal
+
+import pytest
+
+NAME = "rl"
+START_MS = 12000
+KEY = "k3y"
+PINS = (25, 26, 27, 33)  # active low
+
+
+def config(broker, **extra):
+    keys = {"ssid": "epx-sim", "password": "None", "mqttbroker": broker.host,
+            "mqttport": broker.port, "mqttname": NAME, "watchdog": 0, "ota_key": KEY}
+    keys.update(extra)
+    return "".join(f"{k} {v}\n" for k, v in keys.items() if v is not None)
+
+
+def topic(kind, name):
+    return f"{kind}/{NAME}/{name}"
+
+
+@pytest.fixture
+def relay(device, broker, mqtt_watch):
+    def make(**extra):
+        w = mqtt_watch(broker)
+        dev = device("relay", config=config(broker, **extra))
+        dev.wait_console("relay: ")
+        dev.advance(START_MS)
+        w.wait_for(topic("stat", "LWT"), lambda p: p == "Online", device=dev)
+        return dev, w
+    return make
+
+
+def state(w, dev, i, value, since):
+    return w.wait_for(topic("stat", f"{i}/State"), lambda p: p == value, since=since, device=dev)
+
+
+def levels(dev):
+    return [dev.call("pin.get", pin=p) for p in PINS]
+
+
+def turn_on(w, i, payload):
+    w.publish(topic("cmnd", f"{i}/TurnOnWithTimeout"), payload)
+
+
+def sync(w, dev):
+    """Wait until the device has handled every command sent before (they arrive in order)."""
+    m = w.mark()
+    w.publish(topic("cmnd", "Refresh"), "")
+    w.wait_for(topic("stat", "Uptime"), since=m, device=dev)
+
+
+def test_timeout_clamp_restart_and_off(relay):
+    dev, w = relay()
+    for i in range(4):
+        state(w, dev, i, "0", 0)
+    assert levels(dev) == [1, 1, 1, 1]
+    m = w.mark()
+    turn_on(w, 0, "100000")  # relay 0: at most 600 s
+    state(w, dev, 0, "1", m)
+    assert levels(dev) == [0, 1, 1, 1]
+    dev.advance(590_000)
+    turn_on(w, 1, "60")
+    state(w, dev, 1, "1", m)
+    m = w.mark()
+    dev.advance(11_000)  # relay 0 went off at 600 s
+    state(w, dev, 0, "0", m)
+    turn_on(w, 1, "60")  # restarts relay 1's 60 s
+    sync(w, dev)
+    dev.advance(55_000)
+    w.publish(topic("cmnd", "Refresh"), "")
+    state(w, dev, 1, "1", m)
+    assert levels(dev)[1] == 0
+    m = w.mark()
+    dev.advance(6_000)
+    state(w, dev, 1, "0", m)
+    m = w.mark()
+    turn_on(w, 2, "30")
+    state(w, dev, 2, "1", m)
+    turn_on(w, 2, "-4")  # negative = 0 = off
+    state(w, dev, 2, "0", m)
+    assert levels(dev) == [1, 1, 1, 1]
+
+
+def test_invalid_payloads_are_reported_and_ignored(relay):
+    dev, w = relay()
+    state(w, dev, 3, "0", 0)
+    m = w.mark()
+    for bad in ("1.5", "abc", "", "1e3", b"\xff"):
+        turn_on(w, 3, bad)
+    w.wait_for(topic("stat", "Log"), lambda p: "3/TurnOnWithTimeout" in p and "bad command" in p,
+               since=m, device=dev)
+    turn_on(w, 3, "5")
+    state(w, dev, 3, "1", m)
+    assert [p for t, p, _ in w.messages[m:] if t == topic("stat", "3/State")] == [b"1"]
+
+
+def test_maxima_and_pins_from_config(relay):
+    dev, w = relay(relays="4,5", maxon="10,20")
+    m = w.mark()
+    turn_on(w, 1, "3600")
+    state(w, dev, 1, "1", m)
+    assert dev.call("pin.get", pin=5) == 0
+    dev.advance(19_000)
+    w.publish(topic("cmnd", "Refresh"), "")
+    state(w, dev, 1, "1", m)
+    m = w.mark()
+    dev.advance(2_000)
+    state(w, dev, 1, "0", m)
+    assert dev.call("pin.get", pin=5) == 1
+
+
+def signed(w, text, counter):
+    body = f"{text} {counter}"
+    mac = hmac.new(KEY.encode(), f"{NAME} {body}".encode(), hashlib.sha256).hexdigest()
+    w.publish(topic("cmnd", "OTA"), f"{body} {mac}")
+
+
+def test_reboot_mid_timeout_keeps_the_time_left(relay):
+    dev, w = relay()
+    m = w.mark()
+    turn_on(w, 1, "600")
+    state(w, dev, 1, "1", m)
+    dev.advance(300_000)  # 5 minutes left
+    sync(w, dev)  # the device has lived through those minutes (time left refreshed)
+    before = len(dev.events)
+    os.kill(dev._proc.pid, signal.SIGSEGV)  # a crash
+    dev.wait_boot(2)
+    dev.wait_console("relay: ", boot=2)
+    assert "on: [1], restored from RTC memory" in dev.output(2)
+    assert levels(dev) == [1, 0, 1, 1]
+    assert not [e for e in dev.events[before:] if e.get("event") == "pin" and e["pin"] == 26
+                and e["value"] != 0]  # relay 1 never let go
+    dev.advance(START_MS)
+    m = w.mark()
+    dev.advance(280_000)
+    w.publish(topic("cmnd", "Refresh"), "")
+    state(w, dev, 1, "1", m)  # still on 4 min 52 s after the crash
+    m = w.mark()
+    dev.advance(10_000)
+    state(w, dev, 1, "0", m)  # off at about the original deadline
+    assert levels(dev) == [1, 1, 1, 1]
+
+
+def test_power_cycle_restores_from_nvs(relay):
+    dev, w = relay()
+    m = w.mark()
+    turn_on(w, 2, "120")
+    state(w, dev, 2, "1", m)
+    dev.power_cycle()
+    dev.wait_boot(2)
+    dev.wait_console("relay: ", boot=2)
+    assert "on: [2], restored from NVS" in dev.output(2)
+    assert levels(dev) == [1, 1, 0, 1]
