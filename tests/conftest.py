@@ -20,34 +20,28 @@ from epx.sim.medium import Medium  # noqa: E402
 # --- firmware ------------------------------------------------------------------------
 
 class Firmware:
-    """A profile's host firmware: the executable and its app image (built once per session)."""
+    """A profile's host firmware: the executable, its version and its app image."""
 
-    def __init__(self, profile, exe, version):
+    def __init__(self, profile, exe, version, executable):
         self.profile, self.exe, self.version = profile, Path(exe), version
-        self._image = None
-
-    @property
-    def image(self):
-        if self._image is None:
-            path = self.exe.parent / "app.bin"
-            if not path.exists() or path.stat().st_mtime < self.exe.stat().st_mtime:
-                tmp = path.with_name(f"app.bin.{os.getpid()}")
-                appimage.write(self.exe, self.version, tmp)
-                os.replace(tmp, path)
-            self._image = path.read_bytes()
-        return self._image
+        self.executable = executable  # stripped bytes, as taken right after the build
+        self.image = appimage.build(executable, version)
 
 
 @pytest.fixture(scope="session")
 def firmware():
-    """firmware(profile) -> Firmware, built once per session (the build's own file locks
-    serialise xdist workers)."""
+    """firmware(profile) -> Firmware (.exe, .version, .image: its host app image), built
+    once per session; the build's own file locks serialise xdist workers."""
     built = {}
 
     def get(profile):
         if profile not in built:
             exe, _ = build.build_unix(profile)
-            built[profile] = Firmware(profile, exe, build.firmware_version(profile))
+            # Under the build's lock: another worker may be relinking this profile.
+            with build.locked(build.BUILD / f".unix-{profile}.lock"):
+                version = (exe.parent / "version.txt").read_text().strip()
+                executable = appimage.stripped(exe)
+            built[profile] = Firmware(profile, exe, version, executable)
         return built[profile]
 
     return get

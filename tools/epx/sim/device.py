@@ -48,11 +48,11 @@ class SimTimeout(AssertionError):
 
 class Device:
     def __init__(self, folder, name=None, medium=None, heapsize=DEFAULT_HEAP, on_console=None,
-                 max_boots=30, console_lines=5000, env=None):
+                 max_boots=30, console_lines=5000, env=None, mac=None):
         self.folder = os.path.abspath(folder)
         self.name = name or os.path.basename(self.folder)
         self.flash = Flash(os.path.join(self.folder, "flash.bin"))
-        self.mac = "24a160" + hashlib.sha256(self.folder.encode()).hexdigest()[:6]
+        self.mac = (mac or "24a160" + hashlib.sha256(self.folder.encode()).hexdigest()[:6]).replace(":", "").lower()
         self.heapsize, self.on_console, self.max_boots = heapsize, on_console, max_boots
         self.extra_env = env if callable(env) else dict(env or {})  # or env(boot number)
         self.medium = medium

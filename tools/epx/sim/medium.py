@@ -15,7 +15,7 @@ class Medium:
         self.random = random.Random(seed)
         self.devices = {}
         self.channels = {}  # mac -> channel the receiver listens on (None: any)
-        self.frames = []  # (sender, peer, msg, outcome)
+        self.frames = []  # (sender, peer, msg, outcome: delivered, lost, channel, receiver off, no peer)
         self.lock = threading.Lock()
 
     def join(self, device):
@@ -42,8 +42,9 @@ class Medium:
                 args = dict(peer=sender.mac, msg=msg, rssi=self.rssi)
                 if self.delay_ms:
                     threading.Timer(self.delay_ms / 1000, target.post, ("espnow.deliver",), args).start()
-                else:
-                    target.post("espnow.deliver", **args)
+                elif not target.post("espnow.deliver", **args):
+                    with self.lock:
+                        self.frames[-1] = (sender.mac, target.mac, msg, "receiver off")
         if not targets:
             with self.lock:
                 self.frames.append((sender.mac, peer, msg, "no peer"))

@@ -1,0 +1,112 @@
+"""The real host firmware in the simulated device: the bootloader, resets, flash persistence
+and ESP-NOW, end to end. The firmware is tests/firmware/simcheck; each boot runs the
+scenario named by SIMCHECK (chosen per boot here) and prints `simcheck: {json}` lines."""
+
+import json
+
+import pytest
+
+from epx.sim import appimage, device as sim
+from epx.sim.medium import Medium
+
+CONFIG = "unit L\ncapacity 1000\n"
+
+
+def said(dev, key, boot=None, timeout=10):
+    """The value of `key` in the first `simcheck:` line (of boot `boot`) that has it."""
+    m = dev.wait_console(rf'simcheck: (\{{.*"{key}".*\}})', boot=boot, timeout=timeout)
+    return json.loads(m.group(1))[key]
+
+
+def scenarios(*names):
+    """SIMCHECK per boot: the i-th name for boot i, the last one from then on."""
+    return lambda n: {"SIMCHECK": names[min(n, len(names)) - 1]}
+
+
+@pytest.fixture
+def simcheck(device, firmware):
+    fw = firmware("simcheck")
+
+    def make(*names, **kw):
+        return device(fw.image, config=CONFIG, env=scenarios(*names), **kw)
+
+    make.firmware = fw
+    return make
+
+
+def test_nvs_persists_across_reset_and_power_cycle(simcheck):
+    dev = simcheck("nvs", "reset", "nvs")
+    assert said(dev, "boots", boot=1) == 0
+    dev.wait_exit(1)  # nvs returns to the REPL: the run ends
+    dev.power_cycle()
+    assert said(dev, "boots", boot=3) == 1  # boot 2 reset
+    assert [b["reset_cause"] for b in dev.boots[:3]] == [sim.PWRON_RESET, sim.PWRON_RESET, sim.HARD_RESET]
+    dev.wait_exit(3)
+    assert dev.nvs()["simcheck"]["boots"] == ["i32", 2]
+
+
+def test_littlefs_persists_and_holds_the_provisioned_config(simcheck):
+    dev = simcheck("partition")
+    assert said(dev, "hello", boot=1) == "x"
+    assert "config.txt" in said(dev, "files", boot=1)
+    dev.wait_exit(1)
+    dev.power_cycle()
+    assert said(dev, "hello", boot=2) == "xx"
+    dev.wait_exit(2)
+    files = dev.files()
+    assert files["hello.txt"] == b"xx" and files["config.txt"] == CONFIG.encode()
+
+
+def test_rollback_of_an_app_that_resets_before_it_is_marked_valid(simcheck):
+    dev = simcheck("mark_valid", "reset", "mark_valid")
+    dev.wait_exit(1)
+    assert dev.boots[0]["slot"] == "ota_0"
+    new = appimage.build(simcheck.firmware.executable, "simcheck-next")
+    dev.install("ota_1", new)
+    dev.power_cycle()
+    second, third = dev.wait_boot(2), dev.wait_boot(3)
+    assert (second["slot"], second["state"], second["version"]) == ("ota_1", "pending_verify", "simcheck-next")
+    assert (third["slot"], third["state"], third["reset_cause"]) == ("ota_0", "valid", sim.HARD_RESET)
+    assert said(dev, "boot", boot=3) == "ota_0"
+
+
+def test_new_app_kept_once_marked_valid(simcheck):
+    dev = simcheck("mark_valid")
+    dev.wait_exit(1)
+    dev.install("ota_1", appimage.build(simcheck.firmware.executable, "simcheck-next"))
+    dev.power_cycle()
+    assert dev.wait_boot(2)["state"] == "pending_verify"
+    assert said(dev, "boot", boot=2) == "ota_1"
+    dev.wait_exit(2)
+    dev.power_cycle()
+    boot = dev.wait_boot(3)
+    assert (boot["slot"], boot["state"], boot["version"]) == ("ota_1", "valid", "simcheck-next")
+
+
+def test_watchdog_expiry_resets_with_the_watchdog_cause(simcheck):
+    dev = simcheck("wdt", "clock")
+    said(dev, "fed", boot=1)
+    dev.advance(3000)  # no feed for 3 s of device time: the 2 s watchdog fires
+    boot = dev.wait_boot(2)
+    assert boot["reset_cause"] == sim.WDT_RESET
+    assert dev.wait_exit(1)["exit"] == sim.EXIT_WDT
+
+
+def test_deep_sleep_wakes_by_timer_after_the_requested_time(simcheck):
+    dev = simcheck("deepsleep", "deepsleep", "clock")
+    assert said(dev, "cause", boot=1) == sim.PWRON_RESET
+    assert said(dev, "cause", boot=2) == sim.DEEPSLEEP_RESET
+    assert said(dev, "wake", boot=2) == sim.TIMER_WAKE
+    third = dev.wait_boot(3)
+    assert third["ticks_start_ms"] >= 120000  # two sleeps of 60 s, no real waiting
+    assert said(dev, "t", boot=3) >= 120000
+
+
+def test_espnow_between_two_devices(simcheck):
+    air = Medium(seed=3)
+    # The scenario adds the peer 24:0a:c4:00:00:02, sends it "ping" and waits for a frame.
+    b = simcheck("espnow", name="b", medium=air, mac="240ac4000002")
+    said(b, "unknown", boot=1)  # b's ESP-NOW is up (its own ping went nowhere)
+    a = simcheck("espnow", name="a", medium=air)
+    assert said(b, "got") == "ping" and said(b, "host") == a.mac
+    assert (a.mac, b.mac, "delivered") in [(f[0], f[1], f[3]) for f in air.frames]
