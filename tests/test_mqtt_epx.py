@@ -1,6 +1,8 @@
 """epx.net and epx.mqtt in a simulated device (tests/firmware/netcheck) against a real
 mosquitto: what a subscriber sees."""
 
+import hashlib
+import hmac
 import json
 from pathlib import Path
 
@@ -17,18 +19,25 @@ def config(broker, **extra):
     return "".join(f"{k} {v}\n" for k, v in keys.items() if v is not None)
 
 
+def boot(device, broker, files=None, **extra):
+    """A started netcheck device whose network starts now."""
+    files = dict(files or {}, **{"config.txt": config(broker, **extra)})
+    dev = device("netcheck", files=files, start=False)
+    # Until the simulator mounts the flash filesystem, the firmware reads run/.
+    for name, data in files.items():
+        (Path(dev.folder) / "run" / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+    dev.start()
+    dev.wait_console("netapp ready")
+    dev.advance(START_MS)
+    return dev
+
+
 @pytest.fixture
 def online(device, broker, mqtt_watch):
     """A netcheck device up on the broker: (device, watch)."""
     def make(**extra):
         w = mqtt_watch(broker)
-        text = config(broker, **extra)
-        dev = device("netcheck", config=text, start=False)
-        # Until the simulator mounts the flash filesystem, the firmware reads run/.
-        (Path(dev.folder) / "run" / "config.txt").write_text(text)
-        dev.start()
-        dev.wait_console("netapp ready")
-        dev.advance(START_MS)
+        dev = boot(device, broker, **extra)
         w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", device=dev)
         return dev, w
     return make
@@ -130,3 +139,78 @@ def test_half_open_detected(online, proxy):
     t0 = dev.call("clock.now") / 1e6  # the device clock started at 0 with epx
     line = dev.wait_console(r"^(\d+\.\d+) W mqtt: lost: KeepaliveTimeout", since=mark)
     assert float(line.group(1)) - t0 <= 1.5 * 10
+
+
+def signed(key, text, counter):
+    body = f"{text} {counter}"
+    return body + " " + hmac.new(key.encode(), f"{NAME} {body}".encode(), hashlib.sha256).hexdigest()
+
+
+def test_dangerous_commands_need_a_signature(online):
+    dev, w = online(ota_key="k3y with spaces")
+    m = w.mark()
+    for bad in ("reboot", "resetstats", signed("wrong key", "msg_rm", 5),
+                signed("k3y with spaces", "reboot", 7)[:-1] + "0"):
+        w.publish(f"cmnd/{NAME}/OTA", bad)
+        w.wait_for(f"stat/{NAME}/Log", lambda p: "refused" in p, since=m, device=dev)
+        m = w.mark()
+    w.publish(f"cmnd/{NAME}/OTA", signed("k3y with spaces", "resetstats", 10))
+    w.wait_for(f"stat/{NAME}/Log", lambda p: p == "stats reset", since=m, device=dev)
+    w.publish(f"cmnd/{NAME}/OTA", signed("k3y with spaces", "resetstats", 10))  # replayed
+    w.wait_for(f"stat/{NAME}/Log", lambda p: "replayed" in p, since=m, device=dev)
+    assert dev.boots[-1].get("exit") is None
+    w.publish(f"cmnd/{NAME}/OTA", signed("k3y with spaces", "reboot", 11))
+    w.wait_for(f"stat/{NAME}/Log", lambda p: p == "rebooting", since=m, device=dev)
+    dev.advance(1000)
+    dev.wait_boot(2)
+    dev.wait_console("netapp ready", boot=2)
+    dev.advance(START_MS)
+    w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("reboot: command reboot"), since=m,
+               timeout=20, device=dev)
+
+
+def test_exception_in_a_callback_reported_after_reboot(online):
+    dev, w = online()
+    m = w.mark()
+    w.publish(f"cmnd/{NAME}/Crash", "now")
+    dev.wait_boot(2)
+    dev.wait_console("netapp ready", boot=2)
+    dev.advance(START_MS)
+    w.wait_for(f"stat/{NAME}/Log", lambda p: "ZeroDivisionError" in p and p.startswith("exception"),
+               since=m, timeout=20, device=dev)
+    w.publish(f"cmnd/{NAME}/OTA", "msg_exception")
+    w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("Traceback"), since=m, device=dev)
+
+
+def test_broker_away_longer_than_the_reboot_threshold(online, proxy):
+    dev, w = online(mqttport=proxy.port, mqttreboot=60)
+    m = w.mark()
+    mark = dev.console_mark()
+    proxy.set("drop")
+    dev.wait_console("mqtt: lost", since=mark)
+    for _ in range(7):
+        dev.advance(10000)
+    assert dev.wait_boot(2)["reset_cause"] == 2  # HARD_RESET: machine.reset()
+    proxy.set("pass")
+    dev.wait_console("netapp ready", boot=2)
+    dev.advance(START_MS)
+    w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("reboot: no MQTT broker for 60 s"),
+               since=m, timeout=20, device=dev)
+
+
+def test_user_password(device, broker_auth, mqtt_watch):
+    w = mqtt_watch(broker_auth)
+    dev = boot(device, broker_auth, mqttuser="epx", mqttpassword="secret")
+    w.wait_for(f"stat/{NAME}/Value", device=dev)
+
+
+def test_wrong_password_refused_then_retried(device, broker_auth, mqtt_watch):
+    dev = boot(device, broker_auth, mqttuser="epx", mqttpassword="wrong")
+    dev.wait_console(r"mqtt: connect: ConnectRefused 5")
+
+
+def test_tls_broker(device, broker_tls, mqtt_watch, test_ca):
+    w = mqtt_watch(broker_tls)
+    dev = boot(device, broker_tls, files={"ca.der": test_ca.ca_der}, mqttbroker="localhost",
+               mqttca="ca.der")
+    w.wait_for(f"stat/{NAME}/Value", device=dev)
