@@ -110,3 +110,15 @@ def test_espnow_between_two_devices(simcheck):
     a = simcheck("espnow", name="a", medium=air)
     assert said(b, "got") == "ping" and said(b, "host") == a.mac
     assert (a.mac, b.mac, "delivered") in [(f[0], f[1], f[3]) for f in air.frames]
+
+
+def test_boot_py_from_the_filesystem_reads_config_txt(simcheck):
+    boot_py = ("import machine\n"
+               "print('config:', repr(open('config.txt').read()), machine.reset_cause())\n"
+               "machine.deepsleep()\n")  # no wake-up source: asleep until the power cycles
+    dev = simcheck("clock", files={"boot.py": boot_py})
+    assert dev.wait_console(r"config: '(.*)' (\d)").groups() == (repr(CONFIG)[1:-1], "1")
+    dev.wait_exit(1)
+    assert "deep sleep without a wake-up source" in dev.ended
+    dev.power_cycle()
+    dev.wait_console(r"config: .* 1", boot=2)

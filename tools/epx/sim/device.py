@@ -42,6 +42,17 @@ DEFAULT_HEAP = 1024 * 1024
 TIMEOUT = 10.0
 
 
+def die_with_parent():
+    """In the child before exec: SIGKILL when the host process dies (no orphans even if the
+    harness is killed); Linux only, harmless elsewhere."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class SimTimeout(AssertionError):
     """A wait on a simulated device ran out; the message ends with its last console lines."""
 
@@ -208,7 +219,8 @@ class Device:
                 try:
                     self._proc = subprocess.Popen(
                         argv, cwd=os.path.join(self.folder, "run"), env=env, stdin=subprocess.DEVNULL,
-                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                        preexec_fn=die_with_parent)
                 except OSError as e:
                     self._end(f"cannot run {exe}: {e}")
                     return

@@ -78,8 +78,11 @@ class Broker:
 
     def _try_start(self, port, timeout):
         conf = self._config(port)
+        from .device import die_with_parent
+
         self.proc = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                     stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                     preexec_fn=die_with_parent)
         ready = threading.Event()
 
         def read():
