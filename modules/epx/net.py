@@ -56,7 +56,10 @@ def start():
     if nic is not None:
         return
     _nv = NVRAM("epx")
-    nic = _wired() if SSID.value == WIRED else _wifi()
+    try:
+        nic = _wired() if SSID.value == WIRED else _wifi()
+    except ValueError as e:  # no network on this board: stay reachable over nothing, say why
+        return log.error("net: %s" % e)
     _down_since = loop.uptime_ms()
     loop.every(1000, _check_reboot)
     _connect()
