@@ -362,7 +362,7 @@ class Device:
                         m["state"] = msg.get("state")
             self._cv.notify_all()
         if kind == "espnow.send" and self.medium is not None:
-            self.medium.send(self, msg["peer"], msg["msg"], msg.get("channel"))
+            self.medium.send(self, msg["peer"], msg["msg"], msg.get("channel"), msg.get("key"))
 
     def _send(self, conn, msg):
         with self._cv:

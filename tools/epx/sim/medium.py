@@ -24,7 +24,7 @@ class Medium:
     def leave(self, device):
         self.devices.pop(device.mac, None)
 
-    def send(self, sender, peer, msg, channel=None):
+    def send(self, sender, peer, msg, channel=None, key=None):
         peer = peer.replace(":", "").lower()
         targets = [d for m, d in self.devices.items()
                    if m != sender.mac and (peer == BROADCAST or m == peer)]
@@ -40,6 +40,8 @@ class Medium:
                 self.frames.append((sender.mac, target.mac, msg, outcome))
             if outcome == "delivered":
                 args = dict(peer=sender.mac, msg=msg, rssi=self.rssi)
+                if key:
+                    args["key"] = key  # PMK + LMK of an encrypted peer: must match the receiver's
                 if self.delay_ms:
                     threading.Timer(self.delay_ms / 1000, target.post, ("espnow.deliver",), args).start()
                 elif not target.post("espnow.deliver", **args):
