@@ -68,10 +68,10 @@ def config(broker, name, key=KEY, **extra):
 class Rig:
     """A device running ota_app-1.0 on the broker, watched on MQTT."""
 
-    def __init__(self, device, broker, watch, name="ota1", **cfg):
+    def __init__(self, device, broker, watch, name="ota1", env=None, **cfg):
         self.name = name
         self.config_text = config(broker, name, **cfg)
-        self.dev = device(image("1.0"), config=self.config_text, name=name)
+        self.dev = device(image("1.0"), config=self.config_text, name=name, env=env or {})
         self.dev.call("clock.scale", factor=SCALE)
         self.watch = watch
         self.broker = broker
@@ -267,3 +267,48 @@ def test_refused_requests_change_nothing(rig):
     assert len(r.dev.boots) == boots  # and the device never rebooted
     # the device is still reachable and takes a genuine update
     assert r.update(good).outcome == "kept"
+
+
+# --- power loss ---------------------------------------------------------------------
+
+def send(r, data, url, counter):
+    """Publish a signed request for data and return at once."""
+    link = ota.Link(r.target)
+    try:
+        desc = appimage.parse_descriptor(data[32:32 + 256])
+        img = ota.Image(data, desc["version"], PROFILE, hashlib.sha256(data).hexdigest())
+        link.send(ota.request(r.target, img, url, counter))
+    finally:
+        link.close()
+
+
+def test_power_loss_during_the_write_and_the_boot_switch(rig):
+    new = image("2.0")
+    ops = 2 * -(-len(new) // 4096)  # an erase and a write per 4 KB sector of ota_1
+    points = [f"ota_1:{n}" for n in sorted({1, 2, 3, 4, 5, 6, ops - 3, ops - 2, ops - 1, ops,
+                                              *range(8, ops - 4, max(1, ops // 11))})]
+    points += ["otadata:1", "otadata:2"]  # set_boot: erase the other entry's sector, write it
+    assert len([p for p in points if p.startswith("ota_1")]) >= 20
+    plan = dict(enumerate(points, 1))  # boot n cuts at plan[n]
+    r = rig(env=lambda n: {"EPX_SIM_CUT": plan[n]} if n in plan else {})
+    server = ota.ImageServer(new)
+    url = server.url("127.0.0.1")
+    try:
+        for boot, point in plan.items():
+            assert r.dev.wait_boot(boot)["version"] == "ota_app-1.0", point  # the old image boots
+            mark = r.watch.mark()
+            r.online(since=mark if boot > 1 else 0)
+            console = r.dev.console_mark()
+            send(r, new, url, counter=1000 + boot)
+            r.dev.wait_console(r"sim: power cut", since=console, timeout=30)
+            r.dev.power_cycle()
+        mark = r.watch.mark()
+        last = r.dev.wait_boot(len(plan) + 1)
+        assert (last["slot"], last["version"]) == ("ota_0", "ota_app-1.0")
+        # a cut in the boot switch left the record of the update: the old image says so
+        assert r.status("rolled back", since=mark)["failed"] == "ota_app-2.0"
+        # the retry succeeds
+        assert r.update(new).outcome == "kept", r.dev.output()
+    finally:
+        server.close()
+    assert r.dev.boots[-1]["version"] == "ota_app-2.0"

@@ -229,23 +229,24 @@ def update(t, image, url, counter=None, progress=None, accept_timeout=ACCEPT_TIM
 
 
 def _follow(t, link, status, image, progress, stall_timeout, comeback_timeout):
-    timeout = stall_timeout
+    timeout, rebooting = stall_timeout, False
     while True:
         state = status["state"]
-        if state in ("refused", "failed"):
+        if state in ("refused", "failed") and not rebooting:
             return Result(t.name, state, None, status.get("error"))
         if state == "downloading" and progress:
             progress(t.name, status.get("done", 0), status.get("size", len(image.data)))
         if state == "rebooting":
-            timeout = comeback_timeout
-        if state == "kept":
+            timeout, rebooting = comeback_timeout, True
+        # What a boot says about an earlier update is not about this one.
+        if rebooting and state == "kept" and status.get("version") == image.version:
             return Result(t.name, "kept", status.get("version"), None)
-        if state == "rolled back":
+        if rebooting and state == "rolled back" and status.get("failed") == image.version:
             return Result(t.name, "rolled back", status.get("version"),
-                          f"{status.get('failed')} did not stay")
+                          f"{image.version} did not stay")
         status = link.next(timeout)
         if status is None:
-            what = "come back" if timeout == comeback_timeout else "make progress"
+            what = "come back" if rebooting else "make progress"
             return Result(t.name, "timeout", None, f"did not {what} within {timeout:.0f} s")
 
 
