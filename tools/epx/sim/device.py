@@ -76,7 +76,9 @@ class Device:
         self.ended = None  # why the run ended (None while it runs)
         self.t_us = 0  # last device clock seen
         self._cv = threading.Condition()
-        self._pending = {}
+        self._wlock = threading.Lock()
+        self._pending = {}  # request id -> answer (None while awaited)
+        self._pending_conn = {}  # request id -> the connection it went out on
         self._next_id = 0
         self._conn = None
         self._proc = None
@@ -336,7 +338,7 @@ class Device:
                 if self._conn is conn:
                     self._conn = None
                 for k, v in self._pending.items():
-                    if v is None:
+                    if v is None and self._pending_conn.get(k) is conn:
                         self._pending[k] = {"ok": False, "error": "connection lost (device reset?)"}
                 self._cv.notify_all()
             conn.close()
@@ -369,10 +371,14 @@ class Device:
             self._next_id += 1
             msg["id"] = self._next_id
         try:
-            conn.sendall(json.dumps(msg).encode() + b"\n")
+            self._write(conn, msg)
         except OSError:
             return None
         return msg["id"]
+
+    def _write(self, conn, msg):
+        with self._wlock:  # whole lines: the medium, the hello handler and tests all write
+            conn.sendall(json.dumps(msg).encode() + b"\n")
 
     def post(self, op, **args):
         """Send a request without waiting for its answer (False if no firmware is connected)."""
@@ -387,8 +393,9 @@ class Device:
             self._next_id += 1
             ident = self._next_id
             self._pending[ident] = None
+            self._pending_conn[ident] = conn
         try:
-            conn.sendall(json.dumps(dict(args, op=op, id=ident)).encode() + b"\n")
+            self._write(conn, dict(args, op=op, id=ident))
             with self._cv:
                 if not self._cv.wait_for(lambda: self._pending[ident] is not None, timeout):
                     raise self._timeout(f"{op}: no answer within {timeout} s")
@@ -398,6 +405,7 @@ class Device:
         finally:
             with self._cv:
                 self._pending.pop(ident, None)
+                self._pending_conn.pop(ident, None)
         if not answer.get("ok"):
             raise EpxError(f"{op}: {answer.get('error')}")
         self._remember(op, args, answer.get("result"))
