@@ -103,7 +103,7 @@ def cmd_provision(args):
 def cmd_sim(args):
     from .sim import run
 
-    return run.run(args.profile, args.config, args.broker, args.heapsize)
+    return run.run(args.profile, args.config, args.broker, args.heapsize, args.speed, args.dir)
 
 
 def cmd_ota(args):
@@ -175,6 +175,8 @@ def parser():
     s.add_argument("--config", help="config.txt (default: profiles/<profile>/config.txt.example)")
     s.add_argument("--broker", metavar="HOST:PORT", help="an MQTT broker (default: start mosquitto)")
     s.add_argument("--heapsize", type=int, help="MicroPython heap in bytes")
+    s.add_argument("--speed", type=float, help="device seconds per real second (default 1)")
+    s.add_argument("--dir", help="the device folder (default: build/sim/<profile>, made afresh)")
     s.set_defaults(func=cmd_sim)
 
     s = sub.add_parser("ota", help="update devices over the air (the first one is the canary)")

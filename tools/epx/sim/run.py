@@ -42,7 +42,7 @@ def default_config(profile):
     return path.read_text()
 
 
-def run(profile, config=None, broker=None, heapsize=None, out=sys.stdout):
+def run(profile, config=None, broker=None, heapsize=None, speed=None, folder=None, out=sys.stdout):
     image, data = app_image(profile)
     text = open(config).read() if config else default_config(profile)
     mosquitto = None
@@ -52,7 +52,7 @@ def run(profile, config=None, broker=None, heapsize=None, out=sys.stdout):
     else:
         mosquitto = net.Broker().start()
         host, port = mosquitto.host, mosquitto.port
-    folder = BUILD / "sim" / profile
+    folder = folder or BUILD / "sim" / profile
     shutil.rmtree(folder, ignore_errors=True)
     lock = threading.Lock()
 
@@ -63,6 +63,8 @@ def run(profile, config=None, broker=None, heapsize=None, out=sys.stdout):
     kw = {"heapsize": heapsize} if heapsize else {}
     dev = Device.create(folder, data, files={"config.txt": with_broker(text, host, port)},
                         name=profile, on_console=lambda d, line: say(f"[{profile}] {line}"), **kw)
+    if speed:
+        dev.world["clock_scale"] = speed  # device seconds per real second, from the first boot
     watch = None
     try:
         watch = net.MqttWatch(host, port, ("stat/#", "homeassistant/#", "tele/#"))
