@@ -312,3 +312,55 @@ def test_power_loss_during_the_write_and_the_boot_switch(rig):
     finally:
         server.close()
     assert r.dev.boots[-1]["version"] == "ota_app-2.0"
+
+
+# --- several devices and the command line ------------------------------------------------
+
+def test_canary_that_does_not_stay_stops_the_rollout(rig):
+    canary, other = rig(name="ota-a"), rig(name="ota-b")
+    other_boots = len(other.dev.boots)
+    mark = other.watch.mark()
+    results = ota.rollout([canary.target, other.target], ota.load_image(image("2.0-crash")),
+                          serve_host="127.0.0.1", comeback_timeout=60)
+    assert [(x.name, x.outcome, x.version) for x in results] == [("ota-a", "rolled back", "ota_app-1.0")]
+    assert len(other.dev.boots) == other_boots
+    assert not [m for m in other.watch.messages[mark:] if m[0] == "cmnd/ota-b/OTA"]
+
+
+def test_epx_ota_command_updates_every_device(rig, tmp_path):
+    devices = [rig(name="ota-c"), rig(name="ota-d")]
+    configs = []
+    for r in devices:
+        path = tmp_path / f"{r.name}.txt"
+        path.write_text(r.config_text)
+        configs.append(str(path))
+    app_bin = tmp_path / "app.bin"
+    app_bin.write_bytes(image("2.0"))
+    done = subprocess.run([sys.executable, "-m", "epx", "ota", str(app_bin), *configs,
+                           "--serve-host", "127.0.0.1", "--timeout", "60"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("ota_app-2.0: ")
+    assert sorted(lines[1:]) == ["ota-c: kept ota_app-2.0", "ota-d: kept ota_app-2.0"]
+    assert "100%" in done.stderr  # the progress bars
+    for r in devices:
+        assert r.dev.boots[-1]["version"] == "ota_app-2.0"
+
+
+def test_epx_ota_refuses_what_is_not_an_app_image(tmp_path):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\xe9" + bytes(100))
+    cfg = tmp_path / "c.txt"
+    cfg.write_text("mqttname x\nota_key k\nmqttbroker 127.0.0.1\n")
+    for data, error in ((b"hello", "not an ESP32 app image"), (b"\xe9" + bytes(100), "app image"),
+                        (image("2.0")[:-1], "app image")):
+        junk.write_bytes(data)
+        done = subprocess.run([sys.executable, "-m", "epx", "ota", str(junk), str(cfg)],
+                              capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert done.returncode == 1 and error in done.stderr, done.stderr
+    cfg.write_text("mqttname x\n")
+    junk.write_bytes(image("2.0"))
+    done = subprocess.run([sys.executable, "-m", "epx", "ota", str(junk), str(cfg)],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 1 and "no ota_key" in done.stderr
