@@ -56,6 +56,13 @@ def broker():
         yield b
 
 
+@pytest.fixture(scope="module")
+def module_broker():
+    """One mosquitto for a whole test module (tests must not rely on its retained state)."""
+    with net.Broker() as b:
+        yield b
+
+
 @pytest.fixture
 def broker_auth():
     """mosquitto that wants username `epx`, password `secret`."""
