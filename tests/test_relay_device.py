@@ -28,9 +28,9 @@ def topic(kind, name):
 
 @pytest.fixture
 def relay(device, broker, mqtt_watch):
-    def make(**extra):
+    def make(app="relay", **extra):
         w = mqtt_watch(broker)
-        dev = device("relay", config=config(broker, **extra))
+        dev = device(app, config=config(broker, **extra))
         dev.wait_console("relay: ")
         dev.advance(START_MS)
         w.wait_for(topic("stat", "LWT"), lambda p: p == "Online", device=dev)
@@ -159,3 +159,30 @@ def test_power_cycle_restores_from_nvs(relay):
     dev.wait_console("relay: ", boot=2)
     assert "on: [2], restored from NVS" in dev.output(2)
     assert levels(dev) == [1, 1, 0, 1]
+
+
+def test_watchdog_reset_mid_timeout(relay):
+    # tests/firmware/rlfault: the relay firmware plus cmnd/<n>/Fault
+    dev, w = relay(app="rlfault", watchdog=1)
+    m = w.mark()
+    turn_on(w, 3, "600")
+    state(w, dev, 3, "1", m)
+    dev.advance(300_000)
+    sync(w, dev)
+    m = w.mark()
+    w.publish(topic("cmnd", "Fault"), "hang")
+    w.wait_for(topic("cmnd", "Fault"), since=m)
+    dev.advance(30_000)  # the loop is stuck: the watchdog resets the chip
+    assert dev.wait_boot(2, timeout=20)["reset_cause"] == 3
+    dev.wait_console("relay: ", boot=2)
+    assert "on: [3], restored from RTC memory" in dev.output(2)
+    assert levels(dev) == [1, 1, 1, 0]
+    dev.advance(START_MS)
+    w.wait_for(topic("stat", "LWT"), lambda p: p == "Online", since=m, device=dev)
+    m = w.mark()
+    dev.advance(280_000)  # 5 minutes were left when the loop hung
+    sync(w, dev)
+    assert levels(dev)[3] == 0
+    dev.advance(10_000)
+    state(w, dev, 3, "0", m)
+    assert levels(dev) == [1, 1, 1, 1]

@@ -12,6 +12,7 @@ import pytest
 
 NAME = "sw"
 START_MS = 12000  # app starts net and MQTT this long after boot
+BOOT_LOOP_WINDOW_MS = 121000  # resets within 120 s of boot count towards a boot loop
 KEY = "k3y"
 DIRECT4_IN = (26, 34, 33, 35)  # active low
 DIRECT4_OUT = (17, 16, 32, 12)
@@ -34,9 +35,9 @@ def topic(kind, name):
 @pytest.fixture
 def switch(device, broker, mqtt_watch):
     """switch(driver, pins={...}, chain=False) -> (device, watch), online."""
-    def make(driver="Direct4", pins=None, chain=False, **extra):
+    def make(driver="Direct4", pins=None, chain=False, app="switch", **extra):
         w = mqtt_watch(broker)
-        dev = device("switch", config=config(broker, driver, **extra), start=False)
+        dev = device(app, config=config(broker, driver, **extra), start=False)
         dev.world["pins"].update({str(p): v for p, v in (pins or {}).items()})
         if chain:
             dev.world["models"] += [
@@ -173,6 +174,13 @@ def test_bouncing_input_counts_once(switch):
     assert events == [b"P"]
 
 
+def sync(w, dev):
+    """Wait until the device has handled every command sent before (they arrive in order)."""
+    m = w.mark()
+    w.publish(topic("cmnd", "Refresh"), "")
+    w.wait_for(topic("stat", "Uptime"), since=m, device=dev)
+
+
 def signed(w, dev, text, counter):
     body = f"{text} {counter}"
     mac = hmac.new(KEY.encode(), f"{NAME} {body}".encode(), hashlib.sha256).hexdigest()
@@ -243,3 +251,38 @@ def test_gpio_outputs_survive_reset_and_follow_inputs_win(switch):
     dev.wait_boot(3)
     dev.wait_console("switch: ", boot=3)
     assert outputs(dev) == [1, 0, 0, 0]
+
+
+def test_chain_outputs_survive_watchdog_exception_and_soft_reset(switch):
+    # tests/firmware/swfault: the switch firmware plus cmnd/<n>/Fault
+    dev, w = switch("dtwonder8", chain=True, app="swfault", watchdog=1)
+    m = w.mark()
+    for i in (0, 7):
+        w.publish(topic("cmnd", f"{i}/State"), "on")
+    state(w, dev, 7, "1", m)
+    expected = 0b10000001
+
+    def survive(boot, fault, cause, advance_ms=0):
+        m = w.mark()
+        w.publish(topic("cmnd", "Fault"), fault)
+        if advance_ms:
+            w.wait_for(topic("cmnd", "Fault"), since=m)
+            dev.advance(advance_ms)
+        record = dev.wait_boot(boot, timeout=20)
+        assert record["reset_cause"] == cause
+        dev.wait_console("switch: ", boot=boot)
+        assert latches(dev, boot) and set(latches(dev, boot)) == {expected}
+        assert dev.call("model.call", name="out", method="outputs") == expected
+        assert "restored from RTC memory" in dev.output(boot)
+        dev.advance(START_MS)
+        w.wait_for(topic("stat", "LWT"), lambda p: p == "Online", since=m, device=dev)
+        dev.advance(BOOT_LOOP_WINDOW_MS - START_MS)  # not a boot loop: no safe mode
+        sync(w, dev)
+
+    survive(2, "hang", 3, advance_ms=30_000)   # the watchdog resets the chip
+    survive(3, "raise", 2)                     # the crash path: exception.txt, reset
+    survive(4, "soft", 5)                      # machine.soft_reset()
+    m = w.mark()
+    w.publish(topic("cmnd", "Fault"), "garbage")
+    assert "bad command" in w.wait_for(topic("stat", "Log"), lambda p: "Fault" in p, since=m,
+                                       device=dev)[1]
