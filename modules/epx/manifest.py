@@ -3,7 +3,23 @@ options.defaults(netnow=False)
 metadata(description="epx: reliable appliances on MicroPython", version="0.1.0")
 package("epx", files=[
     "__init__.py",
+    "app.py",
+    "appimage.py",
+    "config.py",
+    "crash.py",
+    "diag.py",
+    "hmac.py",
+    "http.py",
+    "log.py",
+    "loop.py",
+    "mqtt.py",
+    "net.py",
+    "nvram.py",
+    "ota.py",
+    "otawrite.py",
     "pulse.py",
+    "watchdog.py",
 ], base_path="..")
+include("../uumqtt/manifest.py")
 if options.netnow:
     package("epx", files=["netnow.py"], base_path="..")

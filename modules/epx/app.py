@@ -1,0 +1,158 @@
+# Start-up and the crash path. profiles/<p>/main.py:
+#     from epx import app
+#     app.run("h2o.service")      # the module whose setup() starts the appliance
+# Everything from here on runs under the crash path: an exception anywhere, even while
+# importing the profile, leaves its trace in exception.txt and resets; a reset is reported
+# on stat/<n>/Log after the reboot. run() never returns: the device never idles at a REPL.
+import asyncio
+import gc
+import machine
+
+from epx import config, crash, log, loop, watchdog
+from epx.version import VERSION
+
+BOOT_LOOP_RESETS = const(3)  # this many resets in a row, each within...
+BOOT_LOOP_WINDOW_MS = const(120000)  # ...this time of boot: safe mode
+NETWORK_DELAY_MS = const(12000)
+HOUSEKEEPING_MS = const(10000)
+_RTC_TAG = b"epx"  # RTC memory: tag, then the count of short-lived boots
+
+_CAUSES = {
+    machine.PWRON_RESET: "power on",
+    machine.HARD_RESET: "hard reset",
+    machine.WDT_RESET: "watchdog",
+    machine.DEEPSLEEP_RESET: "deep sleep",
+    machine.SOFT_RESET: "soft reset",
+}
+
+safe_mode = False
+safe_reasons = []  # why, when safe_mode
+_reports = []
+
+
+def run(setup=None, watchdog_grace_ms=watchdog.GRACE_MS, network=True):
+    """Boot the appliance and run the loop forever. setup is the profile's module name (its
+    setup() is called) or a function; in safe mode only the core runs."""
+    try:
+        _boot(setup, watchdog_grace_ms, network)
+        asyncio.get_event_loop().run_forever()
+        crash.reboot("event loop ended")
+    except BaseException as e:
+        crash.fatal(e)
+
+
+def _boot(setup, grace_ms, network):
+    global safe_mode
+    cause = machine.reset_cause()
+    log.info("epx %s: %s" % (VERSION, _CAUSES.get(cause, cause)))
+    resets = _count_boot(cause)
+    if resets >= BOOT_LOOP_RESETS:
+        _safe("boot loop: %d resets within %d s of boot" % (resets, BOOT_LOOP_WINDOW_MS // 1000))
+    elif isinstance(setup, str):
+        setup = __import__(setup, None, None, ("setup",)).setup
+    if network:
+        from epx import net, mqtt  # they declare their config keys
+    config.load(unknown_ok=safe_mode)
+    for w in config.warnings:
+        log.warn(w)
+    for e in config.errors:
+        log.error(e)
+    if config.safe_mode:
+        _safe("%s broken" % config.FILE)
+    _take_reports(cause)
+    asyncio.get_event_loop().set_exception_handler(_task_failed)
+    watchdog.start(grace_ms)
+    loop.every(HOUSEKEEPING_MS, _housekeeping)
+    loop.later(BOOT_LOOP_WINDOW_MS, _survived)
+    if network:
+        loop.later(max(0, NETWORK_DELAY_MS - loop.uptime_ms()), _start_network)
+    if not safe_mode and setup is not None:
+        setup()
+
+
+def _safe(reason):
+    global safe_mode
+    safe_mode = True
+    safe_reasons.append(reason)
+    log.error("safe mode: " + reason)
+
+
+def _task_failed(_loop, context):
+    crash.fatal(context["exception"])
+
+
+def _start_network():
+    from epx import net, mqtt
+
+    net.start()
+    mqtt.start()
+
+
+def _housekeeping():
+    loop.uptime_ms()  # keeps counting past the ticks wrap-around
+    gc.collect()
+
+
+# --- boot loops: the count of boots that ended within BOOT_LOOP_WINDOW_MS, in RTC memory
+
+
+def _rtc_count():
+    mem = machine.RTC().memory()
+    return mem[3] if len(mem) > 3 and mem[:3] == _RTC_TAG else 0
+
+
+def _set_rtc_count(n):
+    mem = machine.RTC().memory()
+    rest = mem[4:] if len(mem) > 3 and mem[:3] == _RTC_TAG else b""
+    machine.RTC().memory(_RTC_TAG + bytes((min(n, 255),)) + rest)
+
+
+def _count_boot(cause):
+    """Resets in a row that came soon after boot, before this one."""
+    n = 0 if cause in (machine.PWRON_RESET, machine.DEEPSLEEP_RESET) else _rtc_count()
+    _set_rtc_count(n + 1)
+    return n
+
+
+def _survived():
+    _set_rtc_count(0)
+
+
+# --- what happened before this boot, for stat/<n>/Log
+
+
+def _read(name):
+    try:
+        with open(name) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _take_reports(cause):
+    _reports.append("boot %s: %s" % (VERSION, _CAUSES.get(cause, cause)))
+    if safe_mode:
+        _reports.append("safe mode: " + "; ".join(safe_reasons + config.errors))
+    if config.warnings:
+        _reports.append("config: " + "; ".join(config.warnings))
+    unreported = crash.flags()
+    if unreported & crash.REBOOT_UNREPORTED:
+        _reports.append("reboot: %s" % _read(crash.REBOOT_FILE))
+    if unreported & crash.EXCEPTION_UNREPORTED:
+        _reports.append("exception: %s" % _read(crash.EXCEPTION_FILE))
+
+
+def pending_reports():
+    """Messages for stat/<n>/Log: this boot, and the reboot reason and trace before it.
+    MQTT publishes them on the first connection, then calls reports_sent()."""
+    return _reports
+
+
+def reports_sent():
+    _reports.clear()
+    crash.set_flags(0)
+
+
+def reboot(reason):
+    """A deliberate reset; the reason is reported after the reboot."""
+    crash.reboot(reason)

@@ -1,0 +1,240 @@
+# Timers and state machines on MicroPython's asyncio: each armed Timer is one task sleeping
+# in asyncio's task queue (a pairing heap in C), so start and cancel cost O(log n).
+import asyncio
+from asyncio import core
+from random import randint
+from time import ticks_add, ticks_diff, ticks_ms
+
+# ticks_diff() is exact below half the ticks period (2**30 ms).
+_MAX_MS = const(0x1FFFFFFF)
+
+_started = ticks_ms()
+_counted = _started  # uptime before this moment is in _uptime
+_uptime = 0
+
+
+def uptime_ms():
+    """Milliseconds since epx started, past the ticks wrap-around (someone calls this at
+    least every 6 days: app's housekeeping timer does)."""
+    global _counted, _uptime
+    now = ticks_ms()
+    _uptime += ticks_diff(now, _counted)
+    _counted = now
+    return _uptime
+
+
+def _fault(e):
+    from epx import crash
+
+    crash.fatal(e)
+
+
+def _check_ms(what, ms):
+    if not 0 <= ms <= _MAX_MS:
+        raise ValueError("%s %r ms out of range 0..%d" % (what, ms, _MAX_MS))
+
+
+async def _guarded(coro):
+    try:
+        return await coro
+    except Exception as e:
+        _fault(e)
+
+
+def task(coro):
+    """asyncio.create_task(coro), an exception ending it takes the crash path."""
+    return asyncio.create_task(_guarded(coro))
+
+
+class Timer:
+    """Calls callback() once, or every period_ms without drift, each time up to jitter_ms late.
+
+    A recurring timer keeps its phase: the next deadline is the previous one plus the period;
+    when the loop falls a whole period behind, the missed calls collapse into one.
+    """
+
+    def __init__(self, callback, period_ms=None, jitter_ms=0):
+        if period_ms is not None:
+            _check_ms("period", period_ms + jitter_ms)
+            if jitter_ms >= period_ms:
+                raise ValueError("jitter %d ms not below the period %d ms" % (jitter_ms, period_ms))
+        self._callback = callback
+        self._period = period_ms
+        self._jitter = jitter_ms
+        self._due = 0  # deadline before jitter
+        self._wake = 0  # deadline after jitter
+        self._task = None  # the task serving this timer
+        self._sleep = None  # when that task wakes; None while it runs
+        self._last = period_ms  # the delay restart() uses
+        self.active = False
+
+    def start(self, delay_ms=None):
+        """Arm the timer delay_ms from now (default: one period); re-arms an armed timer."""
+        if delay_ms is None:
+            delay_ms = self._period
+            if delay_ms is None:
+                raise ValueError("one-shot timer needs a delay")
+        _check_ms("delay", delay_ms + self._jitter)
+        self._last = delay_ms
+        self._due = ticks_add(ticks_ms(), delay_ms)
+        self._arm()
+        return self
+
+    def restart(self):
+        """Arm again with the last delay or period, from now."""
+        return self.start(self._last)
+
+    def cancel(self):
+        self.active = False
+        t = self._task
+        if t is not None and self._sleep is not None:
+            self._task = None
+            self._sleep = None
+            t.cancel()
+
+    def _arm(self):
+        wake = self._due
+        if self._jitter:
+            wake = ticks_add(wake, randint(0, self._jitter))
+        self._wake = wake
+        self.active = True
+        t = self._task
+        if t is None:
+            self._task = asyncio.create_task(self._run())
+        elif self._sleep is not None and ticks_diff(wake, self._sleep) < 0:
+            # Sleeping past the new deadline: replace the task. A later deadline needs
+            # nothing: the task sleeps again when it wakes.
+            t.cancel()
+            self._sleep = None
+            self._task = asyncio.create_task(self._run())
+
+    async def _run(self):
+        while self.active:
+            wake = self._sleep = self._wake
+            await _until(wake)
+            self._sleep = None
+            if not self.active or ticks_diff(self._wake, ticks_ms()) > 0:
+                continue  # cancelled or postponed meanwhile
+            period = self._period
+            if period is None:
+                self.active = False
+            else:
+                # The next period after now: missed ones are skipped, the phase is kept.
+                late = ticks_diff(ticks_ms(), self._due)
+                self._due = ticks_add(self._due, late - late % period + period)
+                self._arm()
+            try:
+                self._callback()
+            except Exception as e:
+                _fault(e)
+        self._task = None
+
+
+class _Until:
+    # asyncio.sleep_ms() wakes a task at now + t, never earlier than now; a timer's task is
+    # queued at its deadline even when that has passed, so overdue timers run in deadline
+    # order. Like asyncio's own sleep, a singleton that allocates nothing.
+    def __init__(self):
+        self.key = None
+        self.exc = StopIteration()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.key is not None:
+            core._task_queue.push(core.cur_task, self.key)
+            self.key = None
+            return None
+        self.exc.__traceback__ = None
+        raise self.exc
+
+
+def _until(deadline, sgen=_Until()):
+    sgen.key = deadline
+    return sgen
+
+
+def every(ms, callback, jitter_ms=0):
+    """A started recurring timer."""
+    return Timer(callback, ms, jitter_ms).start()
+
+
+def later(ms, callback, jitter_ms=0):
+    """A started one-shot timer."""
+    return Timer(callback, None, jitter_ms).start(ms)
+
+
+def irq_flag(callback=None):
+    """An asyncio.ThreadSafeFlag an IRQ handler may set(); callback() runs in the loop after."""
+    flag = asyncio.ThreadSafeFlag()
+    if callback is not None:
+        task(_serve(flag, callback))
+    return flag
+
+
+async def _serve(flag, callback):
+    while True:
+        await flag.wait()
+        callback()
+
+
+class TransitionError(ValueError):
+    pass
+
+
+class StateMachine:
+    """Named states and the transitions allowed out of each: {state: (next, ...)}.
+
+    Timers made with timer()/every() belong to the current state and are cancelled when the
+    machine leaves it. Observers are called with (old, new) after every transition.
+    """
+
+    def __init__(self, name, transitions, initial):
+        for state, targets in transitions.items():
+            for t in targets:
+                if t not in transitions:
+                    raise TransitionError("%s: %s -> %s: no state %s" % (name, state, t, t))
+        if initial not in transitions:
+            raise TransitionError("%s: no initial state %s" % (name, initial))
+        self.name = name
+        self.state = initial
+        self._transitions = transitions
+        self._timers = []
+        self._observers = []
+        self._entered = ticks_ms()
+
+    def go(self, new):
+        old = self.state
+        if new not in self._transitions[old]:
+            raise TransitionError("%s: %s -> %s is not a declared transition" % (self.name, old, new))
+        for t in self._timers:
+            t.cancel()
+        self._timers.clear()
+        self.state = new
+        self._entered = ticks_ms()
+        for observer in self._observers:
+            observer(old, new)
+
+    def elapsed_ms(self):
+        """Time spent in the current state."""
+        return ticks_diff(ticks_ms(), self._entered)
+
+    def timer(self, ms, callback, jitter_ms=0):
+        """A one-shot timer, cancelled when the current state is left."""
+        return self._own(later(ms, callback, jitter_ms))
+
+    def _own(self, t):
+        timers = self._timers
+        for i in range(len(timers) - 1, -1, -1):
+            if not timers[i].active:
+                timers.pop(i)
+        timers.append(t)
+        return t
+
+    def every(self, ms, callback, jitter_ms=0):
+        """A recurring timer, cancelled when the current state is left."""
+        return self._own(every(ms, callback, jitter_ms))
+
+    def observe(self, callback):
+        self._observers.append(callback)

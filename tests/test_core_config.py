@@ -1,0 +1,196 @@
+"""epx.config and epx.nvram inside the host firmware (tests/firmware/coreunit.py): the
+config.txt format, every message naming its line, strict booleans, safe mode; typed NVS
+values that are written only when they change."""
+
+import json
+import subprocess
+
+import pytest
+
+from epx import build
+
+ENTRY = "import sys;sys.path[:]=['.frozen'];import json\n"
+
+
+@pytest.fixture(scope="module")
+def fw():
+    return build.build_unix("coreunit")[0]
+
+
+def run(fw, tmp_path, code, files=None):
+    for name, text in (files or {}).items():
+        (tmp_path / name).write_bytes(text.encode() if isinstance(text, str) else text)
+    r = subprocess.run([str(fw), "-c", ENTRY + code], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+KEYS = """
+from epx import config
+SSID = config.key("ssid", str)
+PASSWORD = config.key("password", str, None)
+CAPACITY = config.key("capacity", float)
+POLL = config.key("poll", config.int_range(1, 1000), 15)
+WATCHDOG = config.key("watchdog", bool, True)
+LEVELS = config.key("levelsensors", config.ascending_floats, [100.0])
+DRIVER = config.key("driver", config.one_of("direct4", "hoffer6"), "direct4")
+COUNT = config.key("count", int, 0)
+def result():
+    return {"values": {k: v.value for k, v in config._keys.items()},
+            "errors": config.errors, "warnings": config.warnings, "safe": config.safe_mode}
+config.load()
+print(json.dumps(result()))
+"""
+
+
+def test_a_good_config(fw, tmp_path):
+    out = run(fw, tmp_path, KEYS, {"config.txt": """\
+# the tank in the garden
+ssid My Home  Network
+password   s3cret # not a comment: passwords may hold '#'
+
+capacity 1500.5
+\tpoll\t20
+watchdog OFF
+levelsensors 20, 40,60,80,100
+driver hoffer6
+count -3
+"""})
+    assert out["errors"] == [] and out["warnings"] == [] and out["safe"] is False
+    assert out["values"] == {
+        "ssid": "My Home  Network", "password": "s3cret # not a comment: passwords may hold '#'",
+        "capacity": 1500.5, "poll": 20, "watchdog": False, "levelsensors": [20, 40, 60, 80, 100],
+        "driver": "hoffer6", "count": -3}
+
+
+def test_defaults_and_windows_line_ends(fw, tmp_path):
+    out = run(fw, tmp_path, KEYS, {"config.txt": "ssid x\r\ncapacity 10\r\n"})
+    assert out["errors"] == [] and out["safe"] is False
+    assert out["values"]["password"] is None and out["values"]["poll"] == 15
+    assert out["values"]["watchdog"] is True and out["values"]["ssid"] == "x"
+
+
+def test_every_problem_names_its_line(fw, tmp_path):
+    out = run(fw, tmp_path, KEYS, {"config.txt": """\
+ssid home
+capacity abc
+watchdog None
+poll 5000
+levelsensors 20,60,40
+driver minir9
+colour blue
+count 1.5
+ssid other
+"""})
+    assert out["errors"] == [
+        "config.txt:2: capacity: 'abc' is not a number",
+        "config.txt:3: watchdog: 'None' is not a boolean (0/1/on/off/true/false)",
+        "config.txt:4: poll: 5000 is out of range 1..1000",
+        "config.txt:5: levelsensors: '20,60,40' is not ascending",
+        "config.txt:6: driver: 'minir9' is not one of direct4, hoffer6",
+        "config.txt:8: count: '1.5' is not an integer",
+        "config.txt:9: ssid: repeated (first on line 1)",
+    ]
+    assert out["warnings"] == ["config.txt:7: colour: unknown key (ignored)"]
+    assert out["safe"] is True
+    # A bad value never becomes a value: `watchdog None` is not "on" by accident, it is
+    # the default (and safe mode says why).
+    assert out["values"]["watchdog"] is True and out["values"]["poll"] == 15
+    assert out["values"]["ssid"] == "home"
+
+
+@pytest.mark.parametrize("text", ["None", "2", "yes", "", "onn", "-1"])
+def test_booleans_are_strict(fw, tmp_path, text):
+    out = run(fw, tmp_path, KEYS, {"config.txt": f"ssid x\ncapacity 1\nwatchdog {text}\n"})
+    assert out["errors"] == [f"config.txt:3: watchdog: {text!r} is not a boolean (0/1/on/off/true/false)"]
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "1e999", "1,5", "0x10"])
+def test_numbers_are_finite_decimals(fw, tmp_path, text):
+    out = run(fw, tmp_path, KEYS, {"config.txt": f"ssid x\ncapacity {text}\n"})
+    assert out["errors"] == [f"config.txt:2: capacity: {text!r} is not a number"]
+
+
+def test_missing_or_unreadable_file_is_safe_mode(fw, tmp_path):
+    out = run(fw, tmp_path, KEYS)
+    assert out["safe"] is True
+    assert out["errors"][0].startswith("config.txt: cannot read")
+    assert "config.txt: ssid: missing (required)" in out["errors"]
+
+
+def test_binary_garbage_is_named_and_loses_nothing_else(fw, tmp_path):
+    out = run(fw, tmp_path, KEYS, {"config.txt": b"ssid x\n\xff\xfe\x00 junk\n# caf\xe9\ncapacity 2\n"})
+    assert out["values"]["ssid"] == "x" and out["values"]["capacity"] == 2.0
+    assert out["errors"] == ["config.txt:2: not UTF-8 text"] and out["safe"] is True
+
+
+def test_declaring_keys_twice_or_late_is_refused(fw, tmp_path):
+    out = run(fw, tmp_path, """
+from epx import config
+config.key("a", int, 1)
+errors = []
+for name in ("a", "b"):
+    try:
+        if name == "b":
+            config.load()
+        config.key(name, int, 1)
+    except (ValueError, RuntimeError) as e:
+        errors.append(str(e))
+print(json.dumps(errors))
+""")
+    assert out == ["config key a declared twice", "config key b declared after config.txt was read"]
+
+
+NV = """
+import esp32
+from epx import nvram
+writes = []
+for name in ("set_i32", "set_blob", "erase_key", "commit"):
+    def spy(self, *a, _f=getattr(esp32.NVS, name), _n=name):
+        writes.append(_n)
+        return _f(self, *a)
+    setattr(esp32.NVS, name, spy)
+nv = nvram.NVRAM("switch")
+"""
+
+
+def test_nvram_typed_values_and_missing_keys(fw, tmp_path):
+    out = run(fw, tmp_path, NV + """
+got = [nv.get_int("3"), nv.get_int("3", default=7), nv.get_str("name", "none"), nv.get_bytes("b")]
+nv.set_int("3", -5); nv.set_str("name", "Sala de estar ç"); nv.set_bytes("b", bytes(range(256)) * 4)
+got += [nv.get_int("3"), nv.get_str("name"), len(nv.get_bytes("b")), nv.get_bytes("b")[:3].hex()]
+nv.erase("3"); nv.erase("never-there")
+got.append(nv.get_int("3", "gone"))
+print(json.dumps(got))
+""")
+    assert out == [None, 7, "none", None, -5, "Sala de estar ç", 1024, "000102", "gone"]
+    nvs = json.loads((tmp_path / "nvs.json").read_text())
+    assert nvs["switch"]["name"][0] == "blob" and "3" not in nvs["switch"]
+
+
+def test_nvram_writes_only_on_change(fw, tmp_path):
+    out = run(fw, tmp_path, NV + """
+steps = []
+for action in (lambda: nv.set_int("3", 1), lambda: nv.set_int("3", 1), lambda: nv.set_int("3", 0),
+               lambda: nv.set_str("p", "0:P:-0/+0"), lambda: nv.set_str("p", "0:P:-0/+0"),
+               lambda: nv.set_bytes("raw", bytearray(b"ab")), lambda: nv.set_bytes("raw", memoryview(b"ab")),
+               lambda: nv.erase("gone")):
+    writes.clear()
+    action()
+    steps.append(list(writes))
+print(json.dumps(steps))
+""")
+    assert out == [["set_i32", "commit"], [], ["set_i32", "commit"], ["set_blob", "commit"], [],
+                   ["set_blob", "commit"], [], ["erase_key"]]
+
+
+def test_nvram_other_errors_are_not_missing_keys(fw, tmp_path):
+    out = run(fw, tmp_path, NV + """
+try:
+    nv.get_int("a-key-longer-than-15")
+    print(json.dumps(None))
+except OSError as e:
+    print(json.dumps(e.args[1]))
+""")
+    assert out == "ESP_ERR_NVS_KEY_TOO_LONG"
