@@ -2,7 +2,6 @@
 devices and an MQTT watcher. Everything lives in pytest's temp dirs and free loopback
 ports, so `pytest -n 2` works; every process started here is killed at teardown."""
 
-import os
 import sys
 from pathlib import Path
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from epx.sim import appimage, device as sim, otadata, stub
+from epx.sim import appimage, device as sim, stub
 from epx.sim.device import SimTimeout
 from epx.sim.medium import Medium
 

@@ -7,7 +7,6 @@ import threading
 import paho.mqtt.client as mqtt
 import pytest
 
-from epx.sim import net
 from epx.sim.run import with_broker
 
 

@@ -7,7 +7,6 @@ SHA-256 of the executable and `reserv1[0]` its exact length (segments are 4-byte
 
 import datetime
 import hashlib
-import io
 import os
 import shutil
 import struct

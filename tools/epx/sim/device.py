@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 
-from . import appimage, bootloader, provision
+from . import bootloader, provision
 from .flash import Flash
 from ..errors import EpxError
 
@@ -35,8 +35,6 @@ TIMER_WAKE = 4
 EXIT_REPL, EXIT_RESET, EXIT_WDT, EXIT_DEEPSLEEP, EXIT_PANIC, EXIT_SOFT = 3, 10, 11, 12, 13, 14
 RESET_OF_EXIT = {EXIT_RESET: HARD_RESET, EXIT_WDT: WDT_RESET, EXIT_DEEPSLEEP: DEEPSLEEP_RESET,
                  EXIT_PANIC: HARD_RESET, EXIT_SOFT: SOFT_RESET}
-CAUSE_NAMES = {PWRON_RESET: "PWRON_RESET", HARD_RESET: "HARD_RESET", WDT_RESET: "WDT_RESET",
-               DEEPSLEEP_RESET: "DEEPSLEEP_RESET", SOFT_RESET: "SOFT_RESET"}
 START = "import sys;sys.path[:]=['.frozen'];import _sim_start"
 DEFAULT_HEAP = 1024 * 1024
 TIMEOUT = 10.0

@@ -5,10 +5,8 @@ The same images go to real devices (esptool) and simulated ones (into flash.bin)
 
 import base64
 import csv
-import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
