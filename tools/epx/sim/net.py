@@ -139,6 +139,8 @@ class Broker:
 class TestCA:
     """A CA and a server certificate for 127.0.0.1/localhost, written to `folder`."""
 
+    __test__ = False  # not a pytest test class, whatever module imports it
+
     def __init__(self, folder):
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
