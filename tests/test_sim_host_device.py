@@ -79,8 +79,8 @@ def test_world_survives_reboots_and_pin_edges_are_recorded(device, stub_app):
     dev.wait_boot(2)
     dev.wait_console(r'world pins \{"4": 1\}', boot=2)
     assert dev.call("pin.get", pin=4) == 1
-    edges = [(e["value"], e["_boot"]) for e in dev.events if e["event"] == "pin" and e["pin"] == 12]
-    assert edges == [(1, 1), (0, 1), (1, 1)]
+    dev.wait_pin(12, 1)
+    assert [(v, b) for v, _, b in dev.pin_history(12)] == [(1, 1), (0, 1), (1, 1)]
     assert dev.pins[12] == 1
 
 

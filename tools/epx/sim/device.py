@@ -490,6 +490,17 @@ class Device:
 
         return self._wait(ready, timeout, what)
 
+    def pin_history(self, pin):
+        """Every edge the firmware drove on output `pin`: [(value, t_us, boot)], resets included."""
+        with self._cv:
+            return [(e["value"], e.get("t_us"), e["_boot"]) for e in self.events
+                    if e.get("event") == "pin" and int(e["pin"]) == pin]
+
+    def wait_pin(self, pin, value, timeout=TIMEOUT, since=0):
+        """The first `pin` event (index >= since) that drives `pin` to `value`."""
+        return self.wait_event(lambda e: e.get("event") == "pin" and int(e["pin"]) == pin
+                               and e["value"] == value, timeout, since, f"pin {pin} = {value}")
+
     def output(self, boot=None):
         """Console text (of one boot, or all that the ring still holds)."""
         return "\n".join(t for _, b, t in list(self.console) if boot is None or b == boot)
