@@ -114,3 +114,18 @@ def test_cli_provision_bad_config_path(tmp_path):
     out = subprocess.run([sys.executable, "-m", "epx", "provision", "--config", str(tmp_path / "nope"),
                           "--out", str(tmp_path / "out")], capture_output=True, text=True)
     assert out.returncode == 1 and "nope" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_cli_provision_simulated_device(tmp_path):
+    (tmp_path / "dev").mkdir()
+    Flash.create(tmp_path / "dev" / "flash.bin")
+    config, csv = tmp_path / "config.txt", tmp_path / "nvs.csv"
+    config.write_text(CONFIG)
+    csv.write_text(NVS_CSV)
+    out = subprocess.run([sys.executable, "-m", "epx", "provision", "--config", str(config),
+                          "--nvs", str(csv), "--device", str(tmp_path / "dev")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    flash = Flash(tmp_path / "dev" / "flash.bin")
+    assert provision.lfs_files(flash.read("vfs")) == {"config.txt": CONFIG.encode()}
+    assert json.loads((tmp_path / "dev" / "nvs.json").read_text())["epx"]["name"] == ["str", "pump house"]

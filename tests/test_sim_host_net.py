@@ -77,18 +77,28 @@ def test_proxy_blackhole(proxy):
             s.recv(4)
 
 
+def reset_seen(s):
+    """True once the peer's RST shows (a read fails with ECONNRESET or sees EOF)."""
+    try:
+        s.sendall(b"\xc0\x00")  # PINGREQ
+        return s.recv(4) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+
+
 def test_proxy_drop_and_reset(proxy):
     with connect(proxy.port) as s:
         s.sendall(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00")
         assert s.recv(4) == b"\x20\x02\x00\x00"
         proxy.reset()
-        with pytest.raises(ConnectionResetError):
-            s.sendall(b"\xc0\x00")
-            s.recv(4) or (_ for _ in ()).throw(ConnectionResetError())
+        assert reset_seen(s)
     proxy.set("drop")
-    with connect(proxy.port) as s:
-        with pytest.raises((ConnectionResetError, BrokenPipeError)):
-            s.recv(4) or (_ for _ in ()).throw(ConnectionResetError())
+    try:
+        with connect(proxy.port) as s:
+            assert reset_seen(s)
+    except ConnectionResetError:
+        pass  # reset before the handshake was even reported
+    proxy.wait_connections(2)
 
 
 def test_sim_config_points_at_the_broker():
