@@ -1,20 +1,15 @@
-"""Test-side pieces for the MQTT tests: a mosquitto broker on a free loopback port, a
-fault-injecting TCP proxy, a scripted fake broker, a paho subscriber, and a runner for a
-host firmware executing a script. Everything is bounded in time and cleans up."""
+"""Test-side pieces for the MQTT client tests (brokers, proxy and watcher come from
+conftest): a scripted fake broker, and a runner for a host firmware executing a script.
+Everything is bounded in time and cleans up."""
 
-import getpass
 import json
 import os
 import queue
-import selectors
 import socket
-import struct
 import subprocess
 import threading
 import time
 from pathlib import Path
-
-import paho.mqtt.client as paho
 
 from epx import build
 
@@ -26,201 +21,6 @@ def firmware(name="mqttcheck"):
     if name not in _built:
         _built[name] = build.build_unix(name)[0]
     return _built[name]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=10, up=True):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            if up:
-                return
-        except OSError:
-            if not up:
-                return
-        time.sleep(0.02)  # polling a port, not synchronising with the device
-    raise TimeoutError(f"port {port} not {'up' if up else 'down'}")
-
-
-class Broker:
-    """mosquitto on 127.0.0.1:port; stop() and start() keep the port."""
-
-    def __init__(self, tmp, users=None, tls=None):
-        self.dir = Path(tmp)
-        self.port = free_port()
-        self.users = users
-        self.tls = tls  # (cafile, certfile, keyfile)
-        self.proc = None
-
-    def config(self):
-        # Stay the user running the tests: mosquitto started as root would switch to the
-        # "mosquitto" user and could not read the files below.
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false",
-                 f"user {getpass.getuser()}"]
-        if self.users:
-            pw = self.dir / "passwd"
-            pw.write_text("".join(f"{u}:{p}\n" for u, p in self.users.items()))
-            subprocess.run(["mosquitto_passwd", "-U", str(pw)], check=True)
-            lines += ["allow_anonymous false", f"password_file {pw}"]
-        else:
-            lines.append("allow_anonymous true")
-        if self.tls:
-            ca, cert, key = self.tls
-            lines += [f"cafile {ca}", f"certfile {cert}", f"keyfile {key}"]
-        path = self.dir / "mosquitto.conf"
-        path.write_text("\n".join(lines) + "\n")
-        return path
-
-    def start(self):
-        self.log = open(self.dir / "mosquitto.log", "ab")
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.config())],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        wait_port(self.port)
-        return self
-
-    def stop(self):
-        if self.proc:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-            self.log.close()
-
-
-class Proxy:
-    """TCP forwarder from a free port to target, served by one thread; modes: pass,
-    blackhole (keeps the sockets open and forwards nothing: a half-open link), and
-    reset() (RST to both sides of every open connection)."""
-
-    def __init__(self, target_port):
-        self.target = target_port
-        self.srv = socket.create_server(("127.0.0.1", 0))
-        self.port = self.srv.getsockname()[1]
-        self.mode = "pass"
-        self.peer = {}
-        self.accepted = 0
-        self.wake_r, self.wake_w = socket.socketpair()
-        self.calls = queue.Queue()
-        self.sel = selectors.DefaultSelector()
-        self.sel.register(self.srv, selectors.EVENT_READ)
-        self.sel.register(self.wake_r, selectors.EVENT_READ)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _call(self, fn):
-        done = threading.Event()
-        self.calls.put((fn, done))
-        self.wake_w.send(b"x")
-        assert done.wait(10)
-
-    def _run(self):
-        while True:
-            for key, _ in self.sel.select():
-                s = key.fileobj
-                if s is self.wake_r:
-                    s.recv(64)
-                    while not self.calls.empty():
-                        fn, done = self.calls.get()
-                        if fn is None:
-                            return done.set()
-                        fn()
-                        done.set()
-                elif s is self.srv:
-                    self._accept()
-                elif s in self.peer:
-                    self._forward(s)
-
-    def _accept(self):
-        a, _ = self.srv.accept()
-        try:
-            b = socket.create_connection(("127.0.0.1", self.target), timeout=5)
-        except OSError:
-            return a.close()
-        self.accepted += 1
-        self.peer[a], self.peer[b] = b, a
-        for s in (a, b):
-            self.sel.register(s, selectors.EVENT_READ)
-
-    def _drop(self, s, rst=False):
-        for x in (s, self.peer.get(s)):
-            if x is not None and x in self.peer:
-                del self.peer[x]
-                self.sel.unregister(x)
-                if rst:
-                    x.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                x.close()
-
-    def _forward(self, s):
-        try:
-            data = s.recv(65536)
-        except OSError:
-            data = b""
-        if not data:
-            return self._drop(s)
-        if self.mode == "pass":
-            try:
-                self.peer[s].sendall(data)
-            except OSError:
-                self._drop(s)
-
-    def blackhole(self):
-        self.mode = "blackhole"
-
-    def reset(self):
-        """RST every open connection; new ones pass again."""
-        def fn():
-            for s in list(self.peer):
-                self._drop(s, rst=True)
-            self.mode = "pass"
-        self._call(fn)
-
-    def close(self):
-        self.reset()
-        self._call(None)
-        self.thread.join(10)
-        self.srv.close()
-
-
-class Subscriber:
-    """paho client collecting messages: wait(topic, pred) returns the payload."""
-
-    def __init__(self, port, topics=("#",), **tls):
-        self.q = queue.Queue()
-        self.seen = []
-        self.c = paho.Client(paho.CallbackAPIVersion.VERSION2)
-        self.c.on_message = lambda c, u, m: self.q.put((m.topic, m.payload.decode(errors="replace"), m.retain))
-        ready = threading.Event()
-        self.c.on_subscribe = lambda *a: ready.set()
-        self.c.connect("127.0.0.1", port)
-        self.c.loop_start()
-        self.c.subscribe([(t, 1) for t in topics])
-        assert ready.wait(10)
-
-    def wait(self, topic, pred=None, timeout=15):
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"no {topic} in {timeout}s; saw {self.seen[-20:]}")
-            try:
-                t, p, r = self.q.get(timeout=left)
-            except queue.Empty:
-                continue
-            self.seen.append((t, p, r))
-            if t == topic and (pred is None or pred(p)):
-                return p
-
-    def publish(self, topic, payload, retain=False, qos=1):
-        self.c.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(10)
-
-    def close(self):
-        self.c.loop_stop()
-        self.c.disconnect()
 
 
 class Script:

@@ -3,12 +3,11 @@ proxy and a hostile fake broker."""
 
 import random
 import socket
-import subprocess
 
 import pytest
 
-from mqttkit import (Broker, FakeBroker, Proxy, Script, Subscriber, CONNACK_OK, packet,
-                     read_packet)
+from epx.sim.net import TestCA
+from mqttkit import FakeBroker, Script, CONNACK_OK, packet, read_packet
 
 HEAD = """
 import asyncio, gc, json, time, uumqtt
@@ -17,13 +16,6 @@ def err(e): return type(e).__name__ if e else None
 import network
 _w = network.WLAN(network.STA_IF); _w.active(True); _w.connect('epx-sim', None)
 """
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path).start()
-    yield b
-    b.stop()
 
 
 @pytest.fixture
@@ -39,8 +31,8 @@ def run(tmp_path):
         s.close()
 
 
-def test_publish_subscribe_will(broker, run):
-    sub = Subscriber(broker.port)
+def test_publish_subscribe_will(broker, run, mqtt_watch):
+    sub = mqtt_watch(broker)
     s = run(f"""
 got = []
 def on(t, m, r, d): got.append((t.decode(), m.decode(), r, d))
@@ -59,8 +51,8 @@ async def main():
     import sys; sys.stdin.readline()
 asyncio.run(main())
 """)
-    assert sub.wait("t/q0") == "zero"
-    assert sub.wait("t/q1") == "y" * 3000
+    assert sub.wait_for("t/q0")[1] == "zero"
+    assert sub.wait_for("t/q1")[1] == "y" * 3000
     assert s.expect(lambda m: m[0] == "acked") == ["acked", True]
     s.expect(lambda m: m == ["ready"])
     sub.publish("t/in/a", "one", qos=0)
@@ -68,17 +60,14 @@ asyncio.run(main())
     got = s.expect(lambda m: m[0] == "got")[1]
     assert sorted(got) == [["t/in/a", "one", False, False], ["t/in/b", "two", False, False]]
     s.close()  # killed: no DISCONNECT, the broker sends the will
-    assert sub.wait("t/will") == "Offline"
-    sub.close()
+    assert sub.wait_for("t/will")[1] == "Offline"
 
 
-def test_user_password(tmp_path, run):
-    b = Broker(tmp_path, users={"dev": "s3cret pass"}).start()
-    try:
-        s = run(f"""
+def test_user_password(broker_auth, run):
+    s = run(f"""
 async def main():
-    for pw in ('wrong', 's3cret pass'):
-        c = uumqtt.MQTTClient('dev2', '127.0.0.1', {b.port}, user='dev', password=pw)
+    for pw in ('wrong', 'secret'):
+        c = uumqtt.MQTTClient('dev2', '127.0.0.1', {broker_auth.port}, user='epx', password=pw)
         try:
             await c.connect()
             out(pw, 'ok')
@@ -87,42 +76,21 @@ async def main():
             out(pw, 'refused', e.args[0])
 asyncio.run(main())
 """)
-        assert s.next() == ["wrong", "refused", 5]
-        assert s.next() == ["s3cret pass", "ok"]
-    finally:
-        b.stop()
+    assert s.next() == ["wrong", "refused", 5]
+    assert s.next() == ["secret", "ok"]
 
 
-def make_ca(d):
-    def ssl(*a):
-        subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
-    for name in ("ca", "other"):
-        ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-days", "2", "-subj", f"/CN=epx test {name}", "-keyout", f"{name}.key",
-            "-out", f"{name}.crt")
-    ssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr")
-    (d / "ext").write_text("subjectAltName=DNS:localhost\n")
-    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", "2", "-extfile", "ext", "-out", "server.crt")
-    for name in ("ca", "other"):
-        ssl("x509", "-in", f"{name}.crt", "-outform", "DER", "-out", f"{name}.der")
-
-
-def test_tls_verifies_the_broker(tmp_path, run):
-    make_ca(tmp_path)
-    b = Broker(tmp_path, tls=(tmp_path / "ca.crt", tmp_path / "server.crt",
-                              tmp_path / "server.key")).start()
-    sub_port = b.port
-    try:
-        s = run(f"""
+def test_tls_verifies_the_broker(tmp_path, broker_tls, test_ca, run):
+    (tmp_path / "ca.der").write_bytes(test_ca.ca_der)
+    (tmp_path / "other.der").write_bytes(TestCA(str(tmp_path / "other")).ca_der)
+    s = run(f"""
 import tls
 async def main():
     for ca in ('ca.der', 'other.der'):
         ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
         ctx.verify_mode = tls.CERT_REQUIRED
         ctx.load_verify_locations(open(ca, 'rb').read())
-        c = uumqtt.MQTTClient('dev3', '127.0.0.1', {sub_port}, ssl=ctx,
+        c = uumqtt.MQTTClient('dev3', '127.0.0.1', {broker_tls.port}, ssl=ctx,
                               server_hostname='localhost')
         try:
             await c.connect()
@@ -133,15 +101,12 @@ async def main():
             out(ca, err(e))
 asyncio.run(main())
 """)
-        assert s.next() == ["ca.der", "ok", True]
-        assert s.next() == ["other.der", "ConnectionLost"]
-    finally:
-        b.stop()
+    assert s.next() == ["ca.der", "ok", True]
+    assert s.next() == ["other.der", "ConnectionLost"]
 
 
-def test_qos1_resent_with_dup_after_reset(broker, run):
-    proxy = Proxy(broker.port)
-    sub = Subscriber(broker.port)
+def test_qos1_resent_with_dup_after_reset(broker, proxy, run, mqtt_watch):
+    sub = mqtt_watch(broker)
     s = run(f"""
 import sys
 async def main():
@@ -156,20 +121,18 @@ async def main():
 asyncio.run(main())
 """)
     assert s.next() == ["ready"]
-    proxy.blackhole()
+    proxy.set("blackhole")
     s.poke()
     assert s.next() == ["acked", False, 1]
     proxy.reset()
+    proxy.set("pass")
     assert s.next() == ["lost", "ConnectionLost"]
     assert s.next() == ["acked", True, 0]
-    assert sub.wait("t/q1") == "must arrive"
-    sub.close()
-    proxy.close()
+    assert sub.wait_for("t/q1")[1] == "must arrive"
 
 
 
-def test_half_open_found_within_one_and_a_half_keepalive(broker, run):
-    proxy = Proxy(broker.port)
+def test_half_open_found_within_one_and_a_half_keepalive(proxy, run):
     s = run(f"""
 import sys
 async def main():
@@ -182,12 +145,11 @@ async def main():
 asyncio.run(main())
 """)
     assert s.next() == ["ready"]
-    proxy.blackhole()
+    proxy.set("blackhole")
     s.poke()
     m = s.next()
     assert m[:2] == ["closed", "KeepaliveTimeout"]
     assert m[2] <= 3000
-    proxy.close()
 
 
 FIRST = """
