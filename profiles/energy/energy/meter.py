@@ -2,7 +2,8 @@
 # and the energy of each hour window. The meter's own counter holds the energy. A window
 # closes on a good read of the counter (a failed read postpones the close); the counter is
 # reset only in the same breath as a good read, and what it held then is carried over, so
-# a failed reset is simply retried later and no Wh is lost.
+# a failed reset is simply retried later and no Wh is lost. `base` (the counter value at
+# the window's start) is all a reboot needs to resume the window: the owner keeps it (NVS).
 import time
 from micropython import const
 from pzem import PZEMError
@@ -17,7 +18,8 @@ _READ = const(3)
 
 
 class Meter:
-    def __init__(self, pzem, window_ms=3600000, restart_ms=600000, reset_retry_ms=10000):
+    def __init__(self, pzem, base=None, window_ms=3600000, restart_ms=600000,
+                 reset_retry_ms=10000):
         self._pzem = pzem
         self._window_ms = window_ms
         self._restart_ms = restart_ms
@@ -25,9 +27,10 @@ class Meter:
         self._job = 0  # what the request on the wire is
         self._started = False
         self._start_at = time.ticks_ms()
-        self._reset_due = True  # the original zeroed the counter at start
+        # Without a kept base, the counter is zeroed at start (as the original did).
+        self._reset_due = base is None
         self._reset_at = self._start_at
-        self._base = None  # counter value at the window's start; None: the next reading's
+        self._base = base  # counter value at the window's start; None: the next reading's
         self._at_reset = 0  # the counter read just before the reset request
         self._window_end = None
         self.malfunction = 0
@@ -39,6 +42,10 @@ class Meter:
     @property
     def pzem(self):
         return self._pzem
+
+    @property
+    def base(self):
+        return self._base
 
     def tick(self):
         """Call once per reply window (1 s): collect the last reply, send the next request."""

@@ -96,3 +96,22 @@ def test_start_failure_retried_after_ten_minutes():
     assert meter.malfunction == START_FAILED
     run(meter, 20)
     assert meter.malfunction == 0 and meter.fresh
+
+
+def test_reboot_resumes_window_from_kept_base():
+    m, meter = setup(power=1000.0)
+    run(meter, 1803)  # half an hour after the reset
+    kept = meter.base
+    assert kept == 0
+    # reboot: a new Meter with the kept base neither resets nor loses the half hour
+    meter = Meter(PZEM(Wire(m)), base=kept)
+    run(meter, 3603)
+    assert m.resets == 2  # the start's and the window close's
+    assert meter.windows == 1 and abs(meter.window_wh - 1500) <= 3, meter.window_wh
+
+
+def test_kept_base_above_counter_means_meter_was_zeroed():
+    m, meter = setup(power=1000.0, energy=10)
+    meter = Meter(PZEM(Wire(m)), base=5000)
+    run(meter, 3)
+    assert meter.base == 0 and m.resets == 0

@@ -1,0 +1,111 @@
+# The energy appliance: the meter on a 1 s tick from 20 s after boot, its MQTT face, and an
+# optional read-only TCP ticker.
+import asyncio
+from machine import UART
+
+from epx import config, log, loop, mqtt
+from epx.nvram import NVRAM
+from pzem import PZEM
+from energy.meter import Meter
+
+UART_TX = config.key("uarttx", config.int_range(0, 39), 17)
+UART_RX = config.key("uartrx", config.int_range(0, 39), 16)
+TICKER = config.key("ticker", config.int_range(1, 65535), None)
+
+_START_MS = const(20000)
+_TICK_MS = const(1000)  # one exchange per tick: the tick is the reply window
+_TICKER_MS = const(2000)
+_TICKER_CLIENTS = const(2)
+_TICKER_RETRY_MS = const(5000)
+_EVERY_CHECK = const(1)  # force_s: published at each check, changed or not
+
+meter = None
+total = None  # Wh since the first boot: the sum of the closed windows (NVS)
+_nv = None
+_windows = 0
+_error = None
+_clients = 0
+
+
+def setup():
+    global meter, total, _nv
+    _nv = NVRAM("energy")
+    total = _nv.get_int("total", 0)
+    uart = UART(2, 9600, bits=8, parity=None, stop=1, tx=UART_TX.value, rx=UART_RX.value,
+                timeout=0)
+    meter = Meter(PZEM(uart), base=_nv.get_int("base"))
+    loop.later(max(0, _START_MS - loop.uptime_ms()), lambda: loop.every(_TICK_MS, _tick))
+    for name, attr, fmt, ha in (("V", "voltage", "%.1f", ("voltage", "V")),
+                                ("A", "current", "%.3f", ("current", "A")),
+                                ("W", "power", "%.1f", ("power", "W")),
+                                ("PowerFactor", "pf", "%.2f", ("power_factor", None))):
+        _reading(name, attr, fmt, ha)
+    mqtt.pub("Energy", lambda: total, "%d", check_s=60, force_s=1800,
+             ha={"device_class": "energy", "unit_of_measurement": "Wh",
+                 "state_class": "total_increasing"})
+    mqtt.pub("Malfunction", lambda: meter.malfunction, "%d", check_s=5, force_s=1800)
+    if TICKER.value:
+        loop.task(_listen(TICKER.value))
+
+
+def _reading(name, attr, fmt, ha):
+    mqtt.pub(name, lambda: meter.reading(attr), fmt, check_s=60, force_s=_EVERY_CHECK, ha=ha)
+
+
+def _tick():
+    global _windows, total, _error
+    meter.tick()
+    if meter.windows != _windows:
+        _windows = meter.windows
+        total += meter.window_wh
+        _nv.set_int("total", total)
+        mqtt.publish("Wh", "%.1f" % meter.window_wh)  # once per window, in order
+    if meter.base is not None:
+        _nv.set_int("base", meter.base)  # writes only on change: twice an hour
+    if meter.error != _error:
+        _error = meter.error
+        if _error:
+            log.warn("energy: " + _error)
+
+
+def ticker_line():
+    if not meter.fresh:
+        return "Malfunction %d\n" % meter.malfunction
+    p = meter.pzem
+    return "V %.1f A %.3f W %.1f PF %.2f Hz %.1f Wh %d\n" % (
+        p.voltage, p.current, p.power, p.pf, p.frequency, p.energy - (meter.base or 0))
+
+
+async def _listen(port):
+    from epx import net
+
+    while True:
+        if net.up():
+            try:
+                await asyncio.start_server(_ticker, "0.0.0.0", port, 1)
+                log.info("energy: ticker on port %d" % port)
+                return
+            except OSError as e:
+                log.warn("energy: ticker: %s" % e)
+        await asyncio.sleep_ms(_TICKER_RETRY_MS)
+
+
+async def _ticker(reader, writer):
+    # Read-only: nothing a client sends is read, let alone obeyed.
+    global _clients
+    if _clients >= _TICKER_CLIENTS:
+        writer.close()
+        await writer.wait_closed()
+        return
+    _clients += 1
+    try:
+        while True:
+            writer.write(ticker_line())
+            await writer.drain()
+            await asyncio.sleep_ms(_TICKER_MS)
+    except OSError:
+        pass
+    finally:
+        _clients -= 1
+        writer.close()
+        await writer.wait_closed()

@@ -1,0 +1,168 @@
+"""The energy appliance on the simulated board, against a real mosquitto: a PZEM-004T model
+on UART2; readings, Home Assistant discovery, an hour of energy with a UART fault in the
+middle, faults and recovery, the opt-in read-only ticker."""
+
+import json
+import socket
+import time
+
+import pytest
+
+NAME = "meter"
+CONFIG = """\
+ssid sim
+password secret
+mqttbroker 127.0.0.1
+mqttport {port}
+mqttname meter
+"""
+SCALE = 10
+FAST = 200
+
+
+class Meter:
+    def __init__(self, dev, watch):
+        self.dev, self.watch = dev, watch
+
+    def call(self, method, *args):
+        return self.dev.call("model.call", name="pzem", method=method, args=list(args))
+
+    def mark(self):
+        return self.watch.mark()
+
+    def wait(self, name, predicate=None, since=0, timeout=20):
+        if isinstance(predicate, str):
+            want = predicate
+            predicate = lambda p: p == want  # noqa: E731
+        return self.watch.wait_for(f"stat/{NAME}/{name}", predicate, timeout=timeout, since=since,
+                                   device=self.dev)[1]
+
+    def seen(self, name, since=0):
+        return [p.decode() for t, p, _ in self.watch.messages[since:] if t == f"stat/{NAME}/{name}"]
+
+    def fast(self, factor=FAST):
+        """Device time runs factor times faster (a jump longer than the MQTT keepalive would
+        look like a dead broker)."""
+        self.dev.call("clock.scale", factor=factor)
+
+    def until(self, seconds, timeout=60):
+        """Wait until the device clock has moved `seconds` on."""
+        end = self.dev.call("clock.now") + seconds * 1_000_000
+        deadline = time.monotonic() + timeout
+        while self.dev.call("clock.now") < end:
+            assert time.monotonic() < deadline, f"device clock stuck short of {seconds} s"
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def energy(device, broker, mqtt_watch):
+    def make(config=CONFIG, pzem=None):
+        dev = device("energy", config=config.format(port=broker.port), start=False)
+        dev.world["clock_scale"] = SCALE
+        dev.world["models"].append({"bus": "uart2", "model": "PZEM", "name": "pzem",
+                                    "args": dict({"voltage": 230.0, "current": 1.5,
+                                                  "power": 300.0, "pf": 0.87,
+                                                  "energy": 777}, **(pzem or {}))})
+        watch = mqtt_watch(broker, (f"stat/{NAME}/#", f"homeassistant/+/{NAME}/#"))
+        dev.start()
+        m = Meter(dev, watch)
+        m.wait("LWT", "Online", timeout=30)
+        return m
+
+    return make
+
+
+def test_readings_and_discovery(energy):
+    m = energy()
+    assert m.wait("V") == "230.0"
+    assert m.wait("A") == "1.500"
+    assert m.wait("W") == "300.0"
+    assert m.wait("PowerFactor") == "0.87"
+    assert m.wait("Malfunction") == "0"
+    assert m.call("stats")["resets"] == 1  # zeroed at the first start, as the original
+    classes = {}
+    for name in ("V", "A", "W", "PowerFactor", "Energy"):
+        doc = json.loads(m.watch.wait_for(f"homeassistant/sensor/{NAME}/{name}/config",
+                                          timeout=20)[1])
+        assert doc["state_topic"] == f"stat/{NAME}/{name}"
+        classes[name] = (doc.get("device_class"), doc.get("unit_of_measurement"),
+                         doc.get("state_class"))
+    assert classes == {"V": ("voltage", "V", None), "A": ("current", "A", None),
+                       "W": ("power", "W", None), "PowerFactor": ("power_factor", None, None),
+                       "Energy": ("energy", "Wh", "total_increasing")}
+
+
+def test_an_hour_with_a_uart_fault_in_the_middle(energy):
+    m = energy(pzem={"power": 1200.0})
+    m.wait("V", "230.0")
+    m.fast()
+    m.until(25 * 60)
+    mark = m.mark()
+    m.call("set_fault", "silent")
+    m.wait("Malfunction", "4", since=mark)
+    during = m.mark()
+    m.until(10 * 60)
+    assert m.seen("V", since=during) == []  # nothing stale is published
+    mark = m.mark()
+    m.call("set_fault", None)
+    m.wait("Malfunction", "0", since=mark)
+    m.wait("V", "230.0", since=mark)
+    wh = float(m.wait("Wh", timeout=60))
+    assert abs(wh - 1200) <= 5, wh  # the fault lost no energy
+    assert abs(int(m.wait("Energy", lambda p: p != "0", timeout=30)) - wh) <= 1
+
+
+def test_garbled_replies_are_read_failures(energy):
+    m = energy()
+    m.wait("V", "230.0")
+    for fault in ("badcrc", "short"):
+        mark = m.mark()
+        m.call("set_fault", fault)
+        m.wait("Malfunction", "4", since=mark)
+        mark = m.mark()
+        m.call("set_fault", None)
+        m.wait("Malfunction", "0", since=mark)
+
+
+def test_meter_silent_at_start_then_found(energy):
+    m = energy(pzem={})
+    m.call("set_fault", "silent")
+    m.wait("Malfunction", "1", timeout=30)
+    assert m.seen("V") == []
+    mark = m.mark()
+    m.call("set_fault", None)
+    m.fast()
+    m.wait("Malfunction", "0", since=mark, timeout=30)  # the start is retried in 10 min
+    m.wait("V", "230.0", since=mark)
+
+
+def test_failed_reset_is_retried(energy):
+    m = energy(pzem={"power": 600.0})
+    m.wait("V")
+    m.call("set_fault", "noreset")
+    mark = m.mark()
+    m.fast()
+    assert abs(float(m.wait("Wh", since=mark, timeout=60)) - 600) <= 5
+    m.wait("Malfunction", "2", since=mark)
+    m.until(20 * 60)
+    mark = m.mark()
+    m.call("set_fault", None)
+    m.wait("Malfunction", "0", since=mark, timeout=30)
+    assert abs(float(m.wait("Wh", since=mark, timeout=60)) - 600) <= 5
+
+
+def test_ticker_only_when_configured(energy, broker):
+    port = _free_port()
+    m = energy(config=CONFIG + f"ticker {port}\n")
+    m.wait("V", "230.0")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"reset\n")  # read-only: ignored
+        line = s.makefile().readline()
+    assert line.startswith("V 230.0 A 1.500 W 300.0 PF 0.87 Hz 50.0 Wh "), line
+    assert m.call("stats")["resets"] == 1
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
