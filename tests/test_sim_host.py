@@ -48,6 +48,15 @@ def test_corrupt_image_is_refused(at):
         appimage.read(bytes(data))
 
 
+def test_image_for_another_chip_is_refused():
+    from esptool.bin_image import ESP32C3FirmwareImage, ImageSegment
+
+    image = ESP32C3FirmwareImage()
+    image.segments.append(ImageSegment(0x3C000020, b"\0" * 256))
+    with pytest.raises(EpxError, match="chip id"):
+        appimage.read(image.save(None))
+
+
 def test_too_big_for_the_slot():
     with pytest.raises(EpxError, match="app slot"):
         appimage.build(b"x" * 0x1E0000, "t-1")

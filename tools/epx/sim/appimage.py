@@ -99,6 +99,8 @@ def load(data):
         image = LoadFirmwareImage(CHIP, data)
     except (FatalError, RuntimeError, struct.error, ValueError) as e:
         raise EpxError(f"app image: {e}")
+    if image.chip_id != image.ROM_LOADER.IMAGE_CHIP_ID:
+        raise EpxError(f"app image: built for chip id {image.chip_id}, not the ESP32")
     if image.calculate_checksum() != image.checksum:
         raise EpxError("app image: checksum mismatch")
     if not image.append_digest or image.stored_digest != image.calc_digest:
