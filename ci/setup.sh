@@ -14,5 +14,5 @@ fi
 # A system mosquitto service would hold port 1883; the tests start their own brokers.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
 
-python3 -c "import epx, esptool, littlefs, paho.mqtt, pytest, xdist, pytest_timeout, esp_idf_nvs_partition_gen" 2>/dev/null \
+python3 -c "import epx, esptool, littlefs, paho.mqtt, pytest, xdist, pytest_timeout, esp_idf_nvs_partition_gen, cryptography" 2>/dev/null \
     || python3 -m pip install -q -e '.[test]'
