@@ -73,16 +73,25 @@ def test_commands_values_and_garbage(online):
     w.publish(f"cmnd/{NAME}/Set", b"\xff\xfe")
     w.publish(f"cmnd/{NAME}/OTA", "frobnicate")
     assert "unknown command" in w.wait_for(f"stat/{NAME}/Log", lambda p: "OTA" in p, since=m, device=dev)[1]
-    # a retained command is ignored, now and after a reconnect
-    w.publish(f"cmnd/{NAME}/Set", "7", retain=True)
     w.publish(f"cmnd/{NAME}/OTA", "getversion")
-    w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("netcheck-") or "-g" in p, since=m, device=dev)
-    dev.advance(2000)
+    w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("netcheck-"), since=m, device=dev)
     w.publish(f"cmnd/{NAME}/OTA", "stats")
-    assert w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("connlost"), since=m, device=dev)[1] == \
-        "connlost events net 0 mqtt 0"
-    assert all(p != b"7" for t, p, _ in w.messages[m:] if t == f"stat/{NAME}/Value")
-    w.publish(f"cmnd/{NAME}/Set", "", retain=True)  # clear the retained message
+    assert w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("connlost"), since=m,
+                      device=dev)[1] == "connlost events net 0 mqtt 0"
+
+
+def test_retained_commands_ignored(device, broker, mqtt_watch):
+    w = mqtt_watch(broker)
+    w.publish(f"cmnd/{NAME}/Set", "7", retain=True)  # waits for the device's subscription
+    w.publish(f"cmnd/{NAME}/OTA", "msg_rm", retain=True)
+    dev = boot(device, broker)
+    dev.wait_console(r"retained cmnd/nc/Set ignored")
+    dev.wait_console(r"retained cmnd/nc/OTA ignored")
+    dev.advance(2000)
+    w.publish(f"cmnd/{NAME}/OTA", "stats")  # a live command still works
+    w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("connlost"), device=dev)
+    assert all(p != b"7" for t, p, _ in w.messages if t == f"stat/{NAME}/Value")
+    assert not [p for t, p, _ in w.messages if t == f"stat/{NAME}/Log" and b"refused" in p]
 
 
 def test_refresh_and_homeassistant_status(online):

@@ -46,6 +46,7 @@ _retry_ms = _FIRST_RETRY_MS
 _down_since = 0
 _discovery = False  # discovery configs to send
 _nv = None
+_cmnd = None  # "cmnd/<n>/"
 
 
 def topic(kind, name):
@@ -61,6 +62,7 @@ class Pub:
         self.retain = retain
         self.qos = qos
         self.ha = ha
+        self.topic = None  # stat/<n>/<name>, once mqttname is known
         self.sent = None  # text the broker has
         self.sent_at = 0  # uptime ms
         self.pending = None  # text to send
@@ -124,7 +126,9 @@ def start():
     global client, _nv, _down_since
     if client is not None:
         return
+    global _cmnd
     _nv = NVRAM("epx")
+    _cmnd = "cmnd/%s/" % NAME.value
     will = (topic("stat", "LWT"), "Offline", True, 1)
     ssl = None
     if CA.value:
@@ -237,7 +241,9 @@ async def _sender():
                     else:
                         break
                     text = p.pending
-                    await _put(topic("stat", p.name), text, p.retain, p.qos)
+                    if p.topic is None:
+                        p.topic = topic("stat", p.name)
+                    await _put(p.topic, text, p.retain, p.qos)
                     p.sent = text
                     p.sent_at = loop.uptime_ms()
                     if p.pending == text:
@@ -279,14 +285,14 @@ def _on_message(t, msg, retained, dup):
         return
     if retained or dup:
         return log.warn("mqtt: %s %s ignored" % ("retained" if retained else "duplicate", t))
-    prefix = "cmnd/%s/" % NAME.value
-    callback = _subs.get(t[len(prefix):]) if t.startswith(prefix) else None
+    name = t[len(_cmnd):] if t.startswith(_cmnd) else None
+    callback = _subs.get(name)
     if callback is None:
         return
     try:
         callback(text)
     except ValueError as e:
-        report("%s: bad command %r: %s" % (t[len(prefix):], text[:40], e))
+        report("%s: bad command %r: %s" % (name, text[:40], e))
 
 
 async def _subscribe(name):

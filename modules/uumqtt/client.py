@@ -82,7 +82,10 @@ class MQTTClient:
                 raise ProtocolError("expected CONNACK")
             if buf[i + 1]:
                 raise ConnectRefused(buf[i + 1])
-        except BaseException as e:
+        except asyncio.CancelledError:
+            self._close(NotConnected("cancelled"))
+            raise
+        except Exception as e:
             self._close(e if isinstance(e, MQTTError) else ConnectionLost(e))
             raise self.error
         self.last_rx = ticks_ms()
@@ -215,8 +218,8 @@ class MQTTClient:
                 await self._dispatch(kind, i, end)
         except asyncio.CancelledError:
             pass
-        except Exception as e:
-            self._close(e if isinstance(e, MQTTError) else e)
+        except Exception as e:  # MQTTError, or raised by on_message
+            self._close(e)
 
     async def _dispatch(self, kind, i, end):
         buf = self._rx.buf
