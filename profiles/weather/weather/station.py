@@ -39,6 +39,7 @@ class Station:
                 self.error = "BME280: %s" % e
 
     def trigger(self):
+        self.error = None  # what went wrong in this measurement, if anything
         if self.malfunction & (HDC_ABSENT | BME_ABSENT):
             self.probe()
         for chip in (self._hdc, self._bme):

@@ -19,8 +19,9 @@ def _le16(v):
 
 class BME280(I2CModel):
     def __init__(self, temperature=20.0, pressure=1013.25, humidity=50.0, calibration=None,
-                 **args):
+                 absent=False, **args):
         super().__init__(**args)
+        self.present = not absent
         self.regs = bytearray(256)
         self.regs[0xD0] = 0x60
         self.pointer = 0

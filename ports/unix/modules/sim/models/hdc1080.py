@@ -6,8 +6,9 @@ from sim.models import I2CModel
 
 
 class HDC1080(I2CModel):
-    def __init__(self, temperature=20.0, humidity=50.0, **args):
+    def __init__(self, temperature=20.0, humidity=50.0, absent=False, **args):
         super().__init__(**args)
+        self.present = not absent
         self.temperature = temperature
         self.humidity = humidity
         self.config = 0x1000
