@@ -369,3 +369,31 @@ def test_espnow_send_and_deliver(device):
     assert d.request("espnow.deliver", peer="240ac4000002",
                      msg=base64.b64encode(b"pong").decode(), rssi=-40) is True
     assert d.said("got") == {"got": "pong", "host": "240ac4000002"}
+
+
+def test_soft_reset_on_system_exit(device):
+    d = device("soft", boot={"reset_cause": 5}).start()
+    assert d.said("cause")["cause"] == 5  # machine.SOFT_RESET
+    assert d.wait() == EXIT_SOFT
+
+
+def test_pulse_train_into_an_irq_pin(device):
+    d = device("pulses").start()
+    d.said("ready")
+    d.request("clock.scale", factor=10)
+    d.request("pin.pulses", pin=27, hz=50, count=100, jitter=0.1, width_us=2000)
+    # 100 pulses at 50 Hz: 2 s of device time, 0.2 s of real time at scale 10.
+    while d.said("pulses")["pulses"] < 100:
+        pass
+
+
+def test_uart_models(device):
+    models = [{"bus": "uart2", "model": "UARTScript", "args": {"script": {"0104": "aabbcc"}}},
+              {"bus": "uart1", "model": "UARTScript", "args": {"script": {"00": "00"}}}]
+    d = device("uart", world={"models": models}).start()
+    assert d.said("reply")["reply"] == [0xAA, 0xBB, 0xCC]
+    assert d.said("empty")["empty"] is None
+    d.request("model.call", name="UARTScript@uart1", method="feed", args=[b"hi\n".hex()])
+    assert d.said("line")["line"] == "hi\n"
+    d.said("sent")
+    assert d.request("model.call", name="UARTScript@uart1", method="sent") == b"ok\n".hex()

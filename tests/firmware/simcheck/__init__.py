@@ -213,3 +213,43 @@ def espnow():
 
 def run():
     globals()[uos.getenv("SIMCHECK")]()
+
+
+def pulses():
+    from machine import Pin
+
+    count = [0]
+
+    def on_pulse(pin):
+        count[0] += 1
+
+    Pin(27, Pin.IN).irq(on_pulse, Pin.IRQ_RISING)
+    say(ready=1)
+    while True:
+        time.sleep_ms(100)
+        say(pulses=count[0], t=time.ticks_ms())
+
+
+def uart():
+    from machine import UART
+
+    u = UART(2, 9600, timeout=100)
+    u.write(b"\x01\x04")
+    say(reply=list(u.read(3) or b""))
+    u2 = UART(1, 115200, timeout=0)
+    say(empty=u2.read())
+    while not u2.any():
+        time.sleep_ms(1)
+    say(line=u2.readline().decode())
+    u2.write(b"ok\n")
+    say(sent=1)
+    while True:
+        time.sleep_ms(10)
+
+
+def soft():
+    import sys
+    import machine
+
+    say(cause=machine.reset_cause())
+    sys.exit()
