@@ -116,6 +116,7 @@ def _count_boot(cause):
 
 def _survived():
     _set_rtc_count(0)
+    log.info("up %d s: a good boot" % (BOOT_LOOP_WINDOW_MS // 1000))
 
 
 # --- what happened before this boot, for stat/<n>/Log
@@ -149,6 +150,7 @@ def pending_reports():
 
 
 def reports_sent():
+    log.info("reported %d messages" % len(_reports))
     _reports.clear()
     crash.set_flags(0)
 

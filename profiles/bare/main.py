@@ -1,0 +1,3 @@
+from epx import app
+
+app.run("bare.service")

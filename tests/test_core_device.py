@@ -1,0 +1,128 @@
+"""The core's crash path, watchdog and safe mode in a simulated device (tests/firmware/
+cfault: the core and an appliance that fails as config.txt says), against a real
+mosquitto: what a subscriber sees on stat/<n>/Log after the device recovers."""
+
+from pathlib import Path
+
+import pytest
+
+NAME = "cf"
+NETWORK_MS = 12000  # app starts net and MQTT this long after boot
+EXIT_RESET, EXIT_WDT = 10, 11
+HARD_RESET, WDT_RESET = 2, 3
+LOG = f"stat/{NAME}/Log"
+
+
+def config(broker, **extra):
+    keys = {"ssid": "epx-sim", "password": "None", "mqttbroker": broker.host,
+            "mqttport": broker.port, "mqttname": NAME}
+    keys.update(extra)
+    return "".join(f"{k} {v}\n" for k, v in keys.items() if v is not None)
+
+
+def make(device, broker, text=None, files=None, **keys):
+    files = dict(files or {}, **{"config.txt": text if text is not None else config(broker, **keys)})
+    return device("cfault", files=files)
+
+
+def network_now(dev, boot):
+    """Skip the start-up delay of boot `boot`: the network starts at once."""
+    dev.wait_console(r"epx .*: ", boot=boot)
+    dev.advance(NETWORK_MS)
+
+
+def logs(watch, since=0):
+    return [p.decode() for t, p, _ in watch.messages[since:] if t == LOG]
+
+
+@pytest.mark.parametrize("fault", ["raise", "task"])
+def test_an_exception_is_published_once_after_the_reboot(device, broker, mqtt_watch, fault):
+    w = mqtt_watch(broker)
+    dev = make(device, broker, fault=fault)
+    first = dev.wait_exit(1, timeout=20)
+    assert first["exit"] == EXIT_RESET
+    assert dev.wait_boot(2)["reset_cause"] == HARD_RESET
+    network_now(dev, 2)
+    _, trace, _ = w.wait_for(LOG, lambda p: p.startswith("exception: "), device=dev)
+    assert "RuntimeError: fault injected" in trace and "_raise" in trace
+    assert w.wait_for(LOG, lambda p: p.startswith("reboot: "), device=dev)[1].startswith(
+        "reboot: exception RuntimeError: fault injected (after 1 s)")
+    assert w.wait_for(LOG, lambda p: p.startswith("boot "), device=dev)[1].endswith(": hard reset")
+    # Published, so not again: a power cycle reports only its own boot.
+    dev.wait_console("reported 3 messages", boot=2)
+    assert dev.nvs()["epx"]["unreported"] == ["i32", 0]
+    mark = w.mark()
+    dev.power_cycle()
+    network_now(dev, 3)
+    w.wait_for(LOG, lambda p: p.endswith(": power on"), since=mark, device=dev)
+    w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", since=mark, device=dev)
+    assert [p for p in logs(w, mark) if not p.startswith("boot ")] == []
+    assert len(dev.boots) == 3
+
+
+def test_a_stuck_loop_ends_in_a_watchdog_reset(device, broker, mqtt_watch):
+    w = mqtt_watch(broker)
+    dev = make(device, broker, fault="hang")
+    dev.wait_console("cfault: hanging", boot=1)
+    dev.advance(30000)  # longer than the start-up grace plus the watchdog's 15 s
+    assert dev.wait_exit(1)["exit"] == EXIT_WDT
+    assert dev.wait_boot(2)["reset_cause"] == WDT_RESET
+    dev.wait_console(r"epx .*: watchdog", boot=2)
+    network_now(dev, 2)
+    assert w.wait_for(LOG, lambda p: p.startswith("boot "), device=dev)[1].endswith(": watchdog")
+
+
+def test_may_block_lets_a_declared_blocking_call_through(device, broker):
+    dev = make(device, broker, fault="mayblock")
+    dev.wait_console("cfault setup: mayblock")
+    dev.advance(15000)  # past the start-up grace: the watchdog is down to 15 s
+    dev.wait_console("cfault: blocking")
+    dev.call("clock.scale", factor=20)  # the 40 s block takes 2 s
+    dev.wait_console("cfault: blocked 40 s", timeout=20)
+    assert len(dev.boots) == 1
+
+
+def test_may_block_is_bounded(device, broker):
+    dev = make(device, broker, fault="overblock")
+    dev.wait_console("cfault setup: overblock")
+    dev.advance(15000)
+    dev.wait_console("cfault: blocking")
+    dev.call("clock.scale", factor=20)  # 60 s blocked, 20 s allowed: 20 + 15 s, then reset
+    assert dev.wait_exit(1, timeout=20)["exit"] == EXIT_WDT
+    assert "blocked 60 s" not in dev.output()
+
+
+def test_a_broken_config_starts_safe_mode_still_on_mqtt(device, broker, mqtt_watch):
+    w = mqtt_watch(broker)
+    dev = make(device, broker, text=config(broker, fault="raise", watchdog="None", colour="blue"))
+    dev.wait_console(r"safe mode: config.txt broken", boot=1)
+    dev.advance(NETWORK_MS)
+    _, text, _ = w.wait_for(LOG, lambda p: p.startswith("safe mode: "), device=dev)
+    assert text == ("safe mode: config.txt broken; "
+                    "config.txt:7: watchdog: 'None' is not a boolean (0/1/on/off/true/false)")
+    assert w.wait_for(LOG, lambda p: p.startswith("config: "), device=dev)[1] == \
+        "config: config.txt:8: colour: unknown key (ignored)"
+    w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", device=dev)
+    # The appliance never started: its faulty timer never ran.
+    assert "cfault setup" not in dev.output()
+    dev.advance(5000)
+    assert len(dev.boots) == 1
+
+
+@pytest.mark.parametrize("where", ["setup", "import"])
+def test_a_boot_loop_starts_safe_mode(device, broker, mqtt_watch, where):
+    w = mqtt_watch(broker)
+    files = {"import.fault": "x"} if where == "import" else {}
+    dev = make(device, broker, files=files, fault="setup" if where == "setup" else "none")
+    for n in (1, 2, 3):
+        assert dev.wait_exit(n, timeout=20)["exit"] == EXIT_RESET
+    dev.wait_console(r"safe mode: boot loop: 3 resets within 120 s of boot", boot=4)
+    network_now(dev, 4)
+    w.wait_for(LOG, lambda p: p == "safe mode: boot loop: 3 resets within 120 s of boot", device=dev)
+    _, trace, _ = w.wait_for(LOG, lambda p: p.startswith("exception: "), device=dev)
+    assert ("RuntimeError: setup failed" if where == "setup" else "ImportError: cfault cannot import") in trace
+    assert len(dev.boots) == 4
+    # Two minutes up in safe mode count as a good boot: the next reset tries the appliance.
+    dev.advance(120000)
+    dev.wait_console("a good boot", boot=4)
+    assert (Path(dev.folder) / "rtc.bin").read_bytes()[:4] == b"epx\0"
