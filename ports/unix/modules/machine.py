@@ -7,7 +7,7 @@ import _simclock
 import _thread
 import umachine
 from errno import EAGAIN, ENODEV
-from umachine import Signal, mem8, mem16, mem32
+from umachine import mem8, mem16, mem32
 
 import sim
 from sim import models
@@ -227,6 +227,77 @@ def time_pulse_us(pin, pulse_level, timeout_us=1000000):
         if time.ticks_diff(time.ticks_us(), start) >= timeout_us:
             return -1
     return time.ticks_diff(time.ticks_us(), start)
+
+
+class Signal:
+    def __init__(self, pin, *args, invert=False, **kw):
+        self._pin = pin if isinstance(pin, Pin) and not (args or kw) else Pin(pin, *args, **kw)
+        self._invert = 1 if invert else 0
+
+    def value(self, x=None):
+        if x is None:
+            return self._pin.value() ^ self._invert
+        self._pin.value((1 if x else 0) ^ self._invert)
+
+    def __call__(self, x=None):
+        return self.value(x)
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+
+# --- Timer ------------------------------------------------------------------------------
+
+
+class Timer:
+    # ESP32 hardware timers 0..3; callbacks are soft (scheduled), on the device clock.
+    ONE_SHOT = 0
+    PERIODIC = 1
+
+    def __init__(self, id, **kw):
+        if not 0 <= id < 4:
+            raise ValueError("invalid Timer number")
+        self._id = id
+        self._run = None
+        if kw:
+            self.init(**kw)
+
+    def __repr__(self):
+        return "Timer(%d)" % self._id
+
+    def init(self, *, mode=PERIODIC, callback=None, period=-1, tick_hz=1000, freq=None):
+        self.deinit()
+        if freq is not None:
+            period_ms = 1000 / freq
+        else:
+            period_ms = period * 1000 / tick_hz
+        run = self._run = [True]
+        self._start = time.ticks_ms()
+        _thread.start_new_thread(self._tick, (run, mode, callback, max(period_ms, 1)))
+
+    def _tick(self, run, mode, callback, period_ms):
+        due = time.ticks_add(time.ticks_us(), int(period_ms * 1000))
+        while run[0]:
+            left = time.ticks_diff(due, time.ticks_us())
+            if left > 0:
+                time.sleep_ms(min(left // 1000 + 1, 10))
+                continue
+            if callback is not None and run[0]:
+                _raise_irq(callback, self, True)
+            if mode == Timer.ONE_SHOT:
+                return
+            due = time.ticks_add(due, int(period_ms * 1000))
+
+    def deinit(self):
+        if self._run:
+            self._run[0] = False
+            self._run = None
+
+    def value(self):
+        return time.ticks_diff(time.ticks_ms(), self._start) if self._run else 0
 
 
 # --- I2C --------------------------------------------------------------------------------
