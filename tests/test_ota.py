@@ -127,6 +127,15 @@ def test_rollback_from_an_image_that_crashes_at_boot(rig):
     assert "crashes at boot" in r.dev.output(boot=tried[0]["boot"])
 
 
+def test_rollback_from_an_image_that_trips_the_watchdog(rig):
+    r = rig()
+    result = r.update(image("2.0-hang"))
+    assert result.outcome == "rolled back", r.dev.output()
+    tried = [b for b in r.dev.boots if b["version"] == "ota_app-2.0-hang"]
+    assert [(b["slot"], b["state"], b["exit"]) for b in tried] == [("ota_1", "pending_verify", 11)]
+    assert r.dev.boots[-1]["slot"] == "ota_0" and r.dev.boots[-1]["reset_cause"] == 3  # WDT_RESET
+
+
 def test_rollback_from_an_image_that_fails_its_health_check(rig):
     r = rig()
     result = r.update(image("2.0-unhealthy"))
@@ -265,6 +274,15 @@ def test_refused_requests_change_nothing(rig):
             s.close()
     assert r.dev.flash.read("otadata") == otadata  # the boot partition never changed
     assert len(r.dev.boots) == boots  # and the device never rebooted
+    # a retained request (valid but for its retain flag) is ignored after the next boot
+    img = ota.load_image(good)
+    r.watch.publish(f"cmnd/{r.name}/OTA", json.dumps(ota.request(r.target, img, url, 2**31 - 2)),
+                    retain=True, qos=1)
+    console = r.dev.console_mark()
+    r.dev.power_cycle()
+    r.dev.wait_console(r"retained cmnd/ota1/OTA ignored", since=console, timeout=30)
+    r.watch.publish(f"cmnd/{r.name}/OTA", "", retain=True, qos=1)
+    assert r.dev.flash.read("otadata") == otadata
     # the device is still reachable and takes a genuine update
     assert r.update(good).outcome == "kept"
 

@@ -1,7 +1,13 @@
 # The OTA test appliance. Its behaviour follows the version it was built as, so one source
-# gives the healthy, the unhealthy and the crashing firmware of the same profile.
-from epx import mqtt
+# gives the healthy and the broken firmwares of the same profile: -crash raises at boot,
+# -unhealthy never reaches the broker, -hang stops the loop (the watchdog resets).
+from epx import loop, mqtt
 from epx.version import VERSION
+
+
+def _hang():
+    while True:
+        pass
 
 
 def setup():
@@ -9,5 +15,7 @@ def setup():
         raise RuntimeError("otaapp %s crashes at boot" % VERSION)
     if VERSION.endswith("-unhealthy"):
         mqtt.PORT.value = 1  # a broker port where nothing listens: never healthy
+    if VERSION.endswith("-hang"):
+        loop.later(2000, _hang)
     mqtt.pub("Version", lambda: VERSION, "%s", check_s=60, force_s=600, retain=True)
     print("otaapp ready", VERSION)
