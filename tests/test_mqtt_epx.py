@@ -171,8 +171,8 @@ def test_dangerous_commands_need_a_signature(online):
     w.publish(f"cmnd/{NAME}/OTA", signed("k3y with spaces", "reboot", 11))
     w.wait_for(f"stat/{NAME}/Log", lambda p: p == "rebooting", since=m, device=dev)
     dev.advance(1000)
-    dev.wait_boot(2)
-    dev.wait_console("netapp ready", boot=2)
+    dev.wait_boot(2, timeout=20)
+    dev.wait_console("netapp ready", boot=2, timeout=20)
     dev.advance(START_MS)
     w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("reboot: command reboot"), since=m,
                timeout=20, device=dev)
@@ -182,8 +182,8 @@ def test_exception_in_a_callback_reported_after_reboot(online):
     dev, w = online()
     m = w.mark()
     w.publish(f"cmnd/{NAME}/Crash", "now")
-    dev.wait_boot(2)
-    dev.wait_console("netapp ready", boot=2)
+    dev.wait_boot(2, timeout=20)
+    dev.wait_console("netapp ready", boot=2, timeout=20)
     dev.advance(START_MS)
     w.wait_for(f"stat/{NAME}/Log", lambda p: "ZeroDivisionError" in p and p.startswith("exception"),
                since=m, timeout=20, device=dev)
@@ -199,9 +199,9 @@ def test_broker_away_longer_than_the_reboot_threshold(online, proxy):
     dev.wait_console("mqtt: lost", since=mark)
     for _ in range(7):
         dev.advance(10000)
-    assert dev.wait_boot(2)["reset_cause"] == 2  # HARD_RESET: machine.reset()
+    assert dev.wait_boot(2, timeout=20)["reset_cause"] == 2  # HARD_RESET: machine.reset()
     proxy.set("pass")
-    dev.wait_console("netapp ready", boot=2)
+    dev.wait_console("netapp ready", boot=2, timeout=20)
     dev.advance(START_MS)
     w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("reboot: no MQTT broker for 60 s"),
                since=m, timeout=20, device=dev)

@@ -66,9 +66,9 @@ def test_no_network_reboots_and_says_why(device, broker, mqtt_watch):
     dev = boot(device, broker, world={"ap": False}, netreboot=60)
     for _ in range(7):
         dev.advance(10000)
-    assert dev.wait_boot(2)["reset_cause"] == 2
+    assert dev.wait_boot(2, timeout=20)["reset_cause"] == 2
     dev.call("wifi.set", ap=True)
-    dev.wait_console("netapp ready", boot=2)
+    dev.wait_console("netapp ready", boot=2, timeout=20)
     dev.advance(START_MS)
     w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("reboot: no network for 60 s"),
                timeout=20, device=dev)
