@@ -124,19 +124,23 @@ def test_broker_restart(online, broker, mqtt_watch):
 
 def test_connection_reset_lwt_and_qos1(online, broker, proxy, mqtt_watch):
     dev, w = online(mqttport=proxy.port)
-    w.wait_for(f"stat/{NAME}/Value", device=dev)
+    w.wait_for(f"stat/{NAME}/Tick", device=dev)
     m = w.mark()
     proxy.set("blackhole")
     w.publish(f"cmnd/{NAME}/Count", "x")  # never reaches the device: the link is a blackhole
-    dev.advance(1000)
+    dev.advance(10000)  # a new Tick (QoS 1) goes into the blackhole
+    tick = str(dev.call("clock.now") // 10_000_000)
     proxy.reset()  # RST both ways: the broker publishes the will
     proxy.set("pass")
     w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Offline", since=m, device=dev)
     dev.advance(1000)
     w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", since=m, timeout=20, device=dev)
+    w.wait_for(f"stat/{NAME}/Tick", lambda p: p == tick, since=m, device=dev)
     w.wait_for(f"stat/{NAME}/Value", since=m, device=dev)  # state republished
     w.publish(f"cmnd/{NAME}/Count", "x")
     assert w.wait_for(f"stat/{NAME}/Counted", since=m, device=dev)[1] == "1"
+    values = [p for t, p, _ in w.messages[m:] if t == f"stat/{NAME}/Value"]
+    assert values == [b"0"]  # once, not once per attempt
 
 
 def test_half_open_detected(online, proxy):

@@ -24,6 +24,7 @@ def setup():
              ha=("temperature", "°C"))
     mqtt.pub("Volume", lambda: value[0] * 1.5, "%.1f", check_s=5, force_s=600, retain=True,
              qos=1, ha={"device_class": "volume", "unit_of_measurement": "L"})
+    mqtt.pub("Tick", lambda: loop.uptime_ms() // 10000, "%d", check_s=1, force_s=600, qos=1)
     mqtt.sub("Set", _set)
     mqtt.sub("Count", _count)
     mqtt.sub("Crash", _crash)
