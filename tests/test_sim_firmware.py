@@ -4,6 +4,7 @@ The probe application is tests/firmware/simcheck (scenario picked with SIMCHECK)
 
 import base64
 import binascii
+import errno
 import hashlib
 import json
 import os
@@ -318,6 +319,8 @@ def test_i2c_model_read_and_write(device):
     assert d.said("regs")["regs"] == [0x12, 0x34]
     d.said("written")
     assert d.request("model.call", name="I2CRegisters@i2c0:64", method="get", args=[0x20, 2]) == [7, 8]
+    d.request("model.call", name="I2CRegisters@i2c0:64", method="fail")
+    assert d.said("stuck")["stuck"] == errno.ETIMEDOUT
 
 
 def test_clock_advance_shows_in_ticks_ms(device):

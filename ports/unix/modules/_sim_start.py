@@ -41,7 +41,10 @@ def main():
     # reaches the device folder past the VFS), _boot.py mounts the littlefs at "/".
     vfs.umount("/")
     sys.path[:] = ["", ".frozen", "/lib"]
-    __import__("_boot")
+    try:
+        __import__("_boot")
+    except Exception as e:  # pyexec_frozen_module prints and goes on
+        sys.print_exception(e)
     try:
         if _exec_file("boot.py") and _exec_file("main.py"):
             pass

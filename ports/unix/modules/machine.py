@@ -6,7 +6,7 @@ import time
 import _simclock
 import _thread
 import umachine
-from errno import EAGAIN, ENODEV
+from errno import ENODEV, ETIMEDOUT
 from umachine import mem8, mem16, mem32
 
 import sim
@@ -321,6 +321,8 @@ class SoftI2C:
             bus = models.buses.get(name)
             if bus:
                 m = bus.get(addr)
+                if m is not None and m.stuck:
+                    raise OSError(ETIMEDOUT)
                 if m is not None and m.present:
                     return m
         raise OSError(ENODEV)

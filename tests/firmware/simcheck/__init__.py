@@ -140,6 +140,13 @@ def i2c():
     bus.writeto_mem(0x40, 0x20, b"\x07\x08")
     say(written=1)
     while True:
+        try:
+            bus.readfrom_mem(0x40, 0x10, 1)
+        except OSError as e:
+            say(stuck=e.args[0])
+            break
+        time.sleep_ms(5)
+    while True:
         time.sleep_ms(10)
 
 

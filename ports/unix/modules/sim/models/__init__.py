@@ -24,9 +24,11 @@ class Model:
 
 
 class I2CModel(Model):
-    """An I2C target. present=False: it does not acknowledge (OSError ENODEV)."""
+    """An I2C target. present=False: it does not acknowledge (OSError ENODEV);
+    stuck=True: it holds the bus (OSError ETIMEDOUT)."""
 
     present = True
+    stuck = False
 
     def write(self, buf):
         pass

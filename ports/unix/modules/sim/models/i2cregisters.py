@@ -41,3 +41,6 @@ class I2CRegisters(I2CModel):
 
     def absent(self, flag=True):
         self.present = not flag
+
+    def fail(self, flag=True):
+        self.stuck = flag
