@@ -15,6 +15,7 @@ BOOT_LOOP_RESETS = const(3)  # this many resets in a row, each within...
 BOOT_LOOP_WINDOW_MS = const(120000)  # ...this time of boot: safe mode
 NETWORK_DELAY_MS = const(12000)
 HOUSEKEEPING_MS = const(10000)
+_REPORT_MAX = const(2000)  # characters of a file read into a report
 _RTC_TAG = b"epx"  # RTC memory: tag, then the count of short-lived boots
 
 _CAUSES = {
@@ -30,18 +31,19 @@ safe_reasons = []  # why, when safe_mode
 _reports = []
 
 
-def run(setup=None, watchdog_grace_ms=watchdog.GRACE_MS, network=True):
+def run(setup=None, watchdog_grace_ms=watchdog.GRACE_MS, network=True, safe_setup=None):
     """Boot the appliance and run the loop forever. setup is the profile's module name (its
-    setup() is called) or a function; in safe mode only the core runs."""
+    setup() is called) or a function; in safe mode only the core runs, and safe_setup() if
+    given (a battery sensor without network goes back to sleep)."""
     try:
-        _boot(setup, watchdog_grace_ms, network)
+        _boot(setup, watchdog_grace_ms, network, safe_setup)
         asyncio.get_event_loop().run_forever()
         crash.reboot("event loop ended")
     except BaseException as e:
         crash.fatal(e)
 
 
-def _boot(setup, grace_ms, network):
+def _boot(setup, grace_ms, network, safe_setup):
     global safe_mode
     cause = machine.reset_cause()
     log.info("epx %s: %s" % (VERSION, _CAUSES.get(cause, cause)))
@@ -66,7 +68,9 @@ def _boot(setup, grace_ms, network):
     loop.later(BOOT_LOOP_WINDOW_MS, _survived)
     if network:
         loop.later(max(0, NETWORK_DELAY_MS - loop.uptime_ms()), _start_network)
-    if not safe_mode and setup is not None:
+    if safe_mode:
+        setup = safe_setup
+    if setup is not None:
         setup()
 
 
@@ -125,7 +129,7 @@ def _survived():
 def _read(name):
     try:
         with open(name) as f:
-            return f.read().strip()
+            return f.read(_REPORT_MAX).strip()
     except OSError:
         return None
 

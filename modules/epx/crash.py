@@ -1,5 +1,6 @@
 # The way out: an unhandled exception or a deliberate reboot leaves its reason (and trace)
 # on the filesystem, flagged in NVS as not yet reported, then the chip resets.
+import gc
 import machine
 import sys
 
@@ -37,6 +38,7 @@ def reboot(reason, unreported=REBOOT_UNREPORTED):
 def fatal(exc):
     """The crash path: trace to exception.txt, reason to reboot.txt, reset."""
     try:
+        gc.collect()  # a MemoryError may have left little to write the trace with
         sys.print_exception(exc)
         with open(EXCEPTION_FILE, "w") as f:
             sys.print_exception(exc, f)
