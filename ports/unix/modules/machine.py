@@ -98,7 +98,9 @@ class _GPIO:
         if new == old:
             return
         if self.mode in (Pin.OUT, Pin.OPEN_DRAIN):
-            sim.emit("pin", pin=self.n, value=new, t_us=_simclock.now_us())
+            # Every edge, formatted by hand: bit-banged lines make many.
+            sim.send_raw(b'{"event": "pin", "pin": %d, "value": %d, "t_us": %d}\n'
+                         % (self.n, new, _simclock.now_us()))
             watching = models.watchers(self.n)
             if watching:
                 for m in watching:

@@ -46,9 +46,13 @@ def attach(sock):
 
 def send(obj):
     """One JSON line to the host; silently nothing when no host listens."""
+    if _link is not None:
+        send_raw(json.dumps(obj).encode() + b"\n")
+
+
+def send_raw(data):
     if _link is None:
         return
-    data = json.dumps(obj).encode() + b"\n"
     with _send_lock:
         try:
             _link.write(data)
