@@ -20,6 +20,7 @@ NAME = "sw"
 START_MS = 12000  # app starts net and MQTT this long after boot
 BOOT_LOOP_WINDOW_MS = 121000  # resets within 120 s of boot count towards a boot loop
 KEY = "k3y"
+ESP32_HEAP = 200 * 1024  # about an ESP32 without PSRAM (110 KB) in 64-bit objects
 DIRECT4_IN = (26, 34, 33, 35)  # active low
 DIRECT4_OUT = (17, 16, 32, 12)
 CHAIN_595 = {"ser": 13, "clk": 14, "latch": 15, "latch_pullup": True}
@@ -41,9 +42,10 @@ def topic(kind, name):
 @pytest.fixture
 def switch(device, broker, mqtt_watch):
     """switch(driver, pins={...}, chain=False) -> (device, watch), online."""
-    def make(driver="Direct4", pins=None, chain=False, app="switch", **extra):
+    def make(driver="Direct4", pins=None, chain=False, app="switch", heapsize=None, **extra):
         w = mqtt_watch(broker)
-        dev = device(app, config=config(broker, driver, **extra), start=False)
+        kw = {"heapsize": heapsize} if heapsize else {}
+        dev = device(app, config=config(broker, driver, **extra), start=False, **kw)
         dev.world["pins"].update({str(p): v for p, v in (pins or {}).items()})
         if chain:
             dev.world["models"] += [
@@ -74,7 +76,7 @@ def outputs(dev, pins=DIRECT4_OUT):
 
 
 def test_default_program_and_discovery(switch):
-    dev, w = switch(pins=released())
+    dev, w = switch(pins=released(), heapsize=ESP32_HEAP)
     for i in range(4):
         state(w, dev, i, "0", 0)
     _, cfg, _ = w.wait_for(f"homeassistant/switch/{NAME}/0_State/config", device=dev)

@@ -30,8 +30,9 @@ class GPIOBoard:
 
     def read(self):
         bits = 0
-        for i, p in enumerate(self.inputs):
-            bits |= p.value() << i
+        inputs = self.inputs
+        for i in range(len(inputs)):
+            bits |= inputs[i].value() << i
         return bits ^ self.invert
 
     def write(self, bits):
