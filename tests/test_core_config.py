@@ -1,6 +1,6 @@
-"""epx.config and epx.nvram inside the host firmware (tests/firmware/coreunit.py): the
-config.txt format, every message naming its line, strict booleans, safe mode; typed NVS
-values that are written only when they change."""
+"""epx.config, epx.nvram and epx.log inside the host firmware (tests/firmware/coreunit.py):
+the config.txt format, every message naming its line, strict booleans, safe mode; typed NVS
+values that are written only when they change; bounded log lines."""
 
 import json
 import subprocess
@@ -194,3 +194,18 @@ except OSError as e:
     print(json.dumps(e.args[1]))
 """)
     assert out == "ESP_ERR_NVS_KEY_TOO_LONG"
+
+
+def test_log_keeps_the_latest_lines_bounded(fw, tmp_path):
+    out = run(fw, tmp_path, """
+from epx import log
+for i in range(100):
+    log.info("line %d" % i)
+log.warn("x" * 1000)
+log.error("last")
+lines = log.lines()
+print(json.dumps([len(lines), lines[0], len(lines[-2]), lines[-1]]))
+""")
+    count, first, long_len, last = out
+    assert count == 32 and first.endswith(" I line 70") and long_len == 200
+    assert last.endswith(" E last")

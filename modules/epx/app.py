@@ -141,10 +141,11 @@ def _take_reports(cause):
     if config.warnings:
         _reports.append("config: " + "; ".join(config.warnings))
     unreported = crash.flags()
-    if unreported & crash.REBOOT_UNREPORTED:
-        _reports.append("reboot: %s" % _read(crash.REBOOT_FILE))
-    if unreported & crash.EXCEPTION_UNREPORTED:
-        _reports.append("exception: %s" % _read(crash.EXCEPTION_FILE))
+    for bit, name, what in ((crash.REBOOT_UNREPORTED, crash.REBOOT_FILE, "reboot"),
+                            (crash.EXCEPTION_UNREPORTED, crash.EXCEPTION_FILE, "exception")):
+        text = _read(name) if unreported & bit else None
+        if text:  # None once removed by a diagnostic
+            _reports.append("%s: %s" % (what, text))
 
 
 def pending_reports():
