@@ -1,0 +1,4 @@
+from epx import app
+
+# A battery sensor: no WiFi association, no MQTT; it wakes, weighs, reports, sleeps.
+app.run("scale.sensor", watchdog_grace_ms=1000, network=False)

@@ -1,0 +1,98 @@
+# The battery sensor's one cycle per wake: weigh, send one numbered and authenticated
+# message to the manager over ESP-NOW, wait for its acknowledgement (a bounded number of
+# sends), then deep sleep whatever happened.
+import asyncio
+import machine
+import network
+from time import ticks_add, ticks_diff, ticks_ms
+
+from epx import config, log, loop, netnow
+from epx.nvram import NVRAM
+from hx711 import HX711
+from scale.sequence import Sequence
+from scale.weigh import weigh
+
+CHANNEL = config.key("channel", config.int_range(1, 14))
+PMK = config.key("pmk", netnow.key)
+MANAGER = config.key("manager", netnow.mac)
+LMK = config.key("manager_lmk", netnow.key)
+CAL_A = config.key("calibration_a", float, 1.0)
+CAL_B = config.key("calibration_b", float, 0.0)
+DOUT = config.key("hx711_dout", config.int_range(0, 39), 32)
+SCK = config.key("hx711_sck", config.int_range(0, 33), 33)
+SAMPLES = config.key("samples", config.int_range(1, 15), 5)
+SLEEP_MIN = config.key("sleep", config.int_range(1, 1440), 60)
+RETRIES = config.key("retries", config.int_range(0, 10), 3)
+BATTERY_PIN = config.key("battery_pin", config.int_range(32, 39), None)
+BATTERY_RATIO = config.key("battery_ratio", float, 2.0)
+
+ACK_MS = const(300)
+
+
+def setup():
+    loop.task(cycle())
+
+
+def battery():
+    if BATTERY_PIN.value is None:
+        return None
+    from machine import ADC
+
+    adc = ADC(machine.Pin(BATTERY_PIN.value), atten=ADC.ATTN_11DB)
+    return adc.read_uv() * BATTERY_RATIO.value / 1e6
+
+
+async def cycle():
+    try:
+        await report()
+    except Exception as e:  # a broken cycle must not keep the battery awake
+        log.error("scale: %s: %s" % (type(e).__name__, e))
+    machine.deepsleep(SLEEP_MIN.value * 60000)
+
+
+async def report():
+    hx = HX711(DOUT.value, SCK.value)
+    weight, malfunction = await weigh(hx, SAMPLES.value, CAL_A.value, CAL_B.value)
+    hx.power_down()
+    pairs = [("Malfunction", "%d" % malfunction)]
+    if weight is not None:
+        pairs.insert(0, ("Weight", "%.3f" % weight))
+    volts = battery()
+    if volts is not None:
+        pairs.append(("Battery", "%.2f" % volts))
+    seq = Sequence(NVRAM("scale")).next()
+    sta = network.WLAN(network.STA_IF)
+    sta.active(True)
+    link = netnow.start(CHANNEL.value, PMK.value, MANAGER.value, LMK.value, sta)
+    flag = asyncio.ThreadSafeFlag()
+    link.irq(lambda e: flag.set())
+    msg = netnow.pack(netnow.DATA, seq, netnow.encode(pairs), LMK.value)
+    for attempt in range(1, RETRIES.value + 2):
+        link.send(MANAGER.value, msg)
+        if await _acknowledged(link, flag, seq):
+            log.info("scale: #%d acknowledged (send %d): %s" % (seq, attempt, pairs))
+            return
+    log.warn("scale: #%d not acknowledged after %d sends" % (seq, RETRIES.value + 1))
+
+
+async def _acknowledged(link, flag, seq):
+    deadline = ticks_add(ticks_ms(), ACK_MS)
+    while True:
+        while link.any():
+            mac, msg = link.recv(0)
+            if mac != MANAGER.value:
+                continue
+            try:
+                kind, number, _ = netnow.unpack(msg, LMK.value)
+            except netnow.Refused as e:
+                log.warn("scale: reply refused: %s" % e)
+                continue
+            if kind == netnow.ACK and number == seq:
+                return True
+        left = ticks_diff(deadline, ticks_ms())
+        if left <= 0:
+            return False
+        try:
+            await asyncio.wait_for_ms(flag.wait(), left)
+        except asyncio.TimeoutError:
+            pass

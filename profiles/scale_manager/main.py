@@ -1,0 +1,3 @@
+from epx import app
+
+app.run("scale_manager.service")

@@ -1,0 +1,3 @@
+module("boot.py")
+module("main.py")
+package("scale_manager")

@@ -1,0 +1,103 @@
+# The scale manager: once the network is up, ESP-NOW on the AP's channel with the sensor as
+# its only (encrypted) peer. A message is published only if it comes from the sensor's MAC,
+# has the right length, version, type and tag, and a number above the last one accepted
+# (kept in NVS): a replay is refused; a repeat of the last (its ack was lost) is acked again.
+import asyncio
+import network
+
+from epx import config, log, loop, mqtt, net, netnow
+from epx.nvram import NVRAM
+
+PMK = config.key("pmk", netnow.key)
+SENSOR = config.key("sensor", netnow.mac)
+LMK = config.key("sensor_lmk", netnow.key)
+
+_FORCE_S = const(1800)
+
+link = None
+weight = None  # kg (or the calibration's unit), None when the sensor could not weigh
+malfunction = None
+battery = None
+refused = 0
+_last_seen = None  # uptime ms of the last accepted message
+_replay = None
+_nv = None
+_flag = None
+_pubs = []
+
+
+def setup():
+    global _nv, _replay, _flag
+    _nv = NVRAM("scalemgr")
+    _replay = netnow.Replay(_nv.get_int("seq"))
+    _flag = asyncio.ThreadSafeFlag()
+    _pubs.append(mqtt.pub("Weight", lambda: weight, "%.3f", check_s=60, force_s=_FORCE_S,
+                          ha=("weight", "kg")))
+    _pubs.append(mqtt.pub("Malfunction", lambda: malfunction, "%d", check_s=60,
+                          force_s=_FORCE_S))
+    _pubs.append(mqtt.pub("Battery", lambda: battery, "%.2f", check_s=60, force_s=_FORCE_S,
+                          ha=("voltage", "V")))
+    mqtt.pub("LastSeen", last_seen_min, "%d", check_s=60, force_s=_FORCE_S,
+             ha=(None, "min"))
+    mqtt.pub("Refused", lambda: refused, "%d", check_s=60, force_s=_FORCE_S)
+    loop.task(_serve())
+
+
+def last_seen_min():
+    """Minutes since the sensor's last message (None before the first)."""
+    return None if _last_seen is None else (loop.uptime_ms() - _last_seen) // 60000
+
+
+async def _serve():
+    global link
+    while not net.up():
+        await asyncio.sleep_ms(1000)
+    channel = network.WLAN(network.STA_IF).config("channel")  # the AP's (net: `channel`)
+    link = netnow.start(None, PMK.value, SENSOR.value, LMK.value)
+    link.irq(lambda e: _flag.set())
+    log.info("scale: ESP-NOW on channel %d" % channel)
+    while True:
+        while link.any():
+            mac, msg = link.recv(0)
+            if mac is not None:
+                receive(bytes(mac), bytes(msg))
+        await _flag.wait()
+
+
+def receive(mac, msg):
+    global refused
+    try:
+        if mac != SENSOR.value:
+            raise netnow.Refused("MAC %s" % mac.hex())
+        kind, seq, payload = netnow.unpack(msg, LMK.value)
+        if kind != netnow.DATA:
+            raise netnow.Refused("type %d" % kind)
+        pairs = netnow.decode(payload)
+        verdict = _replay.check(seq)
+    except (netnow.Refused, UnicodeError) as e:
+        refused += 1
+        log.warn("scale: refused: %s" % e)
+        return
+    link.send(mac, netnow.pack(netnow.ACK, seq, b"", LMK.value))
+    if verdict == netnow.Replay.NEW:
+        _nv.set_int("seq", seq)
+        _accept(pairs)
+        log.info("scale: #%d %s" % (seq, pairs))
+
+
+def _accept(pairs):
+    global weight, malfunction, battery, _last_seen
+    values = dict(pairs)
+    weight = _number(values.get("Weight"), float)
+    malfunction = _number(values.get("Malfunction"), int)
+    battery = _number(values.get("Battery"), float)
+    _last_seen = loop.uptime_ms()
+    for p in _pubs:
+        p.check(True)  # every reading is news, even if equal to the last
+
+
+def _number(text, kind):
+    try:
+        return None if text is None else kind(text)
+    except ValueError:
+        return None

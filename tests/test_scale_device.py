@@ -1,0 +1,158 @@
+"""The scale: a battery sensor (HX711 model) waking from deep sleep and its manager on
+WiFi, exchanging readings over the simulated ESP-NOW medium; the manager publishes to a
+real mosquitto. Loss, a replayed frame, a foreign MAC, deep-sleep cycles with the clock
+advanced by the sleep itself."""
+
+import base64
+import time
+
+import pytest
+
+from epx.sim import provision
+from epx.sim.medium import Medium
+
+NAME = "scale"
+CHANNEL = 6
+PMK = "00112233445566778899aabbccddeeff"
+LMK = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+MANAGER_CONFIG = """\
+ssid sim
+password secret
+channel {channel}
+mqttbroker 127.0.0.1
+mqttport {port}
+mqttname scale
+pmk {pmk}
+sensor {sensor}
+sensor_lmk {lmk}
+"""
+SENSOR_CONFIG = """\
+channel {channel}
+pmk {pmk}
+manager {manager}
+manager_lmk {lmk}
+calibration_a 0.0001
+calibration_b -1.5
+samples 5
+sleep {sleep}
+retries {retries}
+"""
+
+
+def colons(mac):
+    return ":".join(mac[i:i + 2] for i in range(0, 12, 2))
+
+
+class Scale:
+    def __init__(self, manager, sensor, medium, watch):
+        self.manager, self.sensor, self.medium, self.watch = manager, sensor, medium, watch
+
+    def wait(self, name, predicate=None, since=0, timeout=30):
+        if isinstance(predicate, str):
+            want = predicate
+            predicate = lambda p: p == want  # noqa: E731
+        return self.watch.wait_for(f"stat/{NAME}/{name}", predicate, timeout=timeout, since=since,
+                                   device=self.manager)[1]
+
+    def seen(self, name, since=0):
+        return [p.decode() for t, p, _ in self.watch.messages[since:] if t == f"stat/{NAME}/{name}"]
+
+    def cell(self, method, *args):
+        return self.sensor.call("model.call", name="cell", method=method, args=list(args))
+
+    def sensor_frames(self):
+        with self.medium.lock:
+            return [f for f in self.medium.frames if f[0] == self.sensor.mac]
+
+
+@pytest.fixture
+def scale(device, broker, mqtt_watch, monkeypatch):
+    # "scale_manager-<git describe>-dirty" overflows esp_app_desc_t's 31-character version.
+    monkeypatch.setenv("EPX_VERSION", "0.1.0-test")
+
+    def make(loss=0.0, raw=1_000_000, sleep=1, retries=3, start_sensor=True):
+        medium = Medium(loss=loss, seed=7)
+        manager = device("scale_manager", start=False, name="manager", medium=medium)
+        sensor = device("scale", start=False, name="sensor", medium=medium)
+        medium.channels[manager.mac] = CHANNEL
+        provision.into_device(manager.folder, {"config.txt": MANAGER_CONFIG.format(
+            channel=CHANNEL, port=broker.port, pmk=PMK, sensor=colons(sensor.mac), lmk=LMK)})
+        provision.into_device(sensor.folder, {"config.txt": SENSOR_CONFIG.format(
+            channel=CHANNEL, pmk=PMK, manager=colons(manager.mac), lmk=LMK, sleep=sleep,
+            retries=retries)})
+        manager.world["clock_scale"] = 10
+        sensor.world["models"].append({"bus": "pins", "model": "HX711", "name": "cell",
+                                       "args": {"dout": 32, "sck": 33, "value": raw,
+                                                "powerdown_us": 5000}})
+        watch = mqtt_watch(broker, (f"stat/{NAME}/#", f"homeassistant/+/{NAME}/#"))
+        manager.start()
+        s = Scale(manager, sensor, medium, watch)
+        s.wait("LWT", "Online")
+        manager.wait_console("scale: ESP-NOW on channel 6", timeout=30)
+        if start_sensor:
+            sensor.start()
+        return s
+
+    return make
+
+
+def test_readings_over_espnow_across_deep_sleep_cycles(scale):
+    s = scale()
+    assert s.wait("Weight") == "98.500"  # 0.0001 * 1000000 - 1.5
+    assert s.wait("Malfunction") == "0"
+    s.wait("LastSeen", "0")
+    s.cell("set", 2_000_000)
+    assert s.wait("Weight", "198.500", timeout=60)
+    s.sensor.wait_boot(3, timeout=60)
+    first, second = s.sensor.boots[:2]
+    assert first["exit"] == 12 and second["reset_cause"] == 4  # deep sleep, DEEPSLEEP_RESET
+    assert second["ticks_start_ms"] - first["ticks_start_ms"] >= 60000  # slept its minute
+    assert "acknowledged (send 1)" in s.sensor.output()
+
+
+def test_sensor_malfunction_is_published_and_weight_withdrawn(scale):
+    s = scale()
+    s.wait("Weight", "98.500")
+    mark = s.watch.mark()
+    s.cell("set_stuck")
+    s.wait("Malfunction", "1", since=mark, timeout=60)
+    assert s.seen("Weight", since=mark) == []
+    mark = s.watch.mark()
+    s.cell("set_stuck", False)
+    s.wait("Malfunction", "0", since=mark, timeout=60)
+    s.wait("Weight", "98.500", since=mark)
+
+
+def test_lost_frames_are_sent_again(scale):
+    s = scale(loss=0.5)
+    for _ in range(3):
+        mark = s.watch.mark()
+        s.wait("Weight", "98.500", since=mark, timeout=60)
+    out = s.sensor.output()
+    assert "send 2)" in out or "send 3)" in out or "not acknowledged" in out, out
+
+
+def test_replayed_and_forged_frames_are_refused(scale):
+    s = scale()
+    for _ in range(2):
+        mark = s.watch.mark()
+        s.wait("Weight", "98.500", since=mark, timeout=60)
+    frame = s.sensor_frames()[0]
+    s.sensor.stop()
+    s.sensor.medium = None
+    s.medium.leave(s.sensor)
+    mark = s.watch.mark()
+    msg = frame[2]
+    # the recorded frame, replayed (with the sensor's key, as the air carried it)
+    s.manager.call("espnow.deliver", peer=s.sensor.mac, msg=msg, key=PMK + LMK)
+    # the same from another MAC
+    s.manager.call("espnow.deliver", peer="24a160aabbcc", msg=msg)
+    # a tampered copy: the weight changed in flight
+    raw = bytearray(base64.b64decode(msg))
+    raw[8] ^= 1
+    s.manager.call("espnow.deliver", peer=s.sensor.mac, msg=base64.b64encode(bytes(raw)).decode(),
+                   key=PMK + LMK)
+    for why in ("sequence 1 after", "MAC 24a160aabbcc", "tag"):
+        s.manager.wait_console("scale: refused: " + why, timeout=20)
+    assert s.wait("Refused", "3", since=mark, timeout=30)
+    assert s.seen("Weight", since=mark) == []
