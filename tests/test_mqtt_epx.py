@@ -19,10 +19,11 @@ def config(broker, **extra):
     return "".join(f"{k} {v}\n" for k, v in keys.items() if v is not None)
 
 
-def boot(device, broker, files=None, **extra):
+def boot(device, broker, files=None, heapsize=None, **extra):
     """A started netcheck device whose network starts now."""
     files = dict(files or {}, **{"config.txt": config(broker, **extra)})
-    dev = device("netcheck", files=files, start=False)
+    kw = {"heapsize": heapsize} if heapsize else {}
+    dev = device("netcheck", files=files, start=False, **kw)
     # Until the simulator mounts the flash filesystem, the firmware reads run/.
     for name, data in files.items():
         (Path(dev.folder) / "run" / name).write_bytes(data if isinstance(data, bytes) else data.encode())
@@ -105,21 +106,23 @@ def test_refresh_and_homeassistant_status(online):
     w.wait_for(f"homeassistant/sensor/{NAME}/Volume/config", since=m, device=dev)
 
 
-def test_broker_restart(online, broker, mqtt_watch):
-    dev, w = online()
+def test_broker_restart(online, broker, proxy, mqtt_watch):
+    dev, w = online(mqttport=proxy.port)
     w.wait_for(f"homeassistant/sensor/{NAME}/Value/config", device=dev)
+    proxy.set("drop")  # the device stays away until the new watch listens
     broker.restart()
-    w = mqtt_watch(broker)  # before the device's first retry, 0.5 s on
+    w = mqtt_watch(broker)
+    proxy.set("pass")
+    dev.advance(1000)
     # the retained LWT the restarted broker has lost comes back: Online again
-    m = w.mark()
-    w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", since=m, timeout=20, device=dev)
-    w.wait_for(f"homeassistant/sensor/{NAME}/Value/config", since=m, device=dev)
-    w.wait_for(f"stat/{NAME}/Value", since=m, device=dev)
+    w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", timeout=20, device=dev)
+    w.wait_for(f"homeassistant/sensor/{NAME}/Value/config", device=dev)
+    w.wait_for(f"stat/{NAME}/Value", device=dev)
     w.publish(f"cmnd/{NAME}/Set", "5")  # resubscribed
     dev.advance(1000)
-    w.wait_for(f"stat/{NAME}/Value", lambda p: p == "5", since=m, device=dev)
+    w.wait_for(f"stat/{NAME}/Value", lambda p: p == "5", device=dev)
     w.publish(f"cmnd/{NAME}/OTA", "stats")
-    w.wait_for(f"stat/{NAME}/Log", lambda p: p == "connlost events net 0 mqtt 1", since=m, device=dev)
+    w.wait_for(f"stat/{NAME}/Log", lambda p: p == "connlost events net 0 mqtt 1", device=dev)
 
 
 def test_connection_reset_lwt_and_qos1(online, broker, proxy, mqtt_watch):
@@ -227,3 +230,31 @@ def test_tls_broker(device, broker_tls, mqtt_watch, test_ca):
     dev = boot(device, broker_tls, files={"ca.der": test_ca.ca_der}, mqttbroker="localhost",
                mqttca="ca.der")
     w.wait_for(f"stat/{NAME}/Value", device=dev)
+
+
+def test_heap_of_net_and_mqtt_small_and_stable(device, broker, proxy, mqtt_watch):
+    """Net and MQTT up (discovery sent) take little heap, and free heap after gc.collect()
+    holds through reconnections."""
+    w = mqtt_watch(broker)
+    text = config(broker, mqttkeepalive=10, mqttport=proxy.port)
+    dev = device("netcheck", files={"config.txt": text}, start=False)
+    (Path(dev.folder) / "run" / "config.txt").write_text(text)
+    dev.start()
+    dev.wait_console("netapp ready")
+    before = dev.call("state")["mem_alloc"]
+    dev.advance(START_MS)
+    w.wait_for(f"stat/{NAME}/Value", device=dev)
+    w.wait_for(f"homeassistant/sensor/{NAME}/Volume/config", device=dev)
+    used = [dev.call("state")["mem_alloc"]]
+    for i in range(6):
+        proxy.set("drop")  # the device stays away until the new watch listens
+        broker.restart()
+        w.close()
+        w = mqtt_watch(broker)
+        proxy.set("pass")
+        dev.advance(1000)
+        w.wait_for(f"stat/{NAME}/Value", timeout=20, device=dev)
+        w.wait_for(f"homeassistant/sensor/{NAME}/Volume/config", device=dev)
+        used.append(dev.call("state")["mem_alloc"])
+    assert used[0] - before < 20 * 1024, (before, used)
+    assert max(used[2:]) <= used[1] + 2048, used
