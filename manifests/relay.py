@@ -1,3 +1,5 @@
-# relay: timed relays on GPIO (TurnOnWithTimeout); state and time left survive reboots.
+# relay: timed relays on GPIO (TurnOnWithTimeout), SSD1306 display; state and time left
+# survive reboots.
 include("../modules/epx/manifest.py")
+include("../modules/third/manifest.py", drivers=("ssd1306",))
 include("../profiles/relay/manifest.py")

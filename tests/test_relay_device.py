@@ -28,9 +28,13 @@ def topic(kind, name):
 
 @pytest.fixture
 def relay(device, broker, mqtt_watch):
-    def make(app="relay", **extra):
+    def make(app="relay", display=False, **extra):
         w = mqtt_watch(broker)
-        dev = device(app, config=config(broker, **extra))
+        dev = device(app, config=config(broker, **extra), start=False)
+        if display:
+            dev.world["models"].append({"bus": "i2c0", "model": "SSD1306", "addr": 0x3C,
+                                        "name": "oled"})
+        dev.start()
         dev.wait_console("relay: ")
         dev.advance(START_MS)
         w.wait_for(topic("stat", "LWT"), lambda p: p == "Online", device=dev)
@@ -186,3 +190,26 @@ def test_watchdog_reset_mid_timeout(relay):
     dev.advance(30_000)
     state(w, dev, 3, "0", m)
     assert levels(dev) == [1, 1, 1, 1]
+
+
+def test_display_shows_relays_and_time_left(relay):
+    dev, w = relay(display=True)
+    m = w.mark()
+    turn_on(w, 1, "90")
+    state(w, dev, 1, "1", m)
+    dev.advance(30_000)
+    sync(w, dev)
+    dev.advance(1_000)  # one more display refresh
+    sync(w, dev)
+    text = dev.call("model.call", name="oled", method="text")
+    assert text[0] == "0 off" and text[2] == "2 off" and text[3] == "3 off"
+    assert text[1].startswith("1 on") and text[1].split()[-1] in ("0:59", "0:58", "0:57")
+    assert text[-1] == "MQTT up" and text[-2].startswith("192.168.")
+
+
+def test_bad_relay_config_is_safe_mode(relay, device, broker):
+    dev = device("relay", config=config(broker, relays="25,34", maxon="5,x"))
+    dev.wait_console("safe mode")
+    out = dev.output()
+    assert "relays: GPIO 34 cannot drive a relay" in out
+    assert "maxon: '5,x' is not a comma-separated list of integers" in out

@@ -1,12 +1,15 @@
 # The relay appliance: relays from config, TurnOnWithTimeout over MQTT, state published.
+from machine import I2C, Pin
 from time import ticks_ms
 
-from epx import config, log, loop, mqtt
+from epx import config, log, loop, mqtt, net
 from epx.nvram import NVRAM
+from relay.display import Page
 from relay.relays import Relays
+from ssd1306 import SSD1306
 from switch import keep
 
-_NO_OUTPUT = (20, 24, 28, 29, 30, 31)  # GPIOs the ESP32 lacks; 34..39 are input only
+_NO_OUTPUT = (20, 21, 22, 24, 28, 29, 30, 31)  # missing, or the display's I2C; 34.. input only
 
 
 def _ints(text):
@@ -40,6 +43,10 @@ MAX_S = config.key("maxon", _maxima, (600, 86400, 86400, 86400))
 
 _CHECK_S = const(1)
 _FORCE_S = const(1800)
+_SDA = const(21)
+_SCL = const(22)
+_OLED_ADDR = const(0x3C)
+_DISPLAY_MS = const(1000)
 
 relays = None
 _timer = None
@@ -65,6 +72,10 @@ def setup():
         _declare(i, max_s[i])
     _timer = loop.Timer(_tick)
     _tick()
+    i2c = I2C(0, scl=Pin(_SCL), sda=Pin(_SDA), freq=400000)
+    page = Page(SSD1306(i2c, addr=_OLED_ADDR), relays, net.ip,
+                lambda: "up" if mqtt.connected else "down")
+    loop.every(_DISPLAY_MS, page.refresh)
     log.info("relay: %d relays, on: %s, restored from %s" % (
         len(pins), [i for i in range(len(pins)) if relays.is_on(i)],
         "RTC memory" if state.from_rtc else "NVS"))
