@@ -21,6 +21,7 @@ from epx.sim import appimage
 
 PROFILE = "ota_app"
 KEY = "k3y-for-tests"
+ESP32_HEAP = 120 * 1024  # what MicroPython gets on an ESP32 without PSRAM
 SCALE = 20  # device seconds per real second: boot delays and health checks pass quickly
 
 
@@ -68,10 +69,11 @@ def config(broker, name, key=KEY, **extra):
 class Rig:
     """A device running ota_app-1.0 on the broker, watched on MQTT."""
 
-    def __init__(self, device, broker, watch, name="ota1", env=None, **cfg):
+    def __init__(self, device, broker, watch, name="ota1", env=None, heapsize=None, **cfg):
         self.name = name
         self.config_text = config(broker, name, **cfg)
-        self.dev = device(image("1.0"), config=self.config_text, name=name, env=env or {})
+        self.dev = device(image("1.0"), config=self.config_text, name=name, env=env or {},
+                          **({"heapsize": heapsize} if heapsize else {}))
         self.dev.call("clock.scale", factor=SCALE)
         self.watch = watch
         self.broker = broker
@@ -103,7 +105,7 @@ def rig(device, broker, mqtt_watch):
 
 
 def test_update_kept_and_reported(rig):
-    r = rig()
+    r = rig(heapsize=ESP32_HEAP)
     seen = []
     result = r.update(image("2.0"), progress=lambda n, done, size: seen.append((done, size)))
     assert result == ota.Result("ota1", "kept", "ota_app-2.0", None), r.dev.output()

@@ -10,6 +10,7 @@
 # installed reports the rollback. Everything is reported on stat/<n>/OTA as JSON.
 import binascii
 import json
+import sys
 from esp32 import Partition
 
 from epx import appimage, config, log, loop, otawrite
@@ -166,8 +167,9 @@ async def _update(req):
         _busy = False
         log.error("ota: %s failed: %s" % (version, e))
         return status("failed", version=version, error=str(e))
-    except Exception as e:  # noqa: anything else must not leave the device half-updated
+    except Exception as e:  # anything else must not leave the device half-updated either
         _busy = False
+        sys.print_exception(e)
         log.error("ota: %s failed: %r" % (version, e))
         return status("failed", version=version, error=repr(e))
     log.info("ota: %s written to %s, rebooting" % (version, part.info()[4]))

@@ -12,6 +12,9 @@ from epx import appimage, http
 SECTOR = const(4096)
 _ERASE = const(6)  # MP_BLOCKDEV_IOCTL_BLOCK_ERASE
 
+# Taken at boot, while the heap is whole: later a fragmented heap may have no 4 KB left.
+_buf = bytearray(SECTOR)
+
 
 class Refused(Exception):
     """The image or its transfer is not acceptable: the message says why."""
@@ -23,7 +26,7 @@ async def write(part, url, size, sha256, accept, progress=None, timeout_ms=20000
     progress(done) is called after each sector. Returns the descriptor's version."""
     if size > part.ioctl(4, 0) * SECTOR:
         raise Refused("image of %d bytes does not fit the %s partition" % (size, part.info()[4]))
-    buf = buf or bytearray(SECTOR)
+    buf = buf or _buf
     mv = memoryview(buf)
     try:
         r = await http.get(url, timeout_ms)
