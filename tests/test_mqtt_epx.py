@@ -246,13 +246,13 @@ def test_heap_of_net_and_mqtt_small_and_stable(device, broker, proxy, mqtt_watch
     w.wait_for(f"stat/{NAME}/Value", device=dev)
     w.wait_for(f"homeassistant/sensor/{NAME}/Volume/config", device=dev)
     used = [dev.call("state")["mem_alloc"]]
-    for i in range(6):
+    for i in range(5):
         proxy.set("drop")  # the device stays away until the new watch listens
         broker.restart()
         w.close()
         w = mqtt_watch(broker)
         proxy.set("pass")
-        dev.advance(1000)
+        dev.advance(4000)  # past the backoff
         w.wait_for(f"stat/{NAME}/Value", timeout=20, device=dev)
         w.wait_for(f"homeassistant/sensor/{NAME}/Volume/config", device=dev)
         used.append(dev.call("state")["mem_alloc"])
