@@ -126,3 +126,16 @@ def test_a_boot_loop_starts_safe_mode(device, broker, mqtt_watch, where):
     dev.advance(120000)
     dev.wait_console("a good boot", boot=4)
     assert (Path(dev.folder) / "rtc.bin").read_bytes()[:4] == b"epx\0"
+
+
+def test_the_bare_profile_boots_to_mqtt(device, broker, mqtt_watch):
+    """The template profile: the core alone comes up, reports its boot, and stays up."""
+    w = mqtt_watch(broker)
+    dev = device("bare", files={"config.txt": config(broker, mqttname="bare")})
+    network_now(dev, 1)
+    w.wait_for("stat/bare/LWT", lambda p: p == "Online", device=dev)
+    assert w.wait_for("stat/bare/Log", device=dev)[1].endswith(": power on")
+    w.wait_for("stat/bare/Uptime", device=dev)
+    dev.wait_console("reported 1 messages")
+    assert "Traceback" not in dev.output() and " E " not in dev.output()
+    assert len(dev.boots) == 1
