@@ -72,3 +72,25 @@ def test_no_network_reboots_and_says_why(device, broker, mqtt_watch):
     dev.advance(START_MS)
     w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("reboot: no network for 60 s"),
                timeout=20, device=dev)
+
+
+def test_wired_lan_from_board_pins(tmp_path, device, broker, mqtt_watch):
+    from epx import build
+    from epx.sim import appimage
+
+    exe, _ = build.build_unix("netwired", board="EPX_WT32_ETH01")
+    appimage.write(exe, build.firmware_version("netwired"), tmp_path / "app.bin")
+    text = config(broker, ssid="(wired)")
+    dev = device((tmp_path / "app.bin").read_bytes(), files={"config.txt": text}, start=False)
+    (Path(dev.folder) / "run" / "config.txt").write_text(text)
+    dev.start()
+    w = mqtt_watch(broker)
+    dev.wait_console("netapp ready")
+    dev.advance(START_MS)
+    dev.wait_console(r"net: up")
+    w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", device=dev)
+
+
+def test_wired_on_a_board_without_lan_says_so(device, broker):
+    dev = boot(device, broker, ssid="(wired)")
+    dev.wait_console(r"net: ssid \(wired\): board EPX_ESP32 has no wired LAN")
