@@ -268,3 +268,35 @@ asyncio.run(main())
     assert set(kinds) <= {"ProtocolError", "PacketTooLarge", "ConnectionLost", "Timeout"}, kinds
     assert s.wait() == 0
     assert not fake.errors
+
+
+def test_incoming_flags_and_puback(run):
+    acks = []
+
+    def handler(conn, i):
+        if i:
+            return False
+        conn.sendall(CONNACK_OK)
+        conn.sendall(packet(0x3B, b"\x00\x03a/b\x00\x07dup"))  # QoS 1, DUP, retained
+        conn.sendall(packet(0x31, b"\x00\x03a/cret"))  # QoS 0, retained
+        acks.append(read_packet(conn))
+        while read_packet(conn):
+            pass
+    fake = FakeBroker(handler)
+    s = run(f"""
+got = []
+def on(t, m, r, d): got.append((t.decode(), m.decode(), r, d))
+async def main():
+    c = uumqtt.MQTTClient('dev8', '127.0.0.1', {fake.port}, on_message=on)
+    await c.connect()
+    while len(got) < 2:
+        await asyncio.sleep_ms(5)
+    await asyncio.sleep_ms(50)
+    out(got)
+    await c.disconnect()
+asyncio.run(main())
+""")
+    assert s.next() == [[["a/b", "dup", True, True], ["a/c", "ret", True, False]]]
+    s.wait()
+    assert acks == [(0x40, b"\x00\x07")]
+    assert not fake.errors
