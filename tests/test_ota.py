@@ -112,6 +112,11 @@ def test_update_kept_and_reported(rig):
     assert seen and seen[-1][0] == seen[-1][1] == len(image("2.0"))
     boots = r.dev.boots
     assert (boots[-1]["slot"], boots[-1]["version"]) == ("ota_1", "ota_app-2.0")
+    mark = r.watch.mark()  # the diagnostics still answer
+    for command, reply in (("getversion", "ota_app-2.0"), ("partitions", "running ota_1, next ota_0"),
+                           ("keepversion", "kept")):
+        r.watch.publish(f"cmnd/{r.name}/OTA", command)
+        r.watch.wait_for(f"stat/{r.name}/Log", lambda p: p == reply, since=mark, device=r.dev)
     # kept: the otadata entry is valid now, so a power cycle boots the new version again
     r.dev.power_cycle()
     assert r.dev.wait_boot(len(boots) + 1)["version"] == "ota_app-2.0"
@@ -384,3 +389,29 @@ def test_epx_ota_refuses_what_is_not_an_app_image(tmp_path):
     done = subprocess.run([sys.executable, "-m", "epx", "ota", str(junk), str(cfg)],
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 1 and "no ota_key" in done.stderr
+
+
+def test_loop_and_watchdog_alive_while_a_transfer_stalls(rig):
+    r = rig(ota_timeout_s=120)
+    good = image("2.0")
+    stall = RawServer(f"HTTP/1.0 200 OK\r\nContent-Length: {len(good)}\r\n\r\n".encode(),
+                      good[:50000], None)
+    result = []
+    try:
+        img = ota.load_image(good)
+        th = threading.Thread(target=lambda: result.append(
+            ota.rollout([r.target], img, url=stall.url(), stall_timeout=30)))
+        mark = r.watch.mark()
+        th.start()
+        r.status("downloading", since=mark)
+        # 60 s of device time with the transfer stuck: the watchdog (15 s) stays fed and
+        # commands are answered
+        r.dev.advance(60000)
+        r.watch.publish(f"cmnd/{r.name}/OTA", "getversion")
+        r.watch.wait_for(f"stat/{r.name}/Log", lambda p: p == "ota_app-1.0", since=mark, device=r.dev)
+        r.dev.advance(70000)  # past ota_timeout_s
+        th.join(30)
+    finally:
+        stall.close()
+    assert result[0][0].outcome == "failed" and "stalled at 50000" in result[0][0].error
+    assert len(r.dev.boots) == 1
