@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from epx.errors import EpxError
 from epx.sim import provision
 from epx.sim.medium import Medium
 
@@ -58,7 +59,15 @@ class Scale:
         return [p.decode() for t, p, _ in self.watch.messages[since:] if t == f"stat/{NAME}/{name}"]
 
     def cell(self, method, *args):
-        return self.sensor.call("model.call", name="cell", method=method, args=list(args))
+        # The sensor sleeps and wakes all the time: a call cut by a reset is made again
+        # (the model's state outlives resets, so a repeat does no harm).
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return self.sensor.call("model.call", name="cell", method=method, args=list(args))
+            except EpxError:
+                if time.monotonic() > deadline:
+                    raise
 
     def sensor_frames(self):
         with self.medium.lock:
@@ -156,3 +165,30 @@ def test_replayed_and_forged_frames_are_refused(scale):
         s.manager.wait_console("scale: refused: " + why, timeout=20)
     assert s.wait("Refused", "3", since=mark, timeout=30)
     assert s.seen("Weight", since=mark) == []
+
+
+def test_no_manager_bounded_sends_then_sleep(scale):
+    s = scale(start_sensor=False, retries=2)
+    s.manager.stop()
+    s.medium.leave(s.manager)
+    s.sensor.start()
+    s.sensor.wait_console("not acknowledged after 3 sends", timeout=30)
+    s.sensor.wait_boot(2, timeout=30)
+    assert s.sensor.boots[0]["exit"] == 12  # asleep all the same
+    assert len(s.sensor_frames()) >= 3
+
+
+def test_power_cycles_keep_numbers_growing(scale):
+    s = scale()
+    s.wait("Weight", "98.500")
+    s.sensor.wait_boot(2, timeout=30)
+    s.sensor.power_cycle()  # RTC memory lost: a new epoch from NVS
+    mark = s.watch.mark()
+    s.cell("set", 3_000_000)
+    assert s.wait("Weight", "298.500", since=mark, timeout=60)
+    assert "sequence" not in s.manager.output()  # nothing refused
+    s.manager.power_cycle()  # the manager keeps the last number in NVS
+    s.wait("LWT", "Online", since=mark, timeout=30)
+    mark = s.watch.mark()
+    s.cell("set", 4_000_000)
+    assert s.wait("Weight", "398.500", since=mark, timeout=60)

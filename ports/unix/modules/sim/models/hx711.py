@@ -43,10 +43,26 @@ class HX711(PinModel):
         """The raw code a conversion yields (signed 24-bit), for one gain or all."""
         for g in (gain,) if gain else (128, 64, 32):
             self.values[g] = value
+        self._keep()
 
     def set_stuck(self, flag=True):
         self.stuck = flag
         if flag:
+            self.drive(self.dout, 1)
+        self._keep()
+
+    def _keep(self):
+        # The load on the cell outlives the ESP32's resets (the host keeps the state).
+        if getattr(self, "name", None):
+            self.save({"values": [self.values[128], self.values[64], self.values[32]],
+                       "stuck": self.stuck})
+
+    def restore(self, state):
+        v = state.get("values")
+        if v:
+            self.values = {128: v[0], 64: v[1], 32: v[2]}
+        self.stuck = bool(state.get("stuck"))
+        if self.stuck:
             self.drive(self.dout, 1)
 
     def detach(self):
