@@ -400,3 +400,13 @@ def test_uart_models(device):
     assert d.said("line")["line"] == "hi\n"
     d.said("sent")
     assert d.request("model.call", name="UARTScript@uart1", method="sent") == b"ok\n".hex()
+
+
+def test_pulses_overdue_after_a_clock_jump_are_not_lost(device):
+    d = device("pulses").start()
+    d.said("ready")
+    # 30 s of device time; each pulse still lasts its width (1 ms) after the jump.
+    d.request("pin.pulses", pin=27, hz=10, count=300, width_us=1000)
+    d.request("clock.advance", ms=40_000)
+    while d.said("pulses")["pulses"] < 300:
+        pass

@@ -65,7 +65,7 @@ def _raise_irq(handler, arg, wait=False):
         except RuntimeError:
             if not wait:
                 return
-            time.sleep_ms(0)
+            time.sleep_ms(1)
     _simclock.wake()
 
 

@@ -104,8 +104,10 @@ def attach(msg):
 
 
 def pulses(msg):
-    _thread.start_new_thread(_pulse_train, (int(msg["pin"]), msg["hz"], msg.get("count", 1),
-                                            msg.get("jitter", 0), msg.get("width_us")))
+    # The train starts when the op arrives: a clock.advance after it finds the pulses due.
+    _thread.start_new_thread(_pulse_train, (time.ticks_us(), int(msg["pin"]), msg["hz"],
+                                            msg.get("count", 1), msg.get("jitter", 0),
+                                            msg.get("width_us")))
 
 
 def _wait_until(t_us):
@@ -117,18 +119,18 @@ def _wait_until(t_us):
         time.sleep(min(left, 2000) / 1e6 / sim.scale)
 
 
-def _pulse_train(pin, hz, count, jitter, width_us):
+def _pulse_train(t, pin, hz, count, jitter, width_us):
     import random
 
     drive = _pin()._drive
     period = 1e6 / hz
     width = int(width_us or period / 2)
-    t = time.ticks_us()
     for _ in range(count):
         t = time.ticks_add(t, int(period * (1 + jitter * (2 * random.random() - 1))))
         _wait_until(t)
         drive(pin, 1, True)
-        _wait_until(time.ticks_add(t, width))
+        # From the rise as it happened: a thread woken late must not send a shorter pulse.
+        _wait_until(time.ticks_add(time.ticks_us(), width))
         drive(pin, 0, True)
 
 
