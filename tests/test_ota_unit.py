@@ -159,6 +159,17 @@ def test_bad_images(tmp_path):
     assert "chip id 9, not esp32" in check(tmp_path, [multi_segment_image(kind=ESP32S3FirmwareImage)])[0][1]
 
 
+def test_host_tool_reads_esp_idf_like_images():
+    from epx import ota
+    from epx.errors import EpxError
+
+    img = ota.load_image(multi_segment_image("h2o-1.2.0-4-gabc"))
+    assert (img.version, img.profile) == ("h2o-1.2.0-4-gabc", "h2o")
+    for bad in (multi_segment_image()[:-1], multi_segment_image() + b"\xff"):
+        with pytest.raises(EpxError):
+            ota.load_image(bad)
+
+
 def test_checker_agrees_with_esptool_on_sim_images(tmp_path):
     img = host_image("x-1")
     desc, exe = appimage.read(img)

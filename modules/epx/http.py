@@ -83,6 +83,8 @@ async def get(url, timeout_ms=10000):
     host, port, path = split_url(url)
     stream, _ = await asyncio.wait_for_ms(asyncio.open_connection(host, port), timeout_ms)
     try:
+        if port != 80:
+            host = "%s:%d" % (host, port)
         stream.write(("GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: epx\r\n\r\n" % (path, host)).encode())
         await asyncio.wait_for_ms(stream.drain(), timeout_ms)
         head = bytearray(_HEADER_MAX)
