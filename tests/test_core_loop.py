@@ -351,3 +351,30 @@ print("survived")
     assert "ValueError: sensor on fire" in trace and "boom" in trace
     assert (tmp_path / "reboot.txt").read_text().startswith("exception ValueError: sensor on fire")
     assert json.loads((tmp_path / "nvs.json").read_text())["epx"]["unreported"] == ["i32", 3]
+
+
+def test_restarting_and_cancelling_keeps_the_heap_flat(fw, tmp_path):
+    out = run(fw, tmp_path, MACHINE + """
+import gc
+keepalive = loop.Timer(lambda: None)
+tick = loop.every(10, lambda: None)
+def churn(n):
+    for i in range(n):
+        keepalive.start(1000 + i % 7)      # restarted on every packet: later, sooner, ...
+        t = loop.later(5, lambda: None)
+        if i % 2:
+            t.cancel()
+        mqtt.go("connecting"); mqtt.timer(50, lambda: None); mqtt.every(20, lambda: None)
+        mqtt.go("idle")
+        run_for(3, step=1)
+used = []
+for _ in range(4):
+    churn(500)
+    run_for(100)
+    seen.clear()   # the observer's record
+    gc.collect()
+    used.append(gc.mem_alloc())
+print(json.dumps(used))
+""")
+    # After the first round every structure has its size: no growth after that.
+    assert max(out[1:]) - min(out[1:]) < 2048, out
