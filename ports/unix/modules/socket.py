@@ -17,6 +17,7 @@ TCP_NODELAY = const(1)
 _EAI_FAIL = const(-202)
 _GET_FILENO = const(10)
 _POLL = const(3)
+_CLOSE = const(4)
 
 
 def _raw(addr):
@@ -68,6 +69,8 @@ class socket(io.IOBase):
             p.register(self._s, arg)
             r = p.poll(0)
             return r[0][1] if r else 0
+        if req == _CLOSE:  # a tls wrapper closing its transport
+            self._s.close()
         return 0
 
     def connect(self, addr):
