@@ -125,6 +125,14 @@ def test_binary_garbage_is_named_and_loses_nothing_else(fw, tmp_path):
     assert out["errors"] == ["config.txt:2: not UTF-8 text"] and out["safe"] is True
 
 
+def test_overlong_lines_are_errors_and_cost_no_memory(fw, tmp_path):
+    huge = "ssid " + "x" * 2000000 + "\n"
+    out = run(fw, tmp_path, KEYS, {"config.txt": "capacity 5\n" + huge + "ssid ok\n" + "y" * 511 + "\n"})
+    assert out["errors"] == ["config.txt:2: longer than 512 characters"]
+    assert out["warnings"] == ["config.txt:4: %s: unknown key (ignored)" % ("y" * 511)]
+    assert out["values"]["ssid"] == "ok" and out["values"]["capacity"] == 5.0
+
+
 def test_declaring_keys_twice_or_late_is_refused(fw, tmp_path):
     out = run(fw, tmp_path, """
 from epx import config

@@ -2,10 +2,13 @@
 # all), `#` starts a comment line. Modules declare their keys, one line each:
 #     CAPACITY = config.key("capacity", float)        # required
 #     MAXFLOW = config.key("maxflow", float, 60.0)    # optional
-# A broken config (bad values, missing required keys) sets safe_mode; errors name the line.
+# A broken config (bad values, repeated or missing required keys, overlong lines) sets
+# safe_mode; errors name the line.
 FILE = "config.txt"
 
 _HASH = const(35)  # ord("#")
+_NEWLINE = const(10)
+_MAX_LINE = const(512)  # bytes, newline included
 _REQUIRED = object()
 _keys = {}
 errors = []
@@ -46,7 +49,10 @@ def load(path=FILE, unknown_ok=False):
         errors.append("%s: cannot read (%s)" % (path, e))
     else:
         with f:
-            _read(f, path, seen, unknown_ok)
+            try:
+                _read(f, path, seen, unknown_ok)
+            except Exception as e:  # whatever the file holds, the device boots (safe mode)
+                errors.append("%s: %s: %s" % (path, type(e).__name__, e))
     for k in _keys.values():
         if k.required and k.name not in seen:
             errors.append("%s: %s: missing (required)" % (path, k.name))
@@ -55,8 +61,16 @@ def load(path=FILE, unknown_ok=False):
 
 def _read(f, path, seen, unknown_ok):
     n = 0
-    for line in f:
+    while True:
+        line = f.readline(_MAX_LINE + 1)
+        if not line:
+            break
         n += 1
+        if len(line) > _MAX_LINE:
+            errors.append("%s:%d: longer than %d characters" % (path, n, _MAX_LINE))
+            while line and line[-1] != _NEWLINE:  # the rest of it
+                line = f.readline(_MAX_LINE + 1)
+            continue
         line = line.strip()
         if not line or line[0] == _HASH:
             continue
