@@ -410,3 +410,11 @@ def test_pulses_overdue_after_a_clock_jump_are_not_lost(device):
     d.request("clock.advance", ms=40_000)
     while d.said("pulses")["pulses"] < 300:
         pass
+
+
+def test_adc_reads_a_voltage_model(device):
+    model = {"bus": "pins", "model": "Voltage", "args": {"pin": 35, "uv": 1_850_000}}
+    d = device("adc", world={"models": [model]}).start()
+    assert abs(d.said("uv")["uv"] - 1_850_000) < 1000
+    d.request("model.call", name="Voltage@pins", method="set", args=[3_200_000])
+    assert d.said("raw") == {"uv": 3_100_000, "raw": 4095}  # clipped at full scale

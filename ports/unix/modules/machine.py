@@ -251,6 +251,71 @@ class Signal:
         self.value(0)
 
 
+# --- ADC --------------------------------------------------------------------------------
+
+_ADC_PINS = (32, 33, 34, 35, 36, 37, 38, 39, 0, 2, 4, 12, 13, 14, 15, 25, 26, 27)
+_ADC_FULL_MV = (950, 1250, 1750, 3100)  # by attenuation, as the calibration reaches
+
+
+class ADC:
+    # The voltage on the pin comes from a model on "pins" (sim.models.PinModel.voltage).
+    ATTN_0DB = 0
+    ATTN_2_5DB = 1
+    ATTN_6DB = 2
+    ATTN_11DB = 3
+    WIDTH_9BIT = 9
+    WIDTH_10BIT = 10
+    WIDTH_11BIT = 11
+    WIDTH_12BIT = 12
+
+    _attens = {}
+
+    def __init__(self, pin, *, atten=-1):
+        n = _pin_id(pin)
+        if n not in _ADC_PINS:
+            raise ValueError("invalid pin")
+        self._n = n
+        self._width = 12
+        self.init(atten=atten)
+
+    def init(self, *, atten=-1):
+        if atten != -1:
+            self.atten(atten)
+        elif self._n not in ADC._attens:
+            ADC._attens[self._n] = 0
+
+    def __repr__(self):
+        return "ADC(Pin(%u), atten=%u)" % (self._n, ADC._attens[self._n])
+
+    def atten(self, atten):
+        if not 0 <= atten <= 3:
+            raise ValueError("invalid atten")
+        ADC._attens[self._n] = atten
+
+    def width(self, bits):
+        if not 9 <= bits <= 12:
+            raise ValueError("invalid bits")
+        self._width = bits
+
+    def block(self):
+        return None
+
+    def _raw12(self):
+        full = _ADC_FULL_MV[ADC._attens[self._n]] * 1000
+        uv = models.voltage_at(self._n)
+        return max(0, min(4095, uv * 4095 // full))
+
+    def read(self):
+        return self._raw12() >> (12 - self._width)
+
+    def read_u16(self):
+        raw = self._raw12()
+        return raw << 4 | raw >> 8
+
+    def read_uv(self):
+        return self._raw12() * _ADC_FULL_MV[ADC._attens[self._n]] * 1000 // 4095
+
+
 # --- Timer ------------------------------------------------------------------------------
 
 

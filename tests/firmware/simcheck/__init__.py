@@ -273,3 +273,15 @@ def toggle():
     say(us_per_edge=time.ticks_diff(time.ticks_us(), t) / 10000)
     while True:
         time.sleep_ms(10)
+
+
+def adc():
+    from machine import ADC, Pin
+
+    a = ADC(Pin(35), atten=ADC.ATTN_11DB)
+    say(uv=a.read_uv())
+    while a.read_uv() < 3000000:
+        time.sleep_ms(1)
+    say(uv=a.read_uv(), raw=a.read())
+    while True:
+        time.sleep_ms(10)

@@ -8,6 +8,7 @@ import sim
 buses = {}
 by_name = {}
 _watchers = {}  # pin -> [pin-level models]
+_voltages = {}  # pin -> the model setting its analog voltage
 
 
 class Model:
@@ -62,6 +63,14 @@ class PinModel(Model):
     def on_pin(self, pin, value):
         pass
 
+    def supply(self, *pins):
+        """Declare the pins whose voltage (ADC) voltage(pin) gives, in microvolts."""
+        for p in pins:
+            _voltages[p] = self
+
+    def voltage(self, pin):
+        return 0
+
     def drive(self, pin, value):
         import machine
 
@@ -94,6 +103,11 @@ def attach(bus, model, addr=None, args=None, state=None, name=None):
 
 def watchers(pin):
     return _watchers.get(pin)
+
+
+def voltage_at(pin):
+    m = _voltages.get(pin)
+    return m.voltage(pin) if m is not None else 0
 
 
 def call(name, method, args=()):
