@@ -72,6 +72,14 @@ def test_a_stuck_loop_ends_in_a_watchdog_reset(device, broker, mqtt_watch):
     assert w.wait_for(LOG, lambda p: p.startswith("boot "), device=dev)[1].endswith(": watchdog")
 
 
+def test_a_boot_stuck_before_the_loop_is_reset_too(device, broker):
+    dev = make(device, broker, fault="setuphang")
+    dev.wait_console("cfault: hanging", boot=1)
+    dev.advance(26000)  # the start-up grace (10 s) plus 15 s: the loop never turned
+    assert dev.wait_exit(1)["exit"] == EXIT_WDT
+    dev.wait_console(r"epx .*: watchdog", boot=2)
+
+
 def test_may_block_lets_a_declared_blocking_call_through(device, broker):
     dev = make(device, broker, fault="mayblock")
     dev.wait_console("cfault setup: mayblock")

@@ -1,13 +1,15 @@
 # Fails as the config key `fault` says: `setup` on every boot; `raise` (in a timer), `task`
-# (in an asyncio task), `hang` (the loop stops turning) once (a file remembers); `mayblock`
-# blocks the loop 40 s inside watchdog.may_block(60000), `overblock` 60 s inside
-# may_block(20000). A file import.fault fails the import itself, on every boot.
+# (in an asyncio task), `hang` (the loop stops turning), `setuphang` (setup() never
+# returns) once (a file remembers); `mayblock` blocks the loop 40 s inside
+# watchdog.may_block(60000), `overblock` 60 s inside may_block(20000). A file import.fault
+# fails the import itself, on every boot.
 import asyncio
 from time import ticks_diff, ticks_ms
 
 from epx import config, log, loop, watchdog
 
-FAULT = config.key("fault", config.one_of("none", "setup", "raise", "task", "hang", "mayblock", "overblock"), "none")
+FAULTS = ("none", "setup", "raise", "task", "hang", "setuphang", "mayblock", "overblock")
+FAULT = config.key("fault", config.one_of(*FAULTS), "none")
 
 
 def _once():
@@ -53,8 +55,10 @@ def setup():
     log.info("cfault setup: %s" % f)
     if f == "setup":
         raise RuntimeError("setup failed")
-    if f in ("raise", "task", "hang") and not _once():
+    if f in ("raise", "task", "hang", "setuphang") and not _once():
         return
+    if f == "setuphang":
+        _hang()
     if f == "raise":
         loop.later(1000, _raise)
     elif f == "task":
