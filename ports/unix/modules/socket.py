@@ -32,8 +32,14 @@ def _tuple(raw):
     return ("%d.%d.%d.%d" % tuple(ip), port)
 
 
+def _numeric(host):
+    parts = host.split(".")
+    return len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
+
+
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
-    if network._link() is None:
+    # lwIP resolves an address literal without the network; a name needs DNS, so a link.
+    if not _numeric(host) and network._link() is None:
         raise OSError(_EAI_FAIL)
     try:
         found = usocket.getaddrinfo(host, port)
