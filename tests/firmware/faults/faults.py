@@ -12,6 +12,7 @@ def _raise():
 
 def _fault(text):
     if text == "hang":
+        print("fault: hang")
         while True:  # the loop never turns again: only the watchdog ends this
             pass
     if text == "raise":
