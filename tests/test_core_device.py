@@ -39,6 +39,8 @@ def logs(watch, since=0):
 def test_an_exception_is_published_once_after_the_reboot(device, broker, mqtt_watch, fault):
     w = mqtt_watch(broker)
     dev = make(device, broker, fault=fault)
+    dev.wait_console(f"cfault setup: {fault}", boot=1)
+    dev.advance(1000)
     first = dev.wait_exit(1, timeout=20)
     assert first["exit"] == EXIT_RESET
     assert dev.wait_boot(2)["reset_cause"] == HARD_RESET
