@@ -79,6 +79,9 @@ def test_default_program_and_discovery(switch):
     dev, w = switch(pins=released(), heapsize=ESP32_HEAP)
     for i in range(4):
         state(w, dev, i, "0", 0)
+    dev.advance(1000)
+    sync(w, dev)
+    assert dev.call("pin.get", pin=2) == 1  # the status LED: on while MQTT is up
     _, cfg, _ = w.wait_for(f"homeassistant/switch/{NAME}/0_State/config", device=dev)
     doc = json.loads(cfg)
     assert doc["command_topic"] == topic("cmnd", "0/State")

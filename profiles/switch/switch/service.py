@@ -1,4 +1,5 @@
 # The switch appliance: config keys, the panel on a poll timer, and its MQTT face.
+from machine import Pin
 from time import ticks_ms
 
 from epx import config, log, loop, mqtt
@@ -17,6 +18,7 @@ POLL = config.key("poll", config.int_range(1, 1000), 15)
 DEBOUNCE = config.key("debounce", config.int_range(0, 10000), 50)
 LONGPRESS = config.key("longpress", config.int_range(50, 60000), 1000)
 
+_LED_MS = const(500)
 _CHECK_S = const(60)
 _FORCE_S = const(600)
 _EVENTS = ["P", "L", "T+", "T-", "R+", "R-"]
@@ -62,6 +64,8 @@ def setup():
     panel = Panel(board, kept, DEBOUNCE.value, LONGPRESS.value, _output_changed, _event)
     panel.start(_load_program(), ticks_ms())
     loop.every(POLL.value, _poll)
+    if "led" in spec:
+        _status_led(*spec["led"])
     for i in range(n_out):
         _declare_output(i)
     for k in range(board.n_inputs):
@@ -83,6 +87,18 @@ def _declare_output(i):
                             ha={"component": "switch", "command_topic": mqtt.topic("cmnd", name),
                                 "payload_on": "1", "payload_off": "0"}))
     mqtt.sub(name, lambda text: _on_state(i, text))
+
+
+def _status_led(pin, active_low):
+    # On while the broker is connected, blinking while it is not.
+    led = Pin(pin, Pin.OUT, value=active_low)
+    blink = [0]
+
+    def show():
+        blink[0] ^= 1
+        led.value((1 if mqtt.connected else blink[0]) ^ active_low)
+
+    loop.every(_LED_MS, show)
 
 
 def _poll():
