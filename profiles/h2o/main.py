@@ -1,3 +1,3 @@
-import epx
+from epx import app
 
-print("epx", epx.VERSION)
+app.run("h2o.service")

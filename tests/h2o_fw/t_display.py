@@ -13,7 +13,7 @@ class State:
             setattr(self, k, v)
 
 
-def page(level=60, tank_fault=0, flow_fault=0, rate=1.5, ip="192.168.1.20"):
+def page(level=60.0, tank_fault=0, flow_fault=0, rate=1.5, ip="192.168.1.20"):
     d = models.attach("i2c0", "SSD1306", 0x3C)
     tank = State(level_pct=level, malfunction=tank_fault)
     flow = State(rate=rate, malfunction=flow_fault)
@@ -56,7 +56,7 @@ def test_no_net_and_error_code():
 
 
 def test_bar_blinks_while_flowing():
-    d, p = page(level=50, rate=3.0)
+    d, p = page(level=50.0, rate=3.0)
     frames = []
     for _ in range(4):
         p.refresh()

@@ -54,15 +54,25 @@ def test_over_range_is_a_malfunction_not_water():
     f = Flow(c, RATE, MAX)
     run(f, c, 24, 10)
     total = f.total
-    run(f, c, 400, 3)  # 83 L/min
+    run(f, c, 400, 10)  # 83 L/min: the window crosses maxflow on the 8th second
     eq(f.malfunction, OVER_RANGE)
     eq(f.rate, None)
-    eq(f.total, total, "not counted as water")
-    run(f, c, 24, 9)
-    eq(f.malfunction, OVER_RANGE, "held while the bad reading is in the window")
-    run(f, c, 24, 1)
+    near(f.total, total, 1e-6, "the fast seconds are taken back")
+    run(f, c, 24, 2)
+    eq(f.malfunction, OVER_RANGE, "while the window is above maxflow")
+    run(f, c, 24, 8)
     eq(f.malfunction, 0)
     near(f.rate, 5.0, 0.001)
+    near(f.total, total + 8 * 24 / 288, 1e-6, "counted again once the window is in range")
+
+
+def test_a_short_burst_is_averaged():
+    c = Counts()
+    f = Flow(c, RATE, MAX)
+    run(f, c, 24, 10)
+    run(f, c, 400, 2)
+    eq(f.malfunction, 0)
+    near(f.total, (240 + 800) / 288, 1e-6)
 
 
 def test_rejected_are_kept_apart():

@@ -34,11 +34,11 @@ class Page:
         height = 6 if fault else 12
         if not self._blink:
             fb.rect(0, 0, w, height, 1)
-        fb.fill_rect(0, 0, (w * pct) // 100, height, 1)
+        fb.fill_rect(0, 0, int(w * pct / 100), height, 1)
         fb.text(self._ip() or "no net", 0, 16)
         fb.text("MQTT " + self._mqtt(), 0, 24)
         fb.text(uptime(ticks_ms()), 0, 32)
-        fb.text("ERR 0x%02x" % fault if fault else self._estimate(), 0, 40)
+        fb.text("ERR 0x%02x" % fault if fault else self._estimate() or "", 0, 40)
         fb.text("-" if rate is None else "%.1f %s/min" % (rate, self.unit), 0, 48)
 
     def refresh(self):

@@ -26,26 +26,28 @@ def _bank1(reg):
 
 
 class MCP23017(I2CModel):
-    def __init__(self, inputs=0xFFFF, absent=False, failing=False, **args):
+    def __init__(self, inputs=0xFFFF, floating=0, absent=False, failing=False, **args):
         super().__init__(**args)
         self.regs = bytearray(_NREGS)
         self.regs[_IODIR] = self.regs[_IODIR + 1] = 0xFF  # power-on: all inputs
         self.pointer = 0
         self.inputs = inputs  # driven levels, bit 15..8 = A7..A0, 7..0 = B7..B0
-        self.floating = 0  # pins nothing drives (read the pull-up or 0)
+        self.floating = floating  # pins nothing drives (read the pull-up or 0)
         self.present = not absent
         self.failing = failing
-        self.reads = 0
+        self.reads = 0  # read transactions that returned input levels
 
     def restore(self, state):
         self.inputs = state.get("inputs", self.inputs)
         self.floating = state.get("floating", self.floating)
         self.present = not state.get("absent", not self.present)
         self.failing = state.get("failing", self.failing)
+        self.reads = state.get("reads", 0)
 
     def _save(self):
-        self.save({"inputs": self.inputs, "floating": self.floating,
-                   "absent": not self.present, "failing": self.failing})
+        # Also after every read of the inputs: a test can wait for the firmware's samples.
+        self.save({"inputs": self.inputs, "floating": self.floating, "absent": not self.present,
+                   "failing": self.failing, "reads": self.reads})
 
     # --- the bus ---------------------------------------------------------------------------
 
@@ -85,16 +87,20 @@ class MCP23017(I2CModel):
         if self.failing:
             raise OSError(ETIMEDOUT)
         out = bytearray(n)
+        levels = False
         for i in range(n):
             reg = self._reg(self.pointer)
             if reg is None:
                 out[i] = 0
             elif reg in (_GPIO, _GPIO + 1):
                 out[i] = self._port(reg - _GPIO)
-                self.reads += 1
+                levels = True
             else:
                 out[i] = self.regs[reg]
             self._advance()
+        if levels:
+            self.reads += 1
+            self._save()
         return out
 
     def _port(self, port):

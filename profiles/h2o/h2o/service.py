@@ -1,0 +1,106 @@
+# The h2o appliance: tank level from float switches on an MCP23017 (I2C0, SDA 21, SCL 22),
+# flow from a pulse meter on GPIO14, an optional SSD1306; published under stat/<n>/.
+from machine import I2C, Pin
+from micropython import const
+
+from epx import config, loop, mqtt, net
+from epx.pulse import PulseCounter
+from h2o.display import Page
+from h2o.flow import Flow, min_width_us
+from h2o.level import Tank
+from mcp23017 import MCP23017
+from ssd1306 import SSD1306
+
+_SDA = const(21)
+_SCL = const(22)
+_FLOW_PIN = const(14)
+_MCP_ADDR = const(0x20)
+_OLED_ADDR = const(0x3C)
+_TICK_MS = const(1000)
+_MAX_SENSORS = const(16)  # the expander's inputs
+
+
+def _label(text):
+    if not text:
+        raise ValueError("empty")
+    return text
+
+
+def _positive(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < float("inf"):
+        raise ValueError("%r is not a number above 0" % text)
+    return value
+
+
+def _sensors(text):
+    if not text.strip():
+        raise ValueError("empty: the level switches' percentages, e.g. 20,40,60,80,100")
+    values = config.ascending_floats(text)
+    if len(values) > _MAX_SENSORS:
+        raise ValueError("%d switches, the MCP23017 has %d inputs" % (len(values), _MAX_SENSORS))
+    if values[0] <= 0 or values[-1] > 100:
+        raise ValueError("%r: percentages must be above 0 and at most 100" % text)
+    return values
+
+
+UNIT = config.key("unit", _label)
+CAPACITY = config.key("capacity", _positive)
+SENSORS = config.key("levelsensors", _sensors)
+PULSERATE = config.key("flowpulserate", _positive)
+MAXFLOW = config.key("maxflow", _positive, 60.0)
+
+tank = None
+flow = None
+page = None
+
+
+def setup():
+    global tank, flow, page
+    i2c = I2C(0, scl=Pin(_SCL), sda=Pin(_SDA), freq=400000)
+    counter = PulseCounter(Pin(_FLOW_PIN, Pin.IN), min_width_us(MAXFLOW.value, PULSERATE.value))
+    flow = Flow(counter, PULSERATE.value, MAXFLOW.value)
+    tank = Tank(MCP23017(i2c, _MCP_ADDR), SENSORS.value, CAPACITY.value, _level_changed)
+    page = Page(SSD1306(i2c, addr=_OLED_ADDR), tank, flow, UNIT.value, estimate_text, net.ip,
+                lambda: "up" if mqtt.connected else "down")
+    loop.every(_TICK_MS, _tick)
+    u = UNIT.value
+    mqtt.pub("VolUnit", lambda: u, "%s", check_s=60000, force_s=1800, retain=True)
+    mqtt.pub("CoarseLevelPct", lambda: tank.level_pct, "%.0f", check_s=1, force_s=600, ha=(None, "%"))
+    mqtt.pub("CoarseLevelVol", lambda: tank.level_vol, "%.0f", check_s=1, force_s=600, ha=("volume_storage", u))
+    mqtt.pub("EstimatedLevelVol", lambda: estimate()[0], "%.0f", check_s=10, force_s=600, ha=("volume_storage", u))
+    mqtt.pub("EstimatedLevelStr", estimate_text, "%s", check_s=10, force_s=600)
+    # Flow: every 10 s while water flows, else on change and every 30 min (one topic).
+    mqtt.pub("Flow", lambda: flow.rate or None, "%.1f", check_s=10, force_s=10)
+    mqtt.pub("Flow", lambda: None if flow.rate else flow.rate, "%.1f", check_s=10, force_s=1800, ha=("volume_flow_rate", u + "/min"))
+    mqtt.pub("PumpedAfterLevelChange", lambda: flow.since_level, "%.1f", check_s=10, force_s=1800, ha=("volume", u))
+    mqtt.pub("Malfunction", malfunction, "%d", check_s=1, force_s=1800, ha=(None, None))
+
+
+def _tick():
+    tank.sample()
+    flow.tick()
+    page.refresh()
+
+
+def _level_changed(old, new):
+    flow.level_changed()
+
+
+def malfunction():
+    return tank.malfunction | flow.malfunction
+
+
+def estimate():
+    """(volume, pumped since the level was reached): capped at the next switch."""
+    return tank.estimate(flow.since_level)
+
+
+def estimate_text():
+    volume, pumped = estimate()
+    if volume is None:
+        return None
+    return "%.0f%% + %.0f%s" % (tank.level_pct, pumped, UNIT.value)

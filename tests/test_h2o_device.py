@@ -1,0 +1,256 @@
+"""The h2o appliance on the simulated board against a real mosquitto: float switches on an
+MCP23017 model, pulse trains into GPIO14, an SSD1306 model; asserts what a subscriber sees.
+
+Time: the device clock runs SCALE times faster than real time. Pulse widths are measured by
+the firmware in device time, so the flow tests use a meter with few pulses per litre: a
+real-time scheduling hiccup of the simulator, scaled, stays well below the pulse widths."""
+
+import json
+
+import pytest
+
+NAME = "tank"
+CONFIG = """\
+ssid sim
+password secret
+mqttbroker 127.0.0.1
+mqttport {port}
+mqttname tank
+unit L
+capacity {capacity}
+levelsensors 20,40,60,80,100
+flowpulserate 0.5
+maxflow 60
+"""
+SENSORS = [20, 40, 60, 80, 100]
+PULSERATE = 0.5  # pulses per second at 1 L/min: 30 Hz at maxflow, real pulses >= 8.3 ms
+
+
+def wet(n):
+    """MCP23017 open-switch bits with the lowest n float switches wet (closed)."""
+    return 0xFFFF & ~((1 << n) - 1)
+
+
+class Tank:
+    """A booted h2o device, its models and a watcher on its topics."""
+
+    def __init__(self, dev, watch):
+        self.dev, self.watch = dev, watch
+
+    def call(self, model, method, *args):
+        return self.dev.call("model.call", name=model, method=method, args=list(args))
+
+    def fill(self, n):
+        self.call("mcp", "open_switches", wet(n))
+
+    def _reads(self):
+        state = next(m for m in self.dev.world["models"] if m["name"] == "mcp").get("state") or {}
+        return state.get("reads", 0)
+
+    def samples(self, n, timeout=20):
+        """Wait until the firmware has read the switches n more times."""
+        target = self._reads() + n
+        self.dev.wait_event(lambda e: e.get("event") == "model" and e.get("name") == "mcp"
+                            and e["state"]["reads"] >= target, timeout, what=f"{n} samples")
+
+    def mark(self):
+        return self.watch.mark()
+
+    def wait(self, name, predicate=None, since=0, timeout=20):
+        if isinstance(predicate, str):
+            want = predicate
+            predicate = lambda p: p == want  # noqa: E731
+        return self.watch.wait_for(f"stat/{NAME}/{name}", predicate, timeout=timeout, since=since,
+                                   device=self.dev)[1]
+
+    def seen(self, name, since=0):
+        return [p.decode() for t, p, _ in self.watch.messages[since:] if t == f"stat/{NAME}/{name}"]
+
+    def last(self, name, since=0):
+        found = self.seen(name, since)
+        return found[-1] if found else None
+
+    def pulses(self, hz, count, jitter=0.0, width_us=None):
+        args = dict(pin=14, hz=hz, count=count, jitter=jitter)
+        if width_us is not None:
+            args["width_us"] = width_us
+        self.dev.call("pin.pulses", **args)
+
+    def display(self):
+        return self.call("oled", "text")
+
+
+@pytest.fixture
+def h2o(device, broker, mqtt_watch):
+    """h2o(switches=n wet, scale=, capacity=, config=, mcp={args}, oled={args}) -> Tank,
+    booted with its models in place and online."""
+
+    def make(switches=0, scale=10, capacity=200, config=CONFIG, mcp=None, oled=None):
+        dev = device("h2o", config=config.format(port=broker.port, capacity=capacity), start=False)
+        dev.world["clock_scale"] = scale
+        dev.world["models"] += [
+            {"bus": "i2c0", "model": "MCP23017", "addr": 0x20, "name": "mcp",
+             "args": dict({"inputs": 0, "floating": wet(switches)}, **(mcp or {}))},
+            {"bus": "i2c0", "model": "SSD1306", "addr": 0x3C, "name": "oled", "args": oled or {}},
+        ]
+        watch = mqtt_watch(broker, (f"stat/{NAME}/#", f"homeassistant/+/{NAME}/#"))
+        dev.start()
+        tank = Tank(dev, watch)
+        tank.wait("LWT", "Online", timeout=30)
+        return tank
+
+    return make
+
+
+def test_level_switches_malfunctions_display_and_discovery(h2o):
+    t = h2o()
+    assert t.wait("CoarseLevelPct") == "0"
+    assert t.wait("VolUnit") == "L"
+    # Filling and draining, step by step.
+    for n in [1, 2, 3, 4, 5, 3, 1, 0, 2]:
+        mark = t.mark()
+        t.fill(n)
+        pct = SENSORS[n - 1] if n else 0
+        t.wait("CoarseLevelPct", str(pct), since=mark)
+        t.wait("CoarseLevelVol", str(pct * 2), since=mark)
+    assert t.last("Malfunction") == "0"
+    # A flicker shorter than 4 samples changes nothing.
+    mark = t.mark()
+    for _ in range(3):
+        t.fill(3)
+        t.samples(2)
+        t.fill(2)
+        t.samples(1)
+    t.samples(5)
+    assert t.seen("CoarseLevelPct", since=mark) == []
+    # A wet switch above a dry one.
+    mark = t.mark()
+    t.call("mcp", "open_switches", 0xFFFF & ~0b10001)  # switches 0 and 4 wet, 1..3 dry
+    t.wait("Malfunction", "1", since=mark)
+    t.wait("CoarseLevelPct", "100", since=mark)
+    mark = t.mark()
+    t.fill(3)
+    t.wait("Malfunction", "0", since=mark)
+    t.wait("CoarseLevelPct", "60", since=mark)
+    # What the display shows.
+    t.wait("EstimatedLevelStr", "60% + 0L", since=mark)
+    lines = t.display()
+    assert lines[0].startswith("192.168."), lines
+    assert lines[1] == "MQTT up", lines
+    assert lines[2].startswith("up 0d "), lines
+    assert lines[3] == "60% + 0L", lines
+    assert t.call("oled", "rows")[3].startswith("#" * (128 * 60 // 100) + "."), "level bar"
+    # The MCP23017 fails: the tank reads full until it answers again.
+    mark = t.mark()
+    t.call("mcp", "fail")
+    t.wait("Malfunction", "4", since=mark)
+    t.wait("CoarseLevelPct", "100", since=mark)
+    assert "ERR 0x04" in t.display()
+    mark = t.mark()
+    t.call("mcp", "fail", False)
+    t.wait("Malfunction", "0", since=mark, timeout=30)
+    t.wait("CoarseLevelPct", "60", since=mark)
+    # Home Assistant discovery for the numeric topics.
+    found = {}
+    for name in ("Flow", "CoarseLevelVol", "CoarseLevelPct", "PumpedAfterLevelChange"):
+        _, payload, _ = t.watch.wait_for(f"homeassistant/sensor/{NAME}/{name}/config", timeout=20)
+        found[name] = json.loads(payload)
+    assert found["Flow"]["device_class"] == "volume_flow_rate"
+    assert found["Flow"]["unit_of_measurement"] == "L/min"
+    assert found["Flow"]["state_topic"] == f"stat/{NAME}/Flow"
+    assert found["CoarseLevelVol"]["unit_of_measurement"] == "L"
+    assert found["CoarseLevelPct"]["unit_of_measurement"] == "%"
+
+
+def test_mcp_absent_at_boot_reads_full_then_recovers(h2o):
+    t = h2o(mcp={"absent": True}, switches=1)
+    t.wait("Malfunction", "2")
+    t.wait("CoarseLevelPct", "100")
+    assert "ERR 0x02" in t.display()
+    mark = t.mark()
+    t.call("mcp", "absent", False)
+    t.wait("Malfunction", "0", since=mark, timeout=30)
+    t.wait("CoarseLevelPct", "20", since=mark)
+
+
+def test_flow_volumes_glitches_over_range_and_estimate(h2o):
+    t = h2o(switches=2, scale=5, capacity=100)
+    t.wait("EstimatedLevelStr", "40% + 0L")
+    pumped = 0.0
+    for hz in (8, 15, 25):  # 16, 30 and 50 L/min
+        mark = t.mark()
+        count = hz * 32
+        t.pulses(hz, count, jitter=0.02)
+        # Sent every 10 s while water flows: the third one's window lies inside the train.
+        t.wait("Flow", lambda p: len(t.seen("Flow", since=mark)) >= 3, since=mark, timeout=30)
+        flows = [float(p) for p in t.seen("Flow", since=mark)]
+        expected = hz / PULSERATE
+        assert abs(flows[2] - expected) <= 0.02 * expected, (hz, flows)
+        pumped += count / (60 * PULSERATE)
+        t.wait("PumpedAfterLevelChange", "%.1f" % pumped, since=mark, timeout=30)
+    # 40% of 100 L plus what was pumped, capped at the 60% switch.
+    assert pumped > 20
+    assert t.last("EstimatedLevelStr") == "40% + 20L"
+    assert t.last("EstimatedLevelVol") == "60"
+    assert max(int(p) for p in t.seen("EstimatedLevelVol")) == 60
+    t.wait("Flow", "0.0", since=mark, timeout=30)
+    # Glitches: 6 s of 50 us spikes, in real time (the simulator's own hiccups, scaled,
+    # would make them wider than the 8.3 ms pulses at maxflow).
+    mark = t.mark()
+    t.dev.call("clock.scale", factor=1)
+    t.pulses(30, 180, jitter=0.3, width_us=50)
+    t.samples(7)
+    t.dev.call("clock.scale", factor=5)
+    t.samples(12)
+    assert t.seen("PumpedAfterLevelChange", since=mark) == []
+    assert set(t.seen("Flow", since=mark)) <= {"0.0"}
+    assert set(t.seen("Malfunction", since=mark)) <= {"0"}
+    # Faster than maxflow: a meter fault, not water.
+    mark = t.mark()
+    before = t.last("PumpedAfterLevelChange")
+    t.pulses(40, 400, width_us=12000)  # 80 L/min for 10 s
+    t.wait("Malfunction", "8", since=mark)
+    assert "ERR 0x08" in t.display()
+    t.wait("Malfunction", "0", since=mark, timeout=30)
+    t.samples(12)
+    # At most the second in which the fault began (below maxflow on its own) is counted.
+    assert float(t.last("PumpedAfterLevelChange")) - float(before) < 1.0
+    # The level rises: the pumped volume starts again.
+    mark = t.mark()
+    t.fill(3)
+    t.wait("PumpedAfterLevelChange", "0.0", since=mark)
+    t.wait("EstimatedLevelStr", "60% + 0L", since=mark)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("capacity abc", "config.txt:7: capacity: 'abc' is not a number above 0"),
+    ("levelsensors", "config.txt:8: levelsensors: empty"),
+    ("levelsensors 20,60,40", "config.txt:8: levelsensors: '20,60,40' is not ascending"),
+])
+def test_config_errors_give_safe_mode(h2o, line, message):
+    key = line.split()[0]
+    config = "\n".join(line if l.split()[0] == key else l for l in CONFIG.splitlines()) + "\n"
+    t = h2o(config=config, scale=20)
+    log = t.wait("Log", lambda p: "safe mode" in p)
+    assert message in log, log
+    t.dev.wait_console(message)
+    assert t.seen("CoarseLevelPct") == []
+
+
+def test_reboot_mid_fill_keeps_consistent_values(h2o):
+    t = h2o(switches=3, scale=5)
+    t.wait("CoarseLevelPct", "60")
+    t.pulses(10, 10 * 60)  # 20 L/min
+    t.wait("Flow", lambda p: float(p) > 15, timeout=30)
+    t.dev.power_cycle()
+    t.dev.wait_boot(2, timeout=20)
+    mark = t.mark()
+    t.wait("LWT", "Online", since=mark, timeout=30)
+    t.pulses(10, 10 * 60)
+    assert t.wait("CoarseLevelPct", since=mark) == "60"
+    assert t.wait("CoarseLevelVol", since=mark) == "120"
+    assert t.wait("Malfunction", since=mark) == "0"
+    t.wait("Flow", lambda p: abs(float(p) - 20) <= 0.4, since=mark, timeout=30)
+    estimate = int(t.wait("EstimatedLevelVol", lambda p: int(p) > 120, since=mark, timeout=30))
+    assert estimate <= 160
+    assert all(120 <= int(p) <= 160 for p in t.seen("EstimatedLevelVol", since=mark))
