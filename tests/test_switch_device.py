@@ -140,6 +140,9 @@ def test_program_upload_good_and_bad(switch):
                        device=dev)[1]
     assert error == "statement 1 '0:P:+9': output 9 out of range (0..3)"
     assert w.wait_for(topic("stat", "Program"), since=m, device=dev)[1] == good  # the old one
+    m = w.mark()
+    w.publish(topic("cmnd", "Program"), "0:Q:+1")  # every upload gets its answer
+    assert "kind 'Q'" in w.wait_for(topic("stat", "ProgramCompilation"), since=m, device=dev)[1]
     # the old program still runs: toggle (T), follow (R), push (P)
     m = w.mark()
     press(dev, 26)

@@ -26,6 +26,7 @@ _EVENTS = ["P", "L", "T+", "T-", "R+", "R-"]
 _EVENT_JSON = '{"event_type": "{{ value }}"}'
 
 panel = None
+_program_pubs = ()  # Program and ProgramCompilation: answered at once on an upload
 _states = []  # the State publications, checked at once on a change
 _nv = None
 compilation = "Success"
@@ -51,7 +52,7 @@ def _load_program():
 
 
 def setup():
-    global panel, _nv
+    global panel, _nv, _program_pubs
     _nv = NVRAM("switch")
     spec = boards.board(DRIVER.value)
     n_out = boards.n_outputs(spec)
@@ -72,8 +73,9 @@ def setup():
         # Events are one-off messages; this publication only announces them to Home Assistant.
         mqtt.pub("Manual%d/Event" % k, lambda: None, check_s=3600, force_s=0,
                  ha={"component": "event", "event_types": _EVENTS, "value_template": _EVENT_JSON})
-    mqtt.pub("Program", lambda: panel.program.text, "%s", check_s=_CHECK_S, force_s=_FORCE_S)
-    mqtt.pub("ProgramCompilation", lambda: compilation, "%s", check_s=_CHECK_S, force_s=_FORCE_S)
+    _program_pubs = (
+        mqtt.pub("ProgramCompilation", lambda: compilation, "%s", check_s=_CHECK_S, force_s=_FORCE_S),
+        mqtt.pub("Program", lambda: panel.program.text, "%s", check_s=_CHECK_S, force_s=_FORCE_S))
     mqtt.sub("Program", _on_program)
     log.info("switch: %s, %d inputs, %d outputs %s, restored from %s" % (
         DRIVER.value, board.n_inputs, n_out, bin(panel.outputs),
@@ -131,5 +133,5 @@ def _on_program(text):
         _nv.set_str("program", text)
         panel.program = new
         compilation = "Success"
-    mqtt.publish("ProgramCompilation", compilation)
-    mqtt.publish("Program", panel.program.text)
+    for p in _program_pubs:
+        p.check(True)
