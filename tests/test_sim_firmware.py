@@ -290,9 +290,17 @@ def test_deepsleep_exit_code_and_duration(device):
     assert d.event("reset")["cause"] == "deepsleep"
 
 
-def test_reset_exit_code(device):
+def test_reset_exit_code_and_rtc_memory(device):
     d = device("reset").start()
+    assert d.said("rtc")["rtc"] == []
+    assert d.said("too_long")["too_long"] == "buffer too long"
     assert d.wait() == EXIT_RESET
+    assert d.event("reset")["cause"] == "reset"
+    assert (d.dir / "rtc.bin").read_bytes() == b"r"
+    boot_again(d, reset_cause=2)
+    assert d.said("rtc")["rtc"] == [ord("r")]
+    assert d.wait() == EXIT_RESET
+    assert (d.dir / "rtc.bin").read_bytes() == b"rr"
 
 
 # --- peripherals and clock -------------------------------------------------------------

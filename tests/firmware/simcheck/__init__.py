@@ -101,6 +101,13 @@ def deepsleep():
 def reset():
     import machine
 
+    rtc = machine.RTC()
+    say(rtc=list(rtc.memory()))
+    try:
+        rtc.memory(bytes(2049))
+    except ValueError as e:
+        say(too_long=str(e))
+    rtc.memory(rtc.memory() + b"r")
     machine.reset()
 
 
