@@ -341,3 +341,31 @@ print(json.dumps(r))
     assert out[0] == [0b00100100] and out[1] == 0b00100100   # one latch, same value
     assert out[2] == [0b00100100, 0b10100100]                 # input 7 toggled output 7
     assert out[3] == 0b10100100                               # reads keep the outputs shifted
+
+
+def test_every_board_opens_reads_and_writes(fw, tmp_path):
+    out = run(fw, tmp_path, """
+from machine import Pin
+from sim import models
+from switch import boards, hardware
+models.attach('pins', 'HC595', args=dict(ser=13, clk=14, latch=15))
+chips = models.attach('pins', 'HC165', args=dict(clk=14, load=32, qh=16))
+chips.set_inputs(0b11111110)   # active low: input 0 pressed
+r = {}
+for name, spec in boards.BOARDS.items():
+    b = hardware.open_board(name, 0)
+    for i, (n, low) in enumerate(spec.get('inputs', ())):
+        Pin._drive(n, (i == 0) ^ low)      # input 0 active, the others not
+    everything = (1 << b.n_outputs) - 1
+    b.write(everything)
+    if 'outputs' in spec:
+        on = [Pin._level(n) for n in spec['outputs']]
+    else:
+        on = models.by_name['HC595@pins'].latched
+    r[name] = [b.read(), on]
+    b.write(0)
+print(json.dumps(r))
+""")
+    for name, (inputs, on) in out.items():
+        assert inputs == 1, name
+        assert on == 0xFF if name == "dtwonder8" else on == [1] * len(on), name
