@@ -135,14 +135,19 @@ class Pin:
     DRIVE_2 = 2
     DRIVE_3 = 3
 
-    def __init__(self, id, mode=None, pull=-1, *, value=None, drive=None, hold=None):
+    def __new__(cls, id, *args, **kw):
+        # One object per GPIO, as the port's static pin table.
         if isinstance(id, Pin):
             id = id._g.n
         if not isinstance(id, int) or not 0 <= id < 40 or id in _MISSING_GPIOS:
             raise ValueError("invalid pin")
-        self._g = _gpio(id)
-        if self._g.pin is None:
-            self._g.pin = self
+        g = _gpio(id)
+        if g.pin is None or type(g.pin) is not cls:
+            g.pin = object.__new__(cls)
+            g.pin._g = g
+        return g.pin
+
+    def __init__(self, id, mode=None, pull=-1, *, value=None, drive=None, hold=None):
         if mode is not None or pull != -1 or value is not None:
             self.init(mode, pull, value=value, drive=drive, hold=hold)
 
