@@ -116,7 +116,8 @@ def test_invalid_payloads_are_reported_and_ignored(relay):
 
 
 def test_maxima_and_pins_from_config(relay):
-    dev, w = relay(relays="4,5", maxon="10,20")
+    dev, w = relay(relays="4,5,18", maxon="10,20")
+    assert "maxon has 2 values for 3 relays" in dev.output()
     m = w.mark()
     turn_on(w, 1, "3600")
     state(w, dev, 1, "1", m)
@@ -128,6 +129,11 @@ def test_maxima_and_pins_from_config(relay):
     dev.advance(2_000)
     state(w, dev, 1, "0", m)
     assert dev.call("pin.get", pin=5) == 1
+    m = w.mark()
+    turn_on(w, 2, "25")  # relay 2 has relay 1's maximum
+    state(w, dev, 2, "1", m)
+    dev.advance(21_000)
+    state(w, dev, 2, "0", m)
 
 
 def signed(w, text, counter):

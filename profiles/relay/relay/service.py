@@ -56,10 +56,10 @@ _states = []
 def setup():
     global relays, _timer
     pins, max_s = PINS.value, MAX_S.value
-    if len(max_s) == 1:
-        max_s = max_s * len(pins)
-    if len(max_s) != len(pins):
-        raise ValueError("config: maxon has %d values for %d relays" % (len(max_s), len(pins)))
+    if len(max_s) not in (1, len(pins)):
+        log.warn("config: maxon has %d values for %d relays: the last one serves the rest"
+                 % (len(max_s), len(pins)))
+    max_s = [max_s[min(i, len(max_s) - 1)] for i in range(len(pins))]
     nv = NVRAM("relay")
     state = keep.Kept(nv, "relay", len(pins))
     left = keep.Kept(nv, "relayt", len(pins), "t")
