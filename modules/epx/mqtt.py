@@ -39,8 +39,8 @@ sm = loop.StateMachine("mqtt", {
 connected = False
 client = None
 _pubs = []
-_subs = {}  # topic -> callback(text)
-_events = []  # one-off (topic, payload, retain, qos), oldest first
+_subs = {}  # name under cmnd/<n>/ -> callback(text)
+_events = []  # one-off (name, payload, retain, qos, done), oldest first
 _wake = asyncio.ThreadSafeFlag()
 _retry_ms = _FIRST_RETRY_MS
 _down_since = 0
@@ -123,10 +123,9 @@ def state():
 
 
 def start():
-    global client, _nv, _down_since
+    global client, _nv, _down_since, _cmnd
     if client is not None:
         return
-    global _cmnd
     _nv = NVRAM("epx")
     _cmnd = "cmnd/%s/" % NAME.value
     will = (topic("stat", "LWT"), "Offline", True, 1)
@@ -229,11 +228,12 @@ async def _sender():
                     _discovery = False
                     await _send_discovery()
                 elif _events:
-                    name, payload, retain, qos, done = _events[0]
-                    await _put(topic("stat", name), payload, retain, qos)
-                    _events.pop(0)
-                    if done:
-                        done()
+                    e = _events[0]
+                    await _put(topic("stat", e[0]), e[1], e[2], e[3])
+                    if _events and _events[0] is e:  # not pushed out meanwhile
+                        _events.pop(0)
+                    if e[4]:
+                        e[4]()
                 else:
                     for p in _pubs:
                         if p.pending is not None:
