@@ -227,3 +227,21 @@ def test_bad_relay_config_is_safe_mode(relay, device, broker):
     out = dev.output()
     assert "relays: GPIO 34 cannot drive a relay" in out
     assert "maxon: '5,x' is not a comma-separated list of integers" in out
+
+
+def test_safe_mode_switches_relays_off(relay):
+    # A boot loop: the service never runs again, so nothing would end a relay's time.
+    dev, w = relay()
+    m = w.mark()
+    turn_on(w, 2, "600")
+    state(w, dev, 2, "1", m)
+    for boot in (2, 3, 4):
+        os.kill(dev._proc.pid, signal.SIGSEGV)
+        dev.wait_boot(boot)
+        if boot < 4:
+            dev.wait_console("relay: ", boot=boot)
+            assert levels(dev) == [1, 1, 0, 1]
+    dev.wait_console("safe mode: relays on GPIO 25, 26, 27, 33 off", boot=4)
+    assert "boot loop" in dev.output(4)
+    assert levels(dev) == [1, 1, 1, 1]
+    assert dev.nvs()["relay"]["2"] == ["i32", 0]

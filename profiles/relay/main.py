@@ -1,3 +1,4 @@
 from epx import app
+from relay import safe
 
-app.run("relay.service")
+app.run("relay.service", safe_setup=safe.setup)

@@ -61,6 +61,7 @@ def setup():
                  % (len(max_s), len(pins)))
     max_s = [max_s[min(i, len(max_s) - 1)] for i in range(len(pins))]
     nv = NVRAM("relay")
+    nv.set_bytes("pins", bytes(pins))  # for safe mode (relay.safe)
     state = keep.Kept(nv, "relay", len(pins))
     left = keep.Kept(nv, "relayt", len(pins), "t")
     state.load()

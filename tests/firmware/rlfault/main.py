@@ -1,5 +1,5 @@
 from epx import app
 import faults
-from relay import service
+from relay import safe, service
 
-app.run(lambda: faults.setup(service))
+app.run(lambda: faults.setup(service), safe_setup=safe.setup)
