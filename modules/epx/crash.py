@@ -37,13 +37,15 @@ def reboot(reason, unreported=REBOOT_UNREPORTED):
 
 def fatal(exc):
     """The crash path: trace to exception.txt, reason to reboot.txt, reset."""
+    unreported = REBOOT_UNREPORTED
+    reason = "unreadable exception"
     try:
         gc.collect()  # a MemoryError may have left little to write the trace with
         sys.print_exception(exc)
+        reason = "%s: %s" % (type(exc).__name__, exc)
         with open(EXCEPTION_FILE, "w") as f:
             sys.print_exception(exc, f)
-        reason = "%s: %s" % (type(exc).__name__, exc)
+        unreported |= EXCEPTION_UNREPORTED  # not an older trace, should this one not be written
     except BaseException as e:
-        reason = "unreadable exception"
         sys.print_exception(e)
-    reboot("exception " + reason, REBOOT_UNREPORTED | EXCEPTION_UNREPORTED)
+    reboot("exception " + reason, unreported)
