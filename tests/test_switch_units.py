@@ -369,3 +369,20 @@ print(json.dumps(r))
     for name, (inputs, on) in out.items():
         assert inputs == 1, name
         assert on == 0xFF if name == "dtwonder8" else on == [1] * len(on), name
+
+
+def test_output_enable_held_until_the_first_latch(fw, tmp_path):
+    out = run(fw, tmp_path, """
+from sim import models
+import shiftreg
+o = models.attach('pins', 'HC595', args=dict(ser=13, clk=14, latch=15, oe=4))
+c = shiftreg.Chain(14, load=32, qh=16, ser=13, latch=15, oe=4)
+r = [o.outputs()]            # a board pull-up keeps OE high: outputs off
+c.out = 0b1001
+c.transfer()
+r.append(o.outputs())        # reads do not enable them
+c.write(0b1001)
+r.append(o.outputs())
+print(json.dumps(r))
+""")
+    assert out == [None, None, 0b1001]

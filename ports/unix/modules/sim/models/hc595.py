@@ -23,6 +23,8 @@ class HC595(PinModel):
         self.edges = 0
         self.history = []  # latched values, newest last (bounded)
         self.watch(*self.levels)
+        if oe is not None:
+            self.drive(oe, 1)  # the pull-up, until the ESP32 drives OE
 
     def restore(self, state):
         if sim.BOOT.get("reset_cause") == 1:
