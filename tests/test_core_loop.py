@@ -378,3 +378,36 @@ print(json.dumps(used))
 """)
     # After the first round every structure has its size: no growth after that.
     assert max(out[1:]) - min(out[1:]) < 2048, out
+
+
+def test_thirty_days_in_hour_steps(fw, tmp_path):
+    # Past the ticks wrap-around (12.4 days) twice: uptime keeps counting, recurring timers
+    # keep their phase and do not pile up catch-up calls, long one-shots land, heap is flat.
+    out = run(fw, tmp_path, """
+import gc
+HOUR = 3600000
+calls = {"second": 0, "minute": 0}
+def count(name):
+    def f():
+        calls[name] += 1
+    return f
+loop.every(1000, count("second"))
+minute = loop.every(60000, count("minute"))
+landed = []
+up0 = loop.uptime_ms()
+loop.later(5 * 24 * HOUR, lambda: landed.append(loop.uptime_ms() - up0))
+heap = []
+for day in range(30):
+    for hour in range(24):
+        run_for(HOUR, step=HOUR)
+    loop.uptime_ms()
+    gc.collect()
+    heap.append(gc.mem_alloc())
+print(json.dumps([loop.uptime_ms() - up0, calls, landed, ticks_diff(minute._due, ticks_ms()), heap]))
+""", env={"EPX_SIM_TICKS_START": str(2**30 - 60000)})
+    uptime, calls, landed, next_minute, heap = out
+    assert 30 * 86400000 <= uptime <= 30 * 86400000 + 1000
+    assert 720 <= calls["second"] <= 722 and 720 <= calls["minute"] <= 722
+    assert len(landed) == 1 and 5 * 86400000 <= landed[0] <= 5 * 86400000 + 3600000
+    assert 0 < next_minute <= 60000
+    assert max(heap[1:]) - min(heap[1:]) < 1024, heap
