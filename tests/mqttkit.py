@@ -131,6 +131,7 @@ class FakeBroker:
         self.port = self.srv.getsockname()[1]
         self.count = 0
         self.errors = []
+        self.counted = threading.Condition()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -141,8 +142,10 @@ class FakeBroker:
             except OSError:
                 return
             conn.settimeout(10)
-            i = self.count
-            self.count += 1
+            with self.counted:
+                i = self.count
+                self.count += 1
+                self.counted.notify_all()
             try:
                 if read_packet(conn) is not None:
                     if self.handler(conn, i) is False:
@@ -158,3 +161,8 @@ class FakeBroker:
 
     def close(self):
         self.srv.close()
+
+    def wait_count(self, n, timeout=30):
+        """True once n connections were accepted."""
+        with self.counted:
+            return self.counted.wait_for(lambda: self.count >= n, timeout)

@@ -76,6 +76,9 @@ def test_commands_values_and_garbage(online):
     assert "unknown command" in w.wait_for(f"stat/{NAME}/Log", lambda p: "OTA" in p, since=m, device=dev)[1]
     w.publish(f"cmnd/{NAME}/OTA", "getversion")
     w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("netcheck-"), since=m, device=dev)
+    w.publish(f"cmnd/{NAME}/OTA", "partitions")
+    w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("running ota_0, next ota_1"), since=m,
+               device=dev)
     w.publish(f"cmnd/{NAME}/OTA", "stats")
     assert w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("connlost"), since=m,
                       device=dev)[1] == "connlost events net 0 mqtt 0"
@@ -257,3 +260,26 @@ def test_heap_of_net_and_mqtt_small_and_stable(device, broker, proxy, mqtt_watch
         used.append(dev.call("state")["mem_alloc"])
     assert used[0] - before < 20 * 1024, (before, used)
     assert max(used[2:]) <= used[1] + 2048, used
+
+
+def test_hostile_broker_never_crashes_the_device(device, broker):
+    """A broker answering with oversized and malformed packets, then random ones: the
+    device logs, backs off, retries, and stays on its first boot."""
+    import random
+    from mqttkit import CONNACK_OK, FakeBroker
+    from test_mqtt_client import HOSTILE, random_packet
+
+    rnd = random.Random(7)
+
+    def handler(conn, i):
+        if i < len(HOSTILE):
+            conn.sendall(HOSTILE[i][0])
+        else:
+            conn.sendall(CONNACK_OK + b"".join(random_packet(rnd) for _ in range(50)))
+    fake = FakeBroker(handler)
+    dev = boot(device, broker, mqttport=fake.port)
+    dev.call("clock.scale", factor=50)  # the backoff passes 50 times faster
+    assert fake.wait_count(9), dev.output()
+    dev.wait_console(r"mqtt: connect: PacketTooLarge")
+    assert len(dev.boots) == 1 and "exit" not in dev.boots[0]
+    fake.close()
