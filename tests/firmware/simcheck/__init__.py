@@ -269,19 +269,6 @@ def soft():
     sys.exit()
 
 
-def toggle():
-    from machine import Pin
-
-    p = Pin(2, Pin.OUT)
-    t = time.ticks_us()
-    for _ in range(5000):
-        p.on()
-        p.off()
-    say(us_per_edge=time.ticks_diff(time.ticks_us(), t) / 10000)
-    while True:
-        time.sleep_ms(10)
-
-
 def adc():
     from machine import ADC, Pin
 
