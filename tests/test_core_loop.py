@@ -314,16 +314,24 @@ _simclock.scale(1)   # polling the flag waits 1 ms of device time per loop turn
 got = []
 flag = loop.irq_flag(lambda: got.append(since(t0)))
 t0 = ticks_ms()
+sets = []
 def irq(_):
+    sets.append(since(t0))
+    flag.set()
+def from_thread():
+    sets.append(since(t0))
     flag.set()
 # A soft IRQ while the loop waits (micropython.schedule, as Pin.irq does), then one
 # from another thread.
 loop.later(100, lambda: micropython.schedule(irq, None))
-loop.later(300, lambda: _thread.start_new_thread(flag.set, ()))
-run_for(500)
-print(json.dumps(got))
+loop.later(300, lambda: _thread.start_new_thread(from_thread, ()))
+run_for(600)
+print(json.dumps([sets, got]))
 """)
-    assert len(out) == 2 and 100 <= out[0] <= 120 and 300 <= out[1] <= 330
+    sets, got = out
+    # Real time runs into device time here (scale 1): the bound is loose for a busy host.
+    assert len(sets) == 2 and len(got) == 2
+    assert all(0 <= g - s <= 100 for s, g in zip(sets, got)), out
 
 
 @pytest.mark.parametrize("where", ["timer", "task", "asyncio"])

@@ -60,8 +60,9 @@ def test_a_turning_loop_feeds_a_stalled_one_resets(fw, tmp_path):
 
 
 def test_a_short_stall_is_survived(fw, tmp_path):
-    # Fed at most 1.9 s before (1 s feeds, 0.9 s steps): 12 + 0.3 + 1.9 s < 15 s.
-    r = run(fw, tmp_path, "watchdog on\n", "stall(12000, 300)")
+    # Fed at most 1.9 s before (1 s feeds, 0.9 s steps): 11 + 0.3 + 1.9 s < 15 s, with room
+    # for a busy host (real time runs into device time here).
+    r = run(fw, tmp_path, "watchdog on\n", "stall(11000, 300)")
     assert r.returncode == 0 and "alive" in r.stdout, r.stdout + r.stderr
 
 
