@@ -149,3 +149,20 @@ def test_the_bare_profile_boots_to_mqtt(device, broker, mqtt_watch):
     dev.wait_console("reported 1 messages")
     assert "Traceback" not in dev.output() and " E " not in dev.output()
     assert len(dev.boots) == 1
+
+
+def test_the_core_runs_across_the_ticks_wrap_around(device, broker, mqtt_watch):
+    """Booted 5 s before ticks_ms wraps (2**30 ms, as on the ESP32): net and MQTT start after
+    the wrap, and timers set before it (the 120 s good-boot mark, Uptime) still land."""
+    w = mqtt_watch(broker)
+    dev = device("bare", files={"config.txt": config(broker, mqttname="bare")}, start=False)
+    dev.t_us = (2**30 - 5000) * 1000
+    dev.start()
+    network_now(dev, 1)
+    w.wait_for("stat/bare/LWT", lambda p: p == "Online", device=dev)
+    for _ in range(4):
+        dev.advance(30000)
+    dev.wait_console("up 120 s: a good boot")
+    w.wait_for("stat/bare/Uptime", lambda p: p == "2", device=dev)
+    assert dev.call("clock.now") // 1000 > 2**30  # the clock did pass the wrap
+    assert "Traceback" not in dev.output() and len(dev.boots) == 1
