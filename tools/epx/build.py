@@ -68,7 +68,9 @@ def describe():
 
 
 def firmware_version(profile):
-    return f"{profile}-{describe()}"
+    # EPX_VERSION names a build by hand (a release, or the second version of a profile that
+    # OTA tests need) instead of `git describe`.
+    return f"{profile}-{os.environ.get('EPX_VERSION') or describe()}"
 
 
 def write_if_changed(path, text):
@@ -189,10 +191,27 @@ def seed_from_sibling(build_dir):
     if build_dir.exists():
         return
     for sibling in sorted(BUILD.glob("unix-*/micropython")):
-        shutil.copytree(sibling.parent, build_dir, symlinks=True, ignore=shutil.ignore_patterns(
-            "frozen_mpy", "frozen_content.*", "micropython", "micropython.map", "gen", "manifest.py",
-            "version.txt", "make.log"))
+        # Not while the sibling is being built: its generated headers may be half-written.
+        with locked(BUILD / f".{sibling.parent.name}.lock"):
+            if not sibling.exists():
+                continue
+            shutil.copytree(sibling.parent, build_dir, symlinks=True, ignore=shutil.ignore_patterns(
+                "frozen_mpy", "frozen_content.*", "micropython", "micropython.map", "gen", "manifest.py",
+                "version.txt", "make.log", "app.bin"))
+        own_dependencies(build_dir)
         return
+
+
+def own_dependencies(build_dir):
+    """Seeded objects came with their sibling's dependency files (.P), whose targets name the
+    sibling's folder: point them at this build, so a changed header rebuilds what uses it."""
+    foreign = re.compile(re.escape(str(BUILD)) + r"/unix-[^/\s]+/")
+    mine = str(build_dir) + "/"
+    for dep in build_dir.rglob("*.P"):
+        text = dep.read_text()
+        fixed = foreign.sub(lambda m: mine, text)
+        if fixed != text:
+            dep.write_text(fixed)
 
 
 def locked(path):
