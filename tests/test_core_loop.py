@@ -227,7 +227,8 @@ def test_delays_beyond_the_ticks_range_are_refused(fw, tmp_path):
 errors = []
 for make in (lambda: loop.later(2**29, print), lambda: loop.every(2**29 - 10, print, jitter_ms=20),
              lambda: loop.later(-1, print), lambda: loop.Timer(print).start(),
-             lambda: loop.every(100, print, jitter_ms=100)):
+             lambda: loop.every(100, print, jitter_ms=100), lambda: loop.every(0, print),
+             lambda: loop.later(10, print, jitter_ms=-5)):
     try:
         make()
         errors.append(None)
@@ -237,6 +238,7 @@ print(json.dumps(errors))
 """)
     assert all(out) and "out of range" in out[0] and "needs a delay" in out[3]
     assert out[4] == "jitter 100 ms not below the period 100 ms"
+    assert out[5] == "period 0 ms not above 0" and "jitter -5 ms out of range" in out[6]
 
 
 MACHINE = """

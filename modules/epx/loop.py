@@ -54,8 +54,11 @@ class Timer:
     """
 
     def __init__(self, callback, period_ms=None, jitter_ms=0):
+        _check_ms("jitter", jitter_ms)
         if period_ms is not None:
             _check_ms("period", period_ms + jitter_ms)
+            if period_ms <= 0:
+                raise ValueError("period %d ms not above 0" % period_ms)
             if jitter_ms >= period_ms:
                 raise ValueError("jitter %d ms not below the period %d ms" % (jitter_ms, period_ms))
         self._callback = callback
