@@ -59,9 +59,11 @@ def image(tag):
 
 
 def config(broker, name, key=KEY, **extra):
+    # At SCALE a device second is 50 ms: a loaded test machine must not look like a hung
+    # loop or a dead broker. Tests about the watchdog turn it on.
     lines = {"ssid": "testap", "mqttbroker": broker.host, "mqttport": broker.port,
              "mqttname": name, "ota_key": key, "ota_healthy_s": 5, "ota_verify_s": 60,
-             "homeassistant": 0}
+             "homeassistant": 0, "mqttkeepalive": 600, "watchdog": 0}
     lines.update(extra)
     return "".join(f"{k} {v}\n" for k, v in lines.items())
 
@@ -135,7 +137,7 @@ def test_rollback_from_an_image_that_crashes_at_boot(rig):
 
 
 def test_rollback_from_an_image_that_trips_the_watchdog(rig):
-    r = rig()
+    r = rig(watchdog=1)
     result = r.update(image("2.0-hang"))
     assert result.outcome == "rolled back", r.dev.output()
     tried = [b for b in r.dev.boots if b["version"] == "ota_app-2.0-hang"]
@@ -320,7 +322,7 @@ def test_power_loss_during_the_write_and_the_boot_switch(rig):
     url = server.url("127.0.0.1")
     try:
         for boot, point in plan.items():
-            assert r.dev.wait_boot(boot)["version"] == "ota_app-1.0", point  # the old image boots
+            assert r.dev.wait_boot(boot, timeout=30)["version"] == "ota_app-1.0", point  # the old image boots
             mark = r.watch.mark()
             r.online(since=mark if boot > 1 else 0)
             console = r.dev.console_mark()
@@ -328,7 +330,7 @@ def test_power_loss_during_the_write_and_the_boot_switch(rig):
             r.dev.wait_console(r"sim: power cut", since=console, timeout=30)
             r.dev.power_cycle()
         mark = r.watch.mark()
-        last = r.dev.wait_boot(len(plan) + 1)
+        last = r.dev.wait_boot(len(plan) + 1, timeout=30)
         assert (last["slot"], last["version"]) == ("ota_0", "ota_app-1.0")
         # a cut in the boot switch left the record of the update: the old image says so
         assert r.status("rolled back", since=mark)["failed"] == "ota_app-2.0"
@@ -392,7 +394,7 @@ def test_epx_ota_refuses_what_is_not_an_app_image(tmp_path):
 
 
 def test_loop_and_watchdog_alive_while_a_transfer_stalls(rig):
-    r = rig(ota_timeout_s=120)
+    r = rig(ota_timeout_s=120, watchdog=1)
     good = image("2.0")
     stall = RawServer(f"HTTP/1.0 200 OK\r\nContent-Length: {len(good)}\r\n\r\n".encode(),
                       good[:50000], None)

@@ -33,6 +33,7 @@ _busy = False
 _percent = -1
 _healthy_ms = None  # uptime when the device last became healthy
 _check = None
+_pending = None  # the version the last update installed, until its outcome is settled
 
 
 def status(state, **fields):
@@ -63,6 +64,8 @@ def request(text):
     global _busy
     if _busy:
         return status("refused", error="an update is already running")
+    if verifying():
+        return status("refused", error="the running update is still on trial (health check)")
     try:
         req = _verify(text)
     except ValueError as e:
@@ -152,26 +155,25 @@ async def _update(req):
             raise otawrite.Refused("image is %s, the request says %s" % (image_version, version))
 
     _percent = -1
-    part = Partition(Partition.RUNNING).get_next_update()
     try:
+        part = Partition(Partition.RUNNING).get_next_update()
         await otawrite.write(part, req["url"], req["size"], req["sha256"], accept,
                              _progress(req["size"]), TIMEOUT_S.value * 1000)
-        _nv.set_str("pending", version)
         _nv.set_str("from", running_version())
+        _nv.set_str("pending", version)  # from here a boot of anything else is a rollback
         try:
             part.set_boot()
         except OSError as e:
-            _nv.erase("pending")
             raise otawrite.Refused("set_boot refused the image (%s)" % e)
-    except otawrite.Refused as e:
+    except Exception as e:  # a refusal, or anything else: the device must not stay half-updated
         _busy = False
+        if _nv.get_str("pending") == version:
+            _nv.erase("pending")
+        if not isinstance(e, otawrite.Refused):
+            sys.print_exception(e)
+            e = repr(e)
         log.error("ota: %s failed: %s" % (version, e))
         return status("failed", version=version, error=str(e))
-    except Exception as e:  # anything else must not leave the device half-updated either
-        _busy = False
-        sys.print_exception(e)
-        log.error("ota: %s failed: %r" % (version, e))
-        return status("failed", version=version, error=repr(e))
     log.info("ota: %s written to %s, rebooting" % (version, part.info()[4]))
     status("rebooting", version=version, slot=part.info()[4])
     loop.later(_REBOOT_MS, lambda: _reboot("OTA to " + version))
@@ -188,18 +190,23 @@ def _reboot(reason):
 
 def start():
     """Called once MQTT starts: settle the outcome of an update from before this boot."""
-    global _check
+    global _check, _pending
     if _check is not None:
         return
-    pending = _nv.get_str("pending")
-    if pending is None:
+    _pending = _nv.get_str("pending")
+    if _pending is None:
         _check = loop.every(_CHECK_MS, _keep)  # marks the image valid once healthy
-    elif pending == running_version():
-        log.info("ota: %s boots pending verification" % pending)
+    elif _pending == running_version():
+        log.info("ota: %s boots pending verification" % _pending)
         _check = loop.every(_CHECK_MS, _verify_boot)
     else:
-        log.error("ota: %s was rolled back, running %s" % (pending, running_version()))
+        log.error("ota: %s was rolled back, running %s" % (_pending, running_version()))
         _check = loop.every(_CHECK_MS, _report_rollback)
+
+
+def verifying():
+    """Is this boot an update still on trial?"""
+    return _pending is not None and _pending == running_version()
 
 
 def healthy():
@@ -227,11 +234,13 @@ def _keep():
 
 
 def _verify_boot():
-    version = _nv.get_str("pending")
+    global _pending
+    version = _pending
     if _stable():
         _check.cancel()
         Partition.mark_app_valid_cancel_rollback()
         _nv.erase("pending")
+        _pending = None
         log.info("ota: %s kept" % version)
         status("kept", version=version, previous=_nv.get_str("from"))
     elif loop.uptime_ms() >= VERIFY_S.value * 1000:
@@ -242,16 +251,13 @@ def _verify_boot():
 
 
 def _report_rollback():
+    global _check, _pending
     from epx import mqtt
 
     if mqtt.connected:
         _check.cancel()
-        pending = _nv.get_str("pending")
-        _nv.erase("pending")
-        status("rolled back", version=running_version(), failed=pending)
-        _check_keep()
-
-
-def _check_keep():
-    global _check
-    _check = loop.every(_CHECK_MS, _keep)
+        if _nv.get_str("pending") == _pending:  # not since replaced by a new update's
+            _nv.erase("pending")
+        status("rolled back", version=running_version(), failed=_pending)
+        _pending = None
+        _check = loop.every(_CHECK_MS, _keep)
