@@ -71,11 +71,12 @@ def config(broker, name, key=KEY, **extra):
 class Rig:
     """A device running ota_app-1.0 on the broker, watched on MQTT."""
 
-    def __init__(self, device, broker, watch, name="ota1", env=None, heapsize=None, **cfg):
+    def __init__(self, device, broker, watch, name="ota1", env=None, heapsize=None, files=None,
+                 **cfg):
         self.name = name
         self.config_text = config(broker, name, **cfg)
         self.dev = device(image("1.0"), config=self.config_text, name=name, env=env or {},
-                          **({"heapsize": heapsize} if heapsize else {}))
+                          files=files, **({"heapsize": heapsize} if heapsize else {}))
         self.dev.call("clock.scale", factor=SCALE)
         self.watch = watch
         self.broker = broker
@@ -373,6 +374,23 @@ def test_epx_ota_command_updates_every_device(rig, tmp_path):
     assert "100%" in done.stderr  # the progress bars
     for r in devices:
         assert r.dev.boots[-1]["version"] == "ota_app-2.0"
+
+
+def test_epx_ota_through_a_tls_broker(device, broker_tls, mqtt_watch, test_ca, tmp_path):
+    r = Rig(device, broker_tls, mqtt_watch(broker_tls), name="ota-tls", files={"ca.der": test_ca.ca_der},
+            mqttbroker="localhost", mqttca="ca.der")
+    cfg = tmp_path / "c.txt"
+    cfg.write_text(r.config_text)
+    app_bin = tmp_path / "app.bin"
+    app_bin.write_bytes(image("2.0"))
+    argv = [sys.executable, "-m", "epx", "ota", str(app_bin), str(cfg), "--serve-host", "127.0.0.1",
+            "--timeout", "60"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 1 and "give --cafile" in done.stderr
+    done = subprocess.run(argv + ["--cafile", test_ca.ca_path], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == "ota-tls: kept ota_app-2.0"
 
 
 def test_epx_ota_refuses_what_is_not_an_app_image(tmp_path):

@@ -110,7 +110,7 @@ def cmd_ota(args):
     from . import ota
 
     image = ota.load_image(args.image)
-    targets = [ota.target(c, args.broker) for c in args.config]
+    targets = [ota.target(c, args.broker, args.cafile) for c in args.config]
     print(f"{image.version}: {len(image.data)} bytes, sha256 {image.sha256[:16]}...")
     results = ota.rollout(targets, image, url=args.url, serve_host=args.serve_host,
                           progress=ota.ProgressBar(), comeback_timeout=args.timeout)
@@ -185,6 +185,7 @@ def parser():
     s.add_argument("--url", help="where devices fetch the image (default: served from this host)")
     s.add_argument("--serve-host", help="this host's address as the devices see it")
     s.add_argument("--broker", metavar="HOST[:PORT]", help="instead of the config's mqttbroker")
+    s.add_argument("--cafile", help="the broker's CA certificate (PEM), for TLS")
     s.add_argument("--timeout", type=float, default=900, help="seconds to come back healthy")
     s.set_defaults(func=cmd_ota)
 

@@ -23,7 +23,7 @@ from collections import namedtuple
 
 from .errors import EpxError
 
-Target = namedtuple("Target", "name key broker port user password")
+Target = namedtuple("Target", "name key broker port user password cafile", defaults=(None,))
 Image = namedtuple("Image", "data version profile sha256")
 Result = namedtuple("Result", "name outcome version error")  # outcome: kept, rolled back, refused, failed, timeout
 
@@ -50,8 +50,9 @@ def read_config(path):
     return values
 
 
-def target(config_path, broker=None):
-    """The device a config.txt describes; broker "host[:port]" overrides its mqttbroker."""
+def target(config_path, broker=None, cafile=None):
+    """The device a config.txt describes; broker "host[:port]" overrides its mqttbroker;
+    cafile (PEM) makes the connection TLS, as a config with mqttca has it."""
     c = read_config(config_path)
     for key in ("mqttname", "ota_key"):
         if not c.get(key):
@@ -63,7 +64,10 @@ def target(config_path, broker=None):
     if ":" in host:
         host, _, p = host.rpartition(":")
         port = int(p)
-    return Target(c["mqttname"], c["ota_key"], host, port, c.get("mqttuser"), c.get("mqttpassword"))
+    if c.get("mqttca") and not cafile:
+        raise EpxError(f"{config_path}: the broker wants TLS (mqttca): give --cafile")
+    return Target(c["mqttname"], c["ota_key"], host, port, c.get("mqttuser"), c.get("mqttpassword"),
+                  cafile)
 
 
 def load_image(data):
@@ -171,6 +175,8 @@ class Link:
                                   client_id=f"epx-ota-{os.getpid()}-{id(self) & 0xFFFFFF:x}")
         if t.user:
             self.client.username_pw_set(t.user, t.password)
+        if t.cafile:
+            self.client.tls_set(ca_certs=t.cafile)
         self.client.on_connect = lambda c, *a: c.subscribe(f"stat/{t.name}/OTA", 1)
         self.client.on_subscribe = lambda *a: self._ready.set()
         self.client.on_message = self._on_message
