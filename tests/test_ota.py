@@ -260,6 +260,7 @@ def test_refused_requests_change_nothing(rig):
     try:
         cases = [
             (dict(data=good, url=url, key="not-the-key"), "refused", "bad hmac"),
+            (dict(data=good, url=url, counter=2**31), "refused", "counter: out of range"),
             (dict(data=good, url=url + "x", counter=100), "failed", "HTTP 404"),  # counter 100 taken
             (dict(data=good, url=url, counter=100), "refused", "replayed: counter 100, last accepted 100"),
             (dict(data=good, url=url, counter=99), "refused", "replayed: counter 99"),

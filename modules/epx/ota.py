@@ -99,6 +99,8 @@ def _verify(text):
             raise ValueError("%s: missing or not %s" % (name, "a number" if kind is int else "text"))
         if kind is str and (not req[name] or any(c <= " " for c in req[name])):
             raise ValueError("%s: empty or with spaces" % name)
+    if not 0 <= req["counter"] < 0x80000000:  # kept as an NVS i32
+        raise ValueError("counter: out of range")
     key = diag.OTA_KEY.value
     if not key:
         raise ValueError("no ota_key configured")
