@@ -131,8 +131,8 @@ def test_program_upload_good_and_bad(switch):
     m = w.mark()
     good = "0:T:-0/+0;1:R:-1,-2/+1,+2;2:P:-3/+3"
     w.publish(topic("cmnd", "Program"), good)
+    w.wait_for(topic("stat", "Program"), lambda p: p == good, since=m, device=dev)
     assert w.wait_for(topic("stat", "ProgramCompilation"), since=m, device=dev)[1] == "Success"
-    assert w.wait_for(topic("stat", "Program"), since=m, device=dev)[1] == good
     assert dev.nvs()["switch"]["program"][0] == "blob"
     m = w.mark()
     w.publish(topic("cmnd", "Program"), "0:P:+9")
