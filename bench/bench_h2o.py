@@ -1,7 +1,11 @@
-"""h2o: the viper pulse handler (modules/epx/pulse.py) against the same handler compiled as
-plain bytecode (ns per pulse, ratio; goal <= 0.2), run inside the h2o host firmware."""
+"""h2o, in its host firmware: the viper pulse handler (modules/epx/pulse.py) against the
+same handler compiled as plain bytecode (ns per pulse, ratio; goal <= 0.2); the highest
+pulse rate the simulator delivers without loss; heap taken by the profile's code frozen vs
+loaded from .py files (ratio; goal <= 0.35); free heap of the running appliance with an
+ESP32's heap (-X heapsize=110 KB)."""
 
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,6 +73,110 @@ for name, make in (("viper", viper._edge_handler), ("bytecode", bytecode._edge_h
 """
 
 
+# The highest rate counted without loss: pulse trains (the simulator's pin.pulses) of 2 s.
+RATES = r"""
+import asyncio
+import sim.ctl
+from machine import Pin
+from epx.pulse import PulseCounter
+
+counter = PulseCounter(Pin(14, Pin.IN), 20)
+
+
+async def train(hz):
+    count = int(hz * 2)
+    sim.ctl.pulses({"pin": 14, "hz": hz, "count": count})
+    got = [0, 0]
+    quiet = 0
+    while quiet < 5:  # until nothing more arrives for 0.5 s after the train
+        await asyncio.sleep_ms(100)
+        counted, rejected = counter.take()
+        got[0] += counted
+        got[1] += rejected
+        quiet = quiet + 1 if got[0] + got[1] >= count or not counted + rejected else 0
+    return count, got[0]
+
+
+async def main():
+    best = 0
+    for hz in (250, 500, 1000, 2000, 4000, 8000):
+        count, counted = await train(hz)
+        if counted != count:
+            break
+        best = hz
+    print("rate", best)
+
+
+asyncio.run(main())
+"""
+
+# Heap taken by importing the profile (everything h2o.service imports), past the platform:
+# the ESP32 port's modules (Python here: the simulator) and asyncio are loaded first.
+HEAP = r"""
+import gc
+import asyncio, esp32, machine, network, select, socket, time
+gc.collect()
+before = gc.mem_alloc()
+import h2o.service
+gc.collect()
+print("heap", gc.mem_alloc() - before)
+"""
+
+
+def run_in(exe, folder, module, path):
+    out = subprocess.run([str(exe), "-c", f"import sys;sys.path[:]={path!r};import {module}"],
+                         cwd=folder, capture_output=True, text=True, timeout=300)
+    if out.returncode:
+        sys.exit(out.stdout + out.stderr)
+    return dict(line.split() for line in out.stdout.split("\n") if line)
+
+
+def as_py_files(folder, exe):
+    """The profile's frozen Python as .py files, as if copied to the filesystem."""
+    lib = Path(folder, "lib")
+    for src, dst in ((ROOT / "modules" / "epx", "epx"), (ROOT / "modules" / "uumqtt", "uumqtt"),
+                     (ROOT / "profiles" / "h2o" / "h2o", "h2o")):
+        shutil.copytree(src, lib / dst, ignore=shutil.ignore_patterns("manifest.py"))
+    shutil.copy(exe.parent / "gen" / "epx" / "version.py", lib / "epx")
+    for driver in ("mcp23017", "ssd1306"):
+        shutil.copy(ROOT / "modules" / "third" / f"{driver}.py", lib)
+    return str(lib)
+
+
+def small_heap(heapsize):
+    """Free heap after gc.collect() of the running appliance (online, 60 device seconds)."""
+    from epx.sim import appimage, net
+    from epx.sim.device import Device
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_h2o_device import CONFIG, wet
+
+    exe, _ = build.build_unix("h2o")
+    with tempfile.TemporaryDirectory() as tmp, net.Broker() as broker:
+        image = appimage.write(exe, build.firmware_version("h2o"), Path(tmp, "app.bin"))
+        dev = Device.create(Path(tmp, "dev"), image, heapsize=heapsize,
+                            files={"config.txt": CONFIG.format(port=broker.port, capacity=200)})
+        dev.world["clock_scale"] = 10
+        dev.world["models"] += [
+            {"bus": "i2c0", "model": "MCP23017", "addr": 0x20, "name": "mcp",
+             "args": {"inputs": 0, "floating": wet(2)}},
+            {"bus": "i2c0", "model": "SSD1306", "addr": 0x3C, "name": "oled"}]
+        with dev:
+            dev.wait_console(r"mqtt: up", timeout=30)
+            dev.wait_console(r"reported", timeout=30)
+            return dev.call("state")["mem_free"]
+
+
+# The simulated ESP32's Python modules: C in the ESP32 port, so heap it does not spend.
+SIMULATOR = r"""
+import gc
+gc.collect()
+before = gc.mem_alloc()
+import esp32, machine, network, select, socket, sim.ctl
+gc.collect()
+print("sim", gc.mem_alloc() - before)
+"""
+
+
 def bytecode_twin(source):
     """pulse.py without the viper decorator; ptr32() becomes the identity."""
     twin, n = re.subn(r"^\s*@micropython\.viper\n", "", source, flags=re.M)
@@ -91,6 +199,24 @@ def main():
     print(f"pulse handler: viper {viper} ns/pulse, bytecode {bytecode} ns/pulse, "
           f"ratio {viper / bytecode:.2f} (goal <= 0.2); without the ticks_us/pin.value calls "
           f"both make ({calls} ns): ratio {max(0, viper - calls) / (bytecode - calls):.2f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "rates.py").write_text(RATES)
+        print(f"pulse rate counted without loss (simulator, 2 s trains): "
+              f"{run_in(exe, tmp, 'rates', ['', '.frozen'])['rate']} Hz")
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "heap.py").write_text(HEAP)
+        frozen = int(run_in(exe, tmp, "heap", ["", ".frozen"])["heap"])
+        loaded = int(run_in(exe, tmp, "heap", ["", as_py_files(tmp, exe), ".frozen"])["heap"])
+    print(f"heap after importing h2o.service: frozen {frozen} bytes, from .py files {loaded} "
+          f"bytes, ratio {frozen / loaded:.2f} (goal <= 0.35)")
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "simheap.py").write_text(SIMULATOR)
+        simulator = int(run_in(exe, tmp, "simheap", ["", ".frozen"])["sim"])
+    heap = 110 * 1024
+    free = small_heap(heap)
+    print(f"free heap, running online with -X heapsize={heap}: {free} bytes (+{simulator} bytes "
+          f"the simulator's Python machine/network/esp32/socket take, C on the ESP32: "
+          f"{free + simulator} bytes)")
 
 
 if __name__ == "__main__":

@@ -181,11 +181,12 @@ def test_flow_volumes_glitches_over_range_and_estimate(h2o):
         mark = t.mark()
         count = hz * 32
         t.pulses(hz, count, jitter=0.02)
-        # Sent every 10 s while water flows: the third one's window lies inside the train.
-        t.wait("Flow", lambda p: len(t.seen("Flow", since=mark)) >= 3, since=mark, timeout=30)
+        # Sent every 10 s while water flows: the windows of the 2nd and 3rd lie inside the
+        # train (averaged: a host hiccup that delays pulses moves them between windows).
+        t.wait("Flow", lambda p: len(t.seen("Flow", since=mark)) >= 3, since=mark, timeout=40)
         flows = [float(p) for p in t.seen("Flow", since=mark)]
         expected = hz / PULSERATE
-        assert abs(flows[2] - expected) <= 0.02 * expected, (hz, flows)
+        assert abs(sum(flows[1:3]) / 2 - expected) <= 0.02 * expected, (hz, flows)
         pumped += count / (60 * PULSERATE)
         t.wait("PumpedAfterLevelChange", "%.1f" % pumped, since=mark, timeout=30)
     # 40% of 100 L plus what was pumped, capped at the 60% switch.
@@ -194,12 +195,12 @@ def test_flow_volumes_glitches_over_range_and_estimate(h2o):
     assert t.last("EstimatedLevelVol") == "60"
     assert max(int(p) for p in t.seen("EstimatedLevelVol")) == 60
     t.wait("Flow", "0.0", since=mark, timeout=30)
-    # Glitches: 6 s of 50 us spikes, in real time (the simulator's own hiccups, scaled,
-    # would make them wider than the 8.3 ms pulses at maxflow).
+    # Glitches: 50 us spikes, with the device clock slower than real time (the host's
+    # scheduling hiccups, scaled up, would make them as wide as the 8.3 ms shortest pulse).
     mark = t.mark()
-    t.dev.call("clock.scale", factor=1)
-    t.pulses(30, 180, jitter=0.3, width_us=50)
-    t.samples(7)
+    t.dev.call("clock.scale", factor=0.5)
+    t.pulses(30, 30, jitter=0.3, width_us=50)
+    t.samples(3)
     t.dev.call("clock.scale", factor=5)
     t.samples(12)
     assert t.seen("PumpedAfterLevelChange", since=mark) == []
@@ -220,6 +221,8 @@ def test_flow_volumes_glitches_over_range_and_estimate(h2o):
     t.fill(3)
     t.wait("PumpedAfterLevelChange", "0.0", since=mark)
     t.wait("EstimatedLevelStr", "60% + 0L", since=mark)
+    # Pumped: the volume since its previous message; together they add up to everything.
+    t.wait("Pumped", lambda p: abs(sum(map(float, t.seen("Pumped"))) - pumped) < 1.05, timeout=30)
 
 
 @pytest.mark.parametrize("line, message", [

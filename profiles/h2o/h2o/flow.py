@@ -23,6 +23,7 @@ class Flow:
         self.malfunction = 0
         self.total = 0.0  # volume since start
         self.since_level = 0.0  # volume since the tank level last changed
+        self.unsent = 0.0  # volume not yet in a Pumped message
         self.rejected = 0  # pulses too short to be water
         self._counter = counter
         self._counts = array("i", bytes(4 * _SLOTS))
@@ -64,6 +65,7 @@ class Flow:
         volume = pulses / (60 * self.pulserate)
         self.total = max(0.0, self.total + volume)
         self.since_level = max(0.0, self.since_level + volume)
+        self.unsent = max(0.0, self.unsent + volume)
 
     def _window_rate(self):
         ms = sum(self._ms)

@@ -18,6 +18,8 @@ _MCP_ADDR = const(0x20)
 _OLED_ADDR = const(0x3C)
 _TICK_MS = const(1000)
 _MAX_SENSORS = const(16)  # the expander's inputs
+_PUMPED_MS = const(60000)
+_PUMPED_STALE_MS = const(1800000)
 
 
 def _label(text):
@@ -74,16 +76,42 @@ def setup():
     mqtt.pub("EstimatedLevelVol", lambda: estimate()[0], "%.0f", check_s=10, force_s=600, ha=("volume_storage", u))
     mqtt.pub("EstimatedLevelStr", estimate_text, "%s", check_s=10, force_s=600)
     # Flow: every 10 s while water flows, else on change and every 30 min (one topic).
-    mqtt.pub("Flow", lambda: flow.rate or None, "%.1f", check_s=10, force_s=10)
+    # (force_s under check_s: forced at every check, counted from the last send.)
+    mqtt.pub("Flow", lambda: flow.rate or None, "%.1f", check_s=10, force_s=5)
     mqtt.pub("Flow", lambda: None if flow.rate else flow.rate, "%.1f", check_s=10, force_s=1800, ha=("volume_flow_rate", u + "/min"))
     mqtt.pub("PumpedAfterLevelChange", lambda: flow.since_level, "%.1f", check_s=10, force_s=1800, ha=("volume", u))
     mqtt.pub("Malfunction", malfunction, "%d", check_s=1, force_s=1800, ha=(None, None))
+    loop.every(_PUMPED_MS, _send_pumped)
 
 
 def _tick():
     tank.sample()
     flow.tick()
     page.refresh()
+
+
+# Pumped: the volume since the previous Pumped message, taken off only once the message
+# was sent, so a broker outage loses none. One message in flight at a time.
+_sending = 0.0
+_sending_since = 0
+
+
+def _send_pumped():
+    global _sending, _sending_since
+    if _sending and loop.uptime_ms() - _sending_since > _PUMPED_STALE_MS:
+        _sending = 0.0  # dropped from a full queue during a long outage
+    if _sending or not mqtt.connected:
+        return
+    _sending = round(flow.unsent, 1)  # what the message says is what is taken off
+    if _sending:
+        _sending_since = loop.uptime_ms()
+        mqtt.publish("Pumped", "%.1f" % _sending, done=_pumped_sent)
+
+
+def _pumped_sent():
+    global _sending
+    flow.unsent = max(0.0, flow.unsent - _sending)
+    _sending = 0.0
 
 
 def _level_changed(old, new):
