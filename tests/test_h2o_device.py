@@ -162,15 +162,18 @@ def test_level_switches_malfunctions_display_and_discovery(h2o):
     assert found["CoarseLevelPct"]["unit_of_measurement"] == "%"
 
 
-def test_mcp_absent_at_boot_reads_full_then_recovers(h2o):
-    t = h2o(mcp={"absent": True}, switches=1)
+def test_absent_chips_at_boot_are_retried(h2o):
+    t = h2o(mcp={"absent": True}, oled={"absent": True}, switches=1)
     t.wait("Malfunction", "2")
     t.wait("CoarseLevelPct", "100")
-    assert "ERR 0x02" in t.display()
+    assert t.display() == []
     mark = t.mark()
+    t.call("oled", "absent", False)
     t.call("mcp", "absent", False)
     t.wait("Malfunction", "0", since=mark, timeout=30)
     t.wait("CoarseLevelPct", "20", since=mark)
+    t.samples(12)  # the display driver retries every 10 s
+    assert "20% + 0L" in t.display()
 
 
 def test_flow_volumes_glitches_over_range_and_estimate(h2o):

@@ -1,6 +1,6 @@
 # The SSD1306 page: level bar (half height on a malfunction, blinking while water flows),
 # IP or "no net", MQTT state, uptime, malfunction code or estimate, flow.
-from time import ticks_ms
+from epx.loop import uptime_ms
 
 
 def uptime(ms):
@@ -37,7 +37,7 @@ class Page:
         fb.fill_rect(0, 0, int(w * pct / 100), height, 1)
         fb.text(self._ip() or "no net", 0, 16)
         fb.text("MQTT " + self._mqtt(), 0, 24)
-        fb.text(uptime(ticks_ms()), 0, 32)
+        fb.text(uptime(uptime_ms()), 0, 32)
         fb.text("ERR 0x%02x" % fault if fault else self._estimate() or "", 0, 40)
         fb.text("-" if rate is None else "%.1f %s/min" % (rate, self.unit), 0, 48)
 
