@@ -37,14 +37,28 @@ class PZEM(UARTModel):
         self.requests = 0  # frames addressed to this meter with a good CRC
         self.resets = 0
         self._t = time.ticks_ms()
+        self._saved = self._t
 
     def restore(self, state):
         self._wh = float(state.get("energy", 0))
+        for k in ("voltage", "current", "power", "frequency", "pf", "alarm"):
+            if k in state:
+                setattr(self, k, state[k])
+
+    def _keep(self):
+        # The meter's counter and load outlive the ESP32's resets: the host keeps them.
+        self._saved = self._t
+        if getattr(self, "name", None):
+            self.save({"energy": self._wh, "voltage": self.voltage, "current": self.current,
+                       "power": self.power, "frequency": self.frequency, "pf": self.pf,
+                       "alarm": self.alarm})
 
     def _integrate(self):
         now = time.ticks_ms()
         self._wh += self.power * time.ticks_diff(now, self._t) / 3600000
         self._t = now
+        if time.ticks_diff(now, self._saved) >= 10000:
+            self._keep()
 
     # --- host side (model.call) ---------------------------------------------------------
 
@@ -58,7 +72,7 @@ class PZEM(UARTModel):
                 setattr(self, k, v)
             else:
                 raise ValueError("PZEM has no %r" % k)
-        self.save({"energy": self._wh})
+        self._keep()
 
     def set_fault(self, fault=None):
         if fault not in (None, "silent", "badcrc", "short", "noreset"):
@@ -98,7 +112,7 @@ class PZEM(UARTModel):
             self._integrate()
             self._wh = 0.0
             self.resets += 1
-            self.save({"energy": 0})
+            self._keep()
             return b"\x42"
         if func not in (0x03, 0x04) or len(data) != 4:
             return bytes((func | 0x80, 0x01))  # illegal function
