@@ -91,27 +91,30 @@ def _tick():
 
 
 # Pumped: the volume since the previous Pumped message, taken off only once the message
-# was sent, so a broker outage loses none. One message in flight at a time.
-_sending = 0.0
-_sending_since = 0
+# was sent, so a broker outage loses none. One message in flight at a time; one given up
+# on after _PUMPED_STALE_MS (dropped from a full queue) is sent again with what came since.
+_claim = None  # [volume] of the message in flight
+_claim_at = 0
 
 
 def _send_pumped():
-    global _sending, _sending_since
-    if _sending and loop.uptime_ms() - _sending_since > _PUMPED_STALE_MS:
-        _sending = 0.0  # dropped from a full queue during a long outage
-    if _sending or not mqtt.connected:
+    global _claim, _claim_at
+    if _claim and loop.uptime_ms() - _claim_at > _PUMPED_STALE_MS:
+        _claim = None
+    if _claim or not mqtt.connected:
         return
-    _sending = round(flow.unsent, 1)  # what the message says is what is taken off
-    if _sending:
-        _sending_since = loop.uptime_ms()
-        mqtt.publish("Pumped", "%.1f" % _sending, done=_pumped_sent)
+    volume = round(flow.unsent, 1)  # what the message says is what is taken off
+    if volume:
+        claim = _claim = [volume]
+        _claim_at = loop.uptime_ms()
+        mqtt.publish("Pumped", "%.1f" % volume, done=lambda: _pumped_sent(claim))
 
 
-def _pumped_sent():
-    global _sending
-    flow.unsent = max(0.0, flow.unsent - _sending)
-    _sending = 0.0
+def _pumped_sent(claim):
+    global _claim
+    flow.unsent = max(0.0, flow.unsent - claim[0])
+    if _claim is claim:
+        _claim = None
 
 
 def _level_changed(old, new):
