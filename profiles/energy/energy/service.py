@@ -24,16 +24,18 @@ total = None  # Wh since the first boot: the sum of the closed windows (NVS)
 _nv = None
 _windows = 0
 _error = None
+_kept = None  # the window's base as NVS has it
 _clients = 0
 
 
 def setup():
-    global meter, total, _nv
+    global meter, total, _nv, _kept
     _nv = NVRAM("energy")
     total = _nv.get_int("total", 0)
+    _kept = _nv.get_int("base")
     uart = UART(2, 9600, bits=8, parity=None, stop=1, tx=UART_TX.value, rx=UART_RX.value,
                 timeout=0)
-    meter = Meter(PZEM(uart), base=_nv.get_int("base"))
+    meter = Meter(PZEM(uart), base=_kept)
     loop.later(max(0, _START_MS - loop.uptime_ms()), lambda: loop.every(_TICK_MS, _tick))
     for name, attr, fmt, ha in (("V", "voltage", "%.1f", ("voltage", "V")),
                                 ("A", "current", "%.3f", ("current", "A")),
@@ -53,15 +55,16 @@ def _reading(name, attr, fmt, ha):
 
 
 def _tick():
-    global _windows, total, _error
+    global _windows, total, _error, _kept
     meter.tick()
     if meter.windows != _windows:
         _windows = meter.windows
         total += meter.window_wh
         _nv.set_int("total", total)
         mqtt.publish("Wh", "%.1f" % meter.window_wh)  # once per window, in order
-    if meter.base is not None:
-        _nv.set_int("base", meter.base)  # writes only on change: twice an hour
+    if meter.base != _kept:
+        _kept = meter.base
+        _nv.set_int("base", _kept)  # about twice an hour: at the close and after the reset
     if meter.error != _error:
         _error = meter.error
         if _error:

@@ -78,7 +78,10 @@ def receive(mac, msg):
         refused += 1
         log.warn("scale: refused: %s" % e)
         return
-    link.send(mac, netnow.pack(netnow.ACK, seq, b"", LMK.value))
+    try:
+        link.send(mac, netnow.pack(netnow.ACK, seq, b"", LMK.value))
+    except OSError as e:  # the sensor sends again; its repeat is acknowledged then
+        log.warn("scale: ack #%d: %s" % (seq, e))
     if verdict == netnow.Replay.NEW:
         _nv.set_int("seq", seq)
         _accept(pairs)
