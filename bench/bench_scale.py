@@ -1,9 +1,14 @@
 """scale: reading one HX711 conversion (25 clock pulses, 24 data bits) with the viper
 bit-bang of modules/third/hx711.py against the same function as plain bytecode, inside the
 scale host firmware. The GPIO registers are a dict here (C-speed loads and stores, as
-machine.mem32 is on the ESP32): the figure is the bit-bang's own cost, not the simulator's."""
+machine.mem32 is on the ESP32): the figure is the bit-bang's own cost, not the simulator's.
+Then a simulated sensor and manager (ESP-NOW medium, mosquitto): the sensor's send to the
+manager's acknowledgement in device time (the manager publishes on receipt), median of a
+few deep-sleep cycles, and the sensor's awake time per reading."""
 
+import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -13,6 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
 from epx import build  # noqa: E402
+from epx.sim import appimage, net, provision  # noqa: E402
+from epx.sim.device import Device  # noqa: E402
+from epx.sim.medium import Medium  # noqa: E402
+
+PMK = "00112233445566778899aabbccddeeff"
+LMK = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+CYCLES = 5
 
 PROBE = r"""
 import time
@@ -56,6 +68,50 @@ def bytecode_twin(source):
     return twin
 
 
+def image(profile):
+    exe, _ = build.build_unix(profile)
+    return appimage.build(exe.read_bytes(), build.firmware_version(profile))
+
+
+def colons(mac):
+    return ":".join(mac[i:i + 2] for i in range(0, 12, 2))
+
+
+def round_trip():
+    """(median send-to-ack ms, median awake ms per reading), device time."""
+    os.environ.setdefault("EPX_VERSION", "0.1.0-bench")  # scale_manager-<describe> overflows 31
+    with tempfile.TemporaryDirectory() as tmp, net.Broker() as broker:
+        medium = Medium(seed=1)
+        manager = Device.create(Path(tmp, "manager"), image("scale_manager"), medium=medium)
+        sensor = Device.create(Path(tmp, "sensor"), image("scale"), medium=medium,
+                               max_boots=CYCLES + 2)
+        medium.channels[manager.mac] = 6
+        provision.into_device(manager.folder, {"config.txt": (
+            f"ssid sim\npassword secret\nchannel 6\nmqttbroker 127.0.0.1\n"
+            f"mqttport {broker.port}\nmqttname scale\npmk {PMK}\n"
+            f"sensor {colons(sensor.mac)}\nsensor_lmk {LMK}\n")})
+        provision.into_device(sensor.folder, {"config.txt": (
+            f"channel 6\npmk {PMK}\nmanager {colons(manager.mac)}\nmanager_lmk {LMK}\n"
+            f"sleep 1\n")})
+        manager.world["clock_scale"] = 10
+        sensor.world["models"].append({"bus": "pins", "model": "HX711", "name": "cell",
+                                       "args": {"dout": 32, "sck": 33, "value": 12345,
+                                                "powerdown_us": 5000}})
+        try:
+            manager.start()
+            manager.wait_console("scale: ESP-NOW on channel", timeout=60)
+            sensor.start()
+            sensor.wait_boot(CYCLES + 1, timeout=120)
+            acks = [int(m) for m in re.findall(r"acknowledged in (\d+) ms", sensor.output())]
+            boots = sensor.boots
+            awake = [b["ticks_start_ms"] - a["ticks_start_ms"] - 60000
+                     for a, b in zip(boots, boots[1:])]
+        finally:
+            sensor.stop()
+            manager.stop()
+    return statistics.median(acks), statistics.median(awake)
+
+
 def main():
     exe, _ = build.build_unix("scale")
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,7 +125,10 @@ def main():
         sys.exit(out.stdout + out.stderr)
     ns = dict(line.split() for line in out.stdout.split("\n") if line)
     viper, bytecode = int(ns["viper"]), int(ns["bytecode"])
-    print(f"hx711 read: viper {viper} ns, bytecode {bytecode} ns, ratio {viper / bytecode:.2f}")
+    ack_ms, awake_ms = round_trip()
+    print(f"hx711 read: viper {viper} ns, bytecode {bytecode} ns, ratio {viper / bytecode:.2f}; "
+          f"ESP-NOW send to manager's ack {ack_ms:.0f} ms, sensor awake {awake_ms:.0f} ms "
+          f"per reading (device time)")
 
 
 if __name__ == "__main__":

@@ -67,10 +67,12 @@ async def report():
     flag = asyncio.ThreadSafeFlag()
     link.irq(lambda e: flag.set())
     msg = netnow.pack(netnow.DATA, seq, netnow.encode(pairs), LMK.value)
+    start = ticks_ms()
     for attempt in range(1, RETRIES.value + 2):
         link.send(MANAGER.value, msg)
         if await _acknowledged(link, flag, seq):
-            log.info("scale: #%d acknowledged (send %d): %s" % (seq, attempt, pairs))
+            log.info("scale: #%d acknowledged in %d ms (send %d): %s" % (
+                seq, ticks_diff(ticks_ms(), start), attempt, pairs))
             return
     log.warn("scale: #%d not acknowledged after %d sends" % (seq, RETRIES.value + 1))
 
