@@ -22,7 +22,8 @@ VERIFY_S = config.key("ota_verify_s", config.int_range(60, 86400), 600)
 TIMEOUT_S = config.key("ota_timeout_s", config.int_range(1, 600), 20)
 
 _CHECK_MS = const(1000)
-_REBOOT_MS = const(1000)  # time for the last status to leave before the reset
+_SENT_MS = const(500)  # from a status handed to the socket to the reset
+_REBOOT_MS = const(5000)  # reset anyway when the status cannot be sent
 _MAX_REQUEST = const(1024)
 _PROGRESS_STEP = const(5)  # percent
 _FIELDS = (("url", str), ("size", int), ("sha256", str), ("profile", str), ("version", str),
@@ -36,12 +37,12 @@ _check = None
 _pending = None  # the version the last update installed, until its outcome is settled
 
 
-def status(state, **fields):
-    """A JSON status on stat/<n>/OTA."""
+def status(state, sent=None, **fields):
+    """A JSON status on stat/<n>/OTA; sent() once it has left."""
     from epx import mqtt
 
     fields["state"] = state
-    mqtt.publish("OTA", json.dumps(fields))
+    mqtt.publish("OTA", json.dumps(fields), done=sent)
 
 
 def running_version():
@@ -177,14 +178,16 @@ async def _update(req):
         log.error("ota: %s failed: %s" % (version, e))
         return status("failed", version=version, error=str(e))
     log.info("ota: %s written to %s, rebooting" % (version, part.info()[4]))
-    status("rebooting", version=version, slot=part.info()[4])
-    loop.later(_REBOOT_MS, lambda: _reboot("OTA to " + version))
+    _reboot_after("OTA to " + version, "rebooting", version=version, slot=part.info()[4])
 
 
-def _reboot(reason):
+def _reboot_after(reason, state, **fields):
+    # Once the status has left (or the broker is not taking it), reset.
     from epx import crash
 
-    crash.reboot(reason)
+    reboot = lambda: crash.reboot(reason)  # noqa: E731
+    status(state, sent=lambda: loop.later(_SENT_MS, reboot), **fields)
+    loop.later(_REBOOT_MS, reboot)
 
 
 # --- after the reboot ----------------------------------------------------------------
@@ -248,8 +251,7 @@ def _verify_boot():
     elif loop.uptime_ms() >= VERIFY_S.value * 1000:
         _check.cancel()
         log.error("ota: %s not healthy within %d s: rolling back" % (version, VERIFY_S.value))
-        status("unhealthy", version=version)
-        loop.later(_REBOOT_MS, lambda: _reboot("OTA %s failed its health check" % version))
+        _reboot_after("OTA %s failed its health check" % version, "unhealthy", version=version)
 
 
 def _report_rollback():
