@@ -108,10 +108,19 @@ def rig(device, broker, mqtt_watch):
 
 
 def test_update_kept_and_reported(rig):
-    r = rig(heapsize=ESP32_HEAP)
-    seen = []
-    result = r.update(image("2.0"), progress=lambda n, done, size: seen.append((done, size)))
-    assert result == ota.Result("ota1", "kept", "ota_app-2.0", None), r.dev.output()
+    r = rig(heapsize=ESP32_HEAP, ota_healthy_s=40)
+    seen, results = [], []
+    mark = r.watch.mark()
+    th = threading.Thread(target=lambda: results.append(
+        r.update(image("2.0"), progress=lambda n, done, size: seen.append((done, size)))))
+    th.start()
+    r.status("rebooting", since=mark)
+    r.online(since=r.watch.mark())
+    # on trial (40 s of health to go): no other update meanwhile
+    trial = ask(r, image("1.0"), "http://127.0.0.1:9/x")
+    assert trial["state"] == "refused" and "on trial" in trial["error"]
+    th.join(60)
+    assert results == [ota.Result("ota1", "kept", "ota_app-2.0", None)], r.dev.output()
     assert seen and seen[-1][0] == seen[-1][1] == len(image("2.0"))
     boots = r.dev.boots
     assert (boots[-1]["slot"], boots[-1]["version"]) == ("ota_1", "ota_app-2.0")
