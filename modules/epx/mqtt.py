@@ -21,7 +21,7 @@ PORT = config.key("mqttport", config.int_range(1, 65535), None)
 USER = config.key("mqttuser", str, None)
 PASSWORD = config.key("mqttpassword", str, None)
 CA = config.key("mqttca", str, None)  # CA certificate file (DER): TLS to the broker
-KEEPALIVE = config.key("mqttkeepalive", config.int_range(4, 600), 30)
+KEEPALIVE = config.key("mqttkeepalive", config.int_range(4, 65535), 30)
 REBOOT_S = config.key("mqttreboot", config.int_range(60, 86400), 600)
 HOMEASSISTANT = config.key("homeassistant", bool, True)
 
