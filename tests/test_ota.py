@@ -6,6 +6,8 @@ ESP-IDF rollback."""
 import hashlib
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,7 +17,7 @@ import time
 import pytest
 from esptool.bin_image import ELFSection, ESP32S3FirmwareImage
 
-from epx import ota
+from epx import build, ota
 from epx.paths import BUILD, ROOT
 from epx.sim import appimage
 
@@ -35,14 +37,7 @@ def image(tag):
     (seeded from another host build, so only the frozen part compiles)."""
     if tag not in _images:
         root = BUILD / f"ota-{tag}"
-        root.mkdir(parents=True, exist_ok=True)
-        seed = root / "unix-seed"
-        if not seed.exists():
-            siblings = sorted(p.parent for p in BUILD.glob("unix-*/micropython"))
-            try:
-                seed.symlink_to(siblings[0])
-            except FileExistsError:
-                pass
+        _seed(root / f"unix-{PROFILE}")
         env = dict(os.environ, EPX_BUILD=str(root), EPX_VERSION=tag)
         subprocess.run([sys.executable, "-m", "epx", "unix", PROFILE], env=env, check=True,
                        cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -56,6 +51,27 @@ def image(tag):
             os.replace(tmp, out)
         _images[tag] = out.read_bytes()
     return _images[tag]
+
+
+def _seed(build_dir):
+    """A copy of a sibling build's objects whose dependency files name build_dir, as
+    build.seed_from_sibling does within one build root."""
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    with build.locked(build_dir.parent / ".seed.lock"):
+        if build_dir.exists():
+            return
+        sibling = sorted(BUILD.glob("unix-*/micropython"))[0].parent
+        tmp = build_dir.with_name(build_dir.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        with build.locked(BUILD / f".{sibling.name}.lock"):
+            shutil.copytree(sibling, tmp, symlinks=True, ignore=shutil.ignore_patterns(
+                "frozen_mpy", "frozen_content.*", "micropython", "micropython.map", "gen",
+                "manifest.py", "version.txt", "make.log", "app.bin"))
+        foreign = re.compile(re.escape(str(BUILD)) + r"/unix-[^/\s]+/")
+        for dep in tmp.rglob("*.P"):
+            text = dep.read_text()
+            dep.write_text(foreign.sub(lambda m: str(build_dir) + "/", text))
+        os.replace(tmp, build_dir)
 
 
 def config(broker, name, key=KEY, **extra):
