@@ -327,15 +327,15 @@ def second_version(profile, tag):
 
 def test_chain_outputs_survive_an_ota_update(switch, broker):
     new = ota.load_image(second_version("switch", "2"))
-    # poll 300: the clock runs 20 times faster below, so do the chips' pin events
-    dev, w = switch("dtwonder8", chain=True, poll=300, ota_healthy_s=5, ota_verify_s=60,
+    # poll 1000: the clock runs 10 times faster below, and so do the chips' pin events
+    dev, w = switch("dtwonder8", chain=True, poll=1000, ota_healthy_s=5, ota_verify_s=60,
                     homeassistant=0)
     m = w.mark()
     for i in (2, 3, 5):
         w.publish(topic("cmnd", f"{i}/State"), "on")
     state(w, dev, 5, "1", m)
     expected = 0b00101100
-    dev.call("clock.scale", factor=20)
+    dev.call("clock.scale", factor=10)
     target = ota.Target(NAME, KEY, broker.host, broker.port, None, None)
     result = ota.rollout([target], new, serve_host="127.0.0.1", comeback_timeout=60)[0]
     assert result.outcome == "kept", (result, dev.output())
