@@ -2,11 +2,14 @@
 conftest): a scripted fake broker, and a runner for a host firmware executing a script.
 Everything is bounded in time and cleans up."""
 
+import atexit
 import json
 import os
 import queue
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,8 +21,15 @@ _built = {}
 
 
 def firmware(name="mqttcheck"):
+    """The host firmware, copied while no build writes it: another xdist worker may
+    rebuild it (the version moves with every commit) while this one runs its copy."""
     if name not in _built:
-        _built[name] = build.build_unix(name)[0]
+        exe = build.build_unix(name)[0]
+        copy = Path(tempfile.mkdtemp(prefix=f"epx-{name}-")) / "micropython"
+        with build.locked(build.BUILD / f".unix-{build.profile_name(name)}.lock"):
+            shutil.copy2(exe, copy)
+        atexit.register(shutil.rmtree, copy.parent, True)
+        _built[name] = copy
     return _built[name]
 
 
