@@ -92,7 +92,7 @@ print(json.dumps([levels(), r.left_ms(1, 7)]))
     assert 299000 <= out[1] <= 300000                 # about 5 minutes left
     (tmp_path / "rtc.bin").unlink()
     out = run(fw, tmp_path, "r = make()\nprint(json.dumps([levels(), r.left_ms(1, 0)]))", cause=1)
-    assert out == [[1, 0, 1, 1], 600000]              # power cycle: the last command again
+    assert out == [[1, 0, 1, 1], 300000]              # power cycle: what was left at the reset
 
 
 def test_expired_relay_stays_off_after_reset(fw, tmp_path):

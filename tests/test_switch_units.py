@@ -302,7 +302,8 @@ print(json.dumps(outs()))
     assert run_boot(fw, tmp_path, first, 1) == [1, 0, 0, 1]
     nvs = json.loads((tmp_path / "nvs.json").read_text())["switch"]
     assert nvs == {"0": ["i32", 1], "3": ["i32", 1]}  # written on change only
-    # RTC memory says otherwise (written after NVS): a watchdog reset believes RTC memory.
+    # RTC memory says otherwise (a reset came between the RTC and the NVS write): a
+    # watchdog reset believes RTC memory, and NVS catches up.
     again = PANEL + """
 from switch import keep
 import struct
@@ -313,11 +314,16 @@ print(json.dumps(1))
     boot = PANEL + """
 Pin._drive(26, 1); Pin._drive(34, 1); Pin._drive(33, 0); Pin._drive(35, 1)  # input 2 on
 p = make(text='0:P:-0/+0;1:P:-1/+1;2:R:-2/+2')
-print(json.dumps(outs()))
+r = outs()
+p.set_output(2, 0)                        # MQTT overrides the R switch
+print(json.dumps([r, log]))
 """
-    assert run_boot(fw, tmp_path, boot, 3) == [0, 1, 0, 1]   # RTC: exactly as it was
+    # RTC memory, and input 2 flipped during the reset: it counts as a flip
+    assert run_boot(fw, tmp_path, boot, 3) == [[0, 1, 1, 1], [["ev", 2, "R+"], ["out", 2, 0]]]
+    # RTC memory, no input changed: exactly as it was (the override stays)
+    assert run_boot(fw, tmp_path, boot, 3)[0] == [0, 1, 0, 1]
     (tmp_path / "rtc.bin").unlink()                          # a power cycle
-    assert run_boot(fw, tmp_path, boot, 1) == [1, 0, 1, 1]   # NVS, and R input 2 wins
+    assert run_boot(fw, tmp_path, boot, 1)[0] == [0, 1, 1, 1]   # NVS, and R input 2 wins
 
 
 def test_chain_board_restores_without_a_latch_glitch(fw, tmp_path):

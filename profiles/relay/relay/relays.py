@@ -1,7 +1,8 @@
 # Timed relays: TurnOnWithTimeout <seconds> switches relay i on for that long (clamped to
 # its maximum; 0 or less: off; anything but an integer: ignored); each command restarts
 # the time. State and time left are kept (switch.keep): after a reset a relay is on with
-# the time it had left, after a power cycle with the time of its last command.
+# the time it had left; after a power cycle with the time of its last command, or what it
+# had left at the last reset since.
 from time import ticks_add, ticks_diff
 from machine import Pin
 

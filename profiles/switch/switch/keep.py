@@ -77,6 +77,8 @@ class Kept:
         if payload is not None and len(payload) == 4 * n:
             self.values[:] = struct.unpack("<%di" % n, payload)
             self.from_rtc = True
+            for i in range(n):  # a reset between the RTC and the NVS write: NVS catches up
+                self.nvram.set_int(self.prefix + str(i), self.values[i])
         else:
             for i in range(n):
                 self.values[i] = self.nvram.get_int(self.prefix + str(i), default)
