@@ -15,12 +15,13 @@ _HIGH = const(3)
 _MIN_US = const(4)
 
 
-def _edge_handler(state):
+def _edge_handler(state, level, clock=ticks_us):
+    # level: the pin's bound value method and clock, held by the closure: no look-ups per edge.
     @micropython.viper
     def edge(pin):
         s = ptr32(state)
-        now = int(ticks_us())
-        if int(pin.value()):
+        now = int(clock())
+        if int(level()):
             s[_RISE_US] = now
             s[_HIGH] = 1
         elif s[_HIGH]:
@@ -43,7 +44,7 @@ class PulseCounter:
     def __init__(self, pin, min_width_us):
         self._state = array("i", (0, 0, 0, 0, min_width_us))
         self._pin = pin
-        pin.irq(_edge_handler(self._state), Pin.IRQ_RISING | Pin.IRQ_FALLING)
+        pin.irq(_edge_handler(self._state, pin.value), Pin.IRQ_RISING | Pin.IRQ_FALLING)
 
     def take(self):
         """(counted, rejected) since the last take: no pulse is lost or counted twice."""
