@@ -52,7 +52,9 @@ async def _serve():
     global link
     while not net.up():
         await asyncio.sleep_ms(1000)
-    channel = network.WLAN(network.STA_IF).config("channel")  # the AP's (net: `channel`)
+    sta = network.WLAN(network.STA_IF)
+    sta.config(pm=sta.PM_NONE)  # WiFi power saving sleeps through ESP-NOW frames
+    channel = sta.config("channel")  # the AP's (net: `channel`)
     link = netnow.start(None, PMK.value, SENSOR.value, LMK.value)
     link.irq(lambda e: _flag.set())
     log.info("scale: ESP-NOW on channel %d" % channel)
