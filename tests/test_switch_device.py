@@ -345,3 +345,24 @@ def test_chain_outputs_survive_an_ota_update(switch, broker):
         assert set(latches(dev, b)) == {expected}, b
         assert "restored from RTC memory" in dev.output(b)
     assert dev.call("model.call", name="out", method="outputs") == expected
+
+
+def test_follow_switch_flipped_during_a_crash(switch):
+    dev, w = switch("dtwonder8", chain=True, poll=1000)
+    w.wait_for(topic("stat", "ProgramCompilation"), device=dev)
+    m = w.mark()
+    w.publish(topic("cmnd", "Program"), "0:R:-0/+0")
+    w.wait_for(topic("stat", "Program"), lambda p: p == "0:R:-0/+0", since=m, device=dev)
+    dev.call("model.call", name="in", method="set_input", args=[0, 0])  # active low: on
+    state(w, dev, 0, "1", m)
+    # off, and the chip crashes before its next poll (1 s) could see it
+    dev.call("model.call", name="in", method="set_input", args=[0, 1])
+    os.kill(dev._proc.pid, signal.SIGSEGV)
+    dev.wait_boot(2)
+    dev.wait_console("switch: ", boot=2)
+    assert dev.call("model.call", name="out", method="outputs") == 0
+    assert set(latches(dev, 2)) <= {1, 0}  # the old state (pull-up edge), then the new
+    m = w.mark()
+    dev.advance(START_MS)
+    assert w.wait_for(topic("stat", "Manual0/Event"), since=m, device=dev)[1] == "R-"
+    state(w, dev, 0, "0", m)
