@@ -38,6 +38,8 @@ calibration_b -1.5
 samples 5
 sleep {sleep}
 retries {retries}
+battery_pin 35
+battery_ratio 2
 """
 
 
@@ -91,9 +93,12 @@ def scale(device, broker, mqtt_watch, monkeypatch):
             channel=CHANNEL, pmk=PMK, manager=colons(manager.mac), lmk=LMK, sleep=sleep,
             retries=retries)})
         manager.world["clock_scale"] = 10
-        sensor.world["models"].append({"bus": "pins", "model": "HX711", "name": "cell",
-                                       "args": {"dout": 32, "sck": 33, "value": raw,
-                                                "powerdown_us": 5000}})
+        sensor.world["models"] += [
+            {"bus": "pins", "model": "HX711", "name": "cell",
+             "args": {"dout": 32, "sck": 33, "value": raw, "powerdown_us": 5000}},
+            {"bus": "pins", "model": "Voltage", "name": "battery",
+             "args": {"pin": 35, "volts": 1.9}},  # a 3.8 V cell through a 1:2 divider
+        ]
         watch = mqtt_watch(broker, (f"stat/{NAME}/#", f"homeassistant/+/{NAME}/#"))
         manager.start()
         s = Scale(manager, sensor, medium, watch)
@@ -110,6 +115,7 @@ def test_readings_over_espnow_across_deep_sleep_cycles(scale):
     s = scale()
     assert s.wait("Weight") == "98.500"  # 0.0001 * 1000000 - 1.5
     assert s.wait("Malfunction") == "0"
+    assert s.wait("Battery") == "3.80"
     s.wait("LastSeen", "0")
     s.cell("set", 2_000_000)
     assert s.wait("Weight", "198.500", timeout=60)
