@@ -4,7 +4,8 @@
 #
 # One transfer loads the 165s, then per clock samples QH and presents the next output bit
 # on SER: the 595s' shift register always ends up holding the outputs, so a stray latch
-# edge (a strapping pull-up during a reset) latches the same outputs, not input bits.
+# edge (a strapping pull-up while the chip resets) latches the same outputs, not input
+# bits. Against that edge the latch pad is also held low between latches.
 # Bit i of a word is pin D(i % 8) / Q(i % 8) of chip i // 8 (chip 0 next to the ESP32).
 import micropython
 from array import array
@@ -107,6 +108,8 @@ class Chain:
                 plan[at] = _set_reg(pin)
                 plan[at + 1] = _clr_reg(pin)
                 plan[at + 2] = _mask(pin)
+        # RCLK's pad is held low between latches, through resets too: no stray latch edge.
+        self._latch = None if latch is None else Pin(latch, Pin.OUT, value=0, hold=True)
         if qh is not None:
             self._pins.append(Pin(qh, Pin.IN))
             plan[_QH_IN] = _GPIO_IN if qh < 32 else _GPIO_IN1
@@ -121,12 +124,15 @@ class Chain:
     def write(self, out):
         """Latch `out` on the 595 outputs (and enable them); return the inputs read."""
         value = self.transfer(out)
-        if self._plan[_LATCH]:
+        if self._latch is not None:
+            self._latch.init(hold=False)
             _pulse(mem32, self._plan, _LATCH_SET)
+            self._latch.init(hold=True)
         self.out = out
         self.enable()
         return value
 
     def enable(self):
+        # OE stays driven (and held) low from the first latch on, through resets too.
         if self._oe is not None and self._oe_pin is None:
-            self._oe_pin = Pin(self._oe, Pin.OUT, value=0)
+            self._oe_pin = Pin(self._oe, Pin.OUT, value=0, hold=True)
