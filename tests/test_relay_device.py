@@ -4,6 +4,7 @@ timeout (the relay stays on, with about the time it had left)."""
 
 import hashlib
 import hmac
+import json
 import os
 import signal
 
@@ -75,6 +76,9 @@ def test_timeout_clamp_restart_and_off(relay):
     for i in range(4):
         state(w, dev, i, "0", 0)
     assert levels(dev) == [1, 1, 1, 1]
+    doc = json.loads(w.wait_for(f"homeassistant/switch/{NAME}/0_State/config", device=dev)[1])
+    assert doc["command_topic"] == topic("cmnd", "0/TurnOnWithTimeout")
+    assert (doc["payload_on"], doc["payload_off"], doc["state_on"]) == ("600", "0", "1")
     m = w.mark()
     turn_on(w, 0, "100000")  # relay 0: at most 600 s
     state(w, dev, 0, "1", m)
