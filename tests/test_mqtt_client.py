@@ -1,6 +1,7 @@
 """uumqtt, the MQTT client, in the host firmware against mosquitto, a fault-injecting
 proxy and a hostile fake broker."""
 
+import os
 import random
 import socket
 
@@ -300,3 +301,26 @@ asyncio.run(main())
     s.wait()
     assert acks == [(0x40, b"\x00\x07")]
     assert not fake.errors
+
+
+def test_timeouts_leave_no_socket_open(proxy, run):
+    proxy.set("blackhole")  # accepts, never answers: every CONNECT times out
+    s = run(f"""
+import sys
+async def main():
+    c = uumqtt.MQTTClient('dev9', '127.0.0.1', {proxy.port}, timeout_ms=50)
+    errors = set()
+    for _ in range(40):
+        try:
+            await c.connect()
+        except uumqtt.MQTTError as e:
+            errors.add(err(e))
+    out('done', sorted(errors))
+    sys.stdin.readline()
+asyncio.run(main())
+""")
+    assert s.next(timeout=60) == ["done", ["Timeout"]]
+    sockets = [f for f in os.listdir(f"/proc/{s.proc.pid}/fd")
+               if os.readlink(f"/proc/{s.proc.pid}/fd/{f}").startswith("socket:")]
+    assert len(sockets) < 5, sockets
+    s.poke()

@@ -5,6 +5,8 @@
 # first error ends it, and wait_closed() returns that error. QoS 1 messages stay queued
 # until their PUBACK and are sent again, with DUP, after the next connect().
 import asyncio
+import socket
+from errno import EINPROGRESS
 from time import ticks_ms, ticks_diff
 from micropython import const
 from . import packet as pk
@@ -58,23 +60,9 @@ class MQTTClient:
         self._close()
         self.error = None
         try:
-            stream = await asyncio.wait_for_ms(
-                asyncio.open_connection(self.server, self.port, self.ssl,
-                                        self.server_hostname), self.timeout_ms)
-        except asyncio.TimeoutError:
-            raise Timeout("connect")
-        except OSError as e:
-            raise ConnectionLost(e)
-        self._stream = stream[1]
-        self._sock = stream[1].s
-        self._rx.reset(stream[0])
-        self._down.clear()
-        try:
-            n = pk.connect(self._tx, self.client_id, self.keepalive, self.user,
-                           self.password, self.will)
-            await self._send(self._txmv[:n])
+            self._open()
             try:
-                kind, i, end = await asyncio.wait_for_ms(self._rx.next(), self.timeout_ms)
+                kind, i, end = await asyncio.wait_for_ms(self._handshake(), self.timeout_ms)
             except asyncio.TimeoutError:
                 raise Timeout("CONNACK")
             buf = self._rx.buf
@@ -95,6 +83,33 @@ class MQTTClient:
             self._tasks[1] = asyncio.create_task(self._ping_loop())
         for pid in sorted(self.inflight):
             await self._publish(pid, self.inflight[pid], True)
+
+    def _open(self):
+        # Our own socket, not asyncio.open_connection(): it must be closed whatever
+        # happens next, a timeout included (the ESP32 has few sockets). The TCP connect
+        # completes while CONNECT waits to be written.
+        ai = socket.getaddrinfo(self.server, self.port, 0, socket.SOCK_STREAM)[0]
+        s = self._sock = socket.socket(ai[0], ai[1], ai[2])
+        s.setblocking(False)
+        try:
+            s.connect(ai[-1])
+        except OSError as e:
+            if e.errno != EINPROGRESS:
+                raise
+        if self.ssl:
+            s = self._sock = self.ssl.wrap_socket(
+                s, server_hostname=self.server_hostname or self.server,
+                do_handshake_on_connect=False)
+            s.setblocking(False)
+        self._stream = asyncio.StreamWriter(s)
+        self._rx.reset(self._stream)
+        self._down.clear()
+
+    async def _handshake(self):
+        n = pk.connect(self._tx, self.client_id, self.keepalive, self.user, self.password,
+                       self.will)
+        await self._send(self._txmv[:n])
+        return await self._rx.next()
 
     async def wait_closed(self):
         # The error that ended the connection (None after disconnect()).
