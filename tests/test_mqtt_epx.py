@@ -188,10 +188,11 @@ def test_dangerous_commands_need_a_signature(online):
                timeout=20, device=dev)
 
 
-def test_exception_in_a_callback_reported_after_reboot(online):
+@pytest.mark.parametrize("where", ["now", "timer"])
+def test_exception_in_a_callback_reported_after_reboot(online, where):
     dev, w = online()
     m = w.mark()
-    w.publish(f"cmnd/{NAME}/Crash", "now")
+    w.publish(f"cmnd/{NAME}/Crash", where)
     dev.wait_boot(2, timeout=20)
     dev.wait_console("netapp ready", boot=2, timeout=20)
     dev.advance(START_MS)

@@ -293,6 +293,8 @@ def _on_message(t, msg, retained, dup):
         callback(text)
     except ValueError as e:
         report("%s: bad command %r: %s" % (name, text[:40], e))
+    except Exception as e:  # a bug, not bad input
+        crash.fatal(e)
 
 
 async def _subscribe(name):

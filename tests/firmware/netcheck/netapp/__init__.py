@@ -16,6 +16,8 @@ def _count(text):
 
 
 def _crash(text):
+    if text == "now":
+        1 / 0  # in the command callback itself
     loop.later(0, lambda: 1 / 0)
 
 
