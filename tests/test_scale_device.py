@@ -168,9 +168,13 @@ def test_replayed_and_forged_frames_are_refused(scale):
     raw[8] ^= 1
     s.manager.call("espnow.deliver", peer=s.sensor.mac, msg=base64.b64encode(bytes(raw)).decode(),
                    key=PMK + LMK)
-    for why in ("sequence 1 after", "MAC 24a160aabbcc", "tag"):
+    # the original's unauthenticated format, and a runt
+    for bad in (b"\x01\x01Weight\n1.000", b"\x02\x01\x00"):
+        s.manager.call("espnow.deliver", peer=s.sensor.mac, msg=base64.b64encode(bad).decode(),
+                       key=PMK + LMK)
+    for why in ("sequence 1 after", "MAC 24a160aabbcc", "tag", "version 1", "length 3"):
         s.manager.wait_console("scale: refused: " + why, timeout=20)
-    assert s.wait("Refused", "3", since=mark, timeout=30)
+    assert s.wait("Refused", "5", since=mark, timeout=30)
     assert s.seen("Weight", since=mark) == []
 
 
