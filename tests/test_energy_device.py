@@ -96,6 +96,7 @@ def test_readings_and_discovery(energy):
     assert m.wait("PowerFactor") == "0.87"
     assert m.wait("Malfunction") == "0"
     assert m.call("stats")["resets"] == 1  # zeroed at the first start, as the original
+    assert "ticker" not in m.dev.output()  # no open port unless configured
     classes = {}
     for name in ("V", "A", "W", "PowerFactor", "Energy"):
         doc = json.loads(m.watch.wait_for(f"homeassistant/sensor/{NAME}/{name}/config",
@@ -188,6 +189,7 @@ def test_ticker_only_when_configured(energy, broker):
     port = _free_port()
     m = energy(config=CONFIG + f"ticker {port}\n")
     m.wait("V", "230.0")
+    m.dev.wait_console(f"energy: ticker on port {port}", timeout=30)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(b"reset\n")  # read-only: ignored
         line = s.makefile().readline()
