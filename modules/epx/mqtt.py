@@ -147,6 +147,7 @@ def start():
     _queue_reports()
     _down_since = loop.uptime_ms()
     sm.observe(_observe)
+    net.sm.observe(_net_changed)
     loop.every(1000, _check_reboot)
     loop.task(_sender())
     _attempt()
@@ -155,6 +156,11 @@ def start():
 def _observe(old, new):
     global connected
     connected = new == "up"
+
+
+def _net_changed(old, new):
+    if old == "up":  # the connection went with the link: no need to wait for keepalive
+        client.close(uumqtt.ConnectionLost("network %s" % new))
 
 
 def lost():

@@ -124,6 +124,11 @@ class MQTTClient:
                 pass
         self._close()
 
+    def close(self, err=None):
+        """Drop the connection without DISCONNECT (the broker sends the will), e.g. when
+        the network went away; wait_closed() returns err."""
+        self._close(err or ConnectionLost("closed"))
+
     async def publish(self, topic, msg, retain=False, qos=0):
         # QoS 0: returns once written, raises if not. QoS 1: queued until acknowledged
         # (resent after a reconnect); returns the packet id, see wait_ack().
