@@ -19,7 +19,7 @@ mqttport {port}
 mqttname meter
 mqttreboot 86400
 """
-SCALE = 10
+SCALE = 20
 
 
 class Meter:
