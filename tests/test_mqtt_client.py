@@ -324,3 +324,36 @@ asyncio.run(main())
                if os.readlink(f"/proc/{s.proc.pid}/fd/{f}").startswith("socket:")]
     assert len(sockets) < 5, sockets
     s.poke()
+
+
+def test_subscribe_refused_and_inflight_bounded(run):
+    def handler(conn, i):
+        if i:
+            return False
+        conn.sendall(CONNACK_OK)
+        first, body = read_packet(conn)  # SUBSCRIBE: refuse it
+        assert first == 0x82
+        conn.sendall(packet(0x90, body[:2] + b"\x80"))
+        while read_packet(conn):  # PUBLISH QoS 1 never acknowledged
+            pass
+    fake = FakeBroker(handler)
+    s = run(f"""
+async def main():
+    c = uumqtt.MQTTClient('dev10', '127.0.0.1', {fake.port}, max_inflight=3)
+    await c.connect()
+    try:
+        await c.subscribe('a/#', 1)
+    except uumqtt.MQTTError as e:
+        out('subscribe', err(e))
+    try:
+        for i in range(4):
+            await c.publish('a/b', str(i), qos=1)
+    except uumqtt.MQTTError as e:
+        out('publish', i, err(e), len(c.inflight))
+    await c.disconnect()
+asyncio.run(main())
+""")
+    assert s.next() == ["subscribe", "SubscribeRefused"]
+    assert s.next() == ["publish", 3, "QueueFull", 3]
+    assert s.wait() == 0
+    assert not fake.errors
