@@ -303,3 +303,9 @@ def test_while_away_only_the_newest_value_is_kept(online, proxy):
     ticks = [int(p) for t, p, _ in w.messages[m:] if t == f"stat/{NAME}/Tick"]
     # a QoS 1 Tick in flight at the loss may come again; none of the values in between
     assert not [x for x in ticks if before < x < tick], (before, tick, ticks)
+
+
+def test_tls_without_its_ca_file_never_falls_back(device, broker_tls):
+    dev = boot(device, broker_tls, mqttbroker="localhost", mqttca="missing.der")
+    dev.wait_console(r"mqtt: connect: OSError mqttca missing.der")
+    assert len(dev.boots) == 1 and "exit" not in dev.boots[0]

@@ -129,18 +129,10 @@ def start():
     _nv = NVRAM("epx")
     _cmnd = "cmnd/%s/" % NAME.value
     will = (topic("stat", "LWT"), "Offline", True, 1)
-    ssl = None
-    if CA.value:
-        import tls
-
-        ssl = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
-        ssl.verify_mode = tls.CERT_REQUIRED
-        with open(CA.value, "rb") as f:
-            ssl.load_verify_locations(f.read())
     client = uumqtt.MQTTClient(
         "%s-%s" % (NAME.value, machine.unique_id().hex()), BROKER.value,
-        PORT.value or (8883 if ssl else 1883), USER.value, PASSWORD.value, KEEPALIVE.value,
-        ssl, BROKER.value, will, max_packet=1024, on_message=_on_message)
+        PORT.value or (8883 if CA.value else 1883), USER.value, PASSWORD.value,
+        KEEPALIVE.value, None, BROKER.value, will, max_packet=1024, on_message=_on_message)
     pub("Uptime", lambda: loop.uptime_ms() // 60000, "%d", check_s=60, force_s=1800)
     _subs.setdefault("Refresh", lambda text: refresh())
     diag.install()
@@ -178,6 +170,8 @@ def _attempt():
 async def _connect():
     global _retry_ms, _discovery
     try:
+        if CA.value and client.ssl is None:
+            client.ssl = _tls()  # never without TLS when it is configured
         with watchdog.may_block(30000):
             client.server = socket.getaddrinfo(BROKER.value, client.port)[0][-1][0]
         await client.connect()
@@ -197,6 +191,19 @@ async def _connect():
         p.check(True)
     _wake.set()
     loop.task(_watch())
+
+
+def _tls():
+    import tls
+
+    ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = tls.CERT_REQUIRED
+    try:
+        with open(CA.value, "rb") as f:
+            ctx.load_verify_locations(f.read())
+    except (OSError, ValueError) as e:
+        raise OSError("mqttca %s: %s" % (CA.value, e))
+    return ctx
 
 
 async def _watch():
