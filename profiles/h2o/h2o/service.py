@@ -78,7 +78,7 @@ def setup():
     # Flow: every 10 s while water flows, else on change and every 30 min (one topic).
     # (force_s under check_s: forced at every check, counted from the last send.)
     mqtt.pub("Flow", lambda: flow.rate or None, "%.1f", check_s=10, force_s=5)
-    mqtt.pub("Flow", lambda: None if flow.rate else flow.rate, "%.1f", check_s=10, force_s=1800, ha=("volume_flow_rate", u + "/min"))
+    mqtt.pub("Flow", _still, "%.1f", check_s=10, force_s=1800, ha=("volume_flow_rate", u + "/min"))
     mqtt.pub("PumpedAfterLevelChange", lambda: flow.since_level, "%.1f", check_s=10, force_s=1800, ha=("volume", u))
     mqtt.pub("Malfunction", malfunction, "%d", check_s=1, force_s=1800, ha=(None, None))
     loop.every(_PUMPED_MS, _send_pumped)
@@ -119,6 +119,11 @@ def _pumped_sent(claim):
 
 def _level_changed(old, new):
     flow.level_changed()
+
+
+def _still():
+    rate = flow.rate
+    return None if rate else rate  # 0.0 when nothing flows, None when unknown
 
 
 def malfunction():
