@@ -82,7 +82,8 @@ def scale(device, broker, mqtt_watch, monkeypatch):
     # "scale_manager-<git describe>-dirty" overflows esp_app_desc_t's 31-character version.
     monkeypatch.setenv("EPX_VERSION", "0.1.0-test")
 
-    def make(loss=0.0, raw=1_000_000, sleep=1, retries=3, start_sensor=True):
+    def make(loss=0.0, raw=1_000_000, sleep=1, retries=3, start_sensor=True, channel=CHANNEL,
+             lmk=LMK):
         medium = Medium(loss=loss, seed=7)
         manager = device("scale_manager", start=False, name="manager", medium=medium)
         sensor = device("scale", start=False, name="sensor", medium=medium)
@@ -90,7 +91,7 @@ def scale(device, broker, mqtt_watch, monkeypatch):
         provision.into_device(manager.folder, {"config.txt": MANAGER_CONFIG.format(
             channel=CHANNEL, port=broker.port, pmk=PMK, sensor=colons(sensor.mac), lmk=LMK)})
         provision.into_device(sensor.folder, {"config.txt": SENSOR_CONFIG.format(
-            channel=CHANNEL, pmk=PMK, manager=colons(manager.mac), lmk=LMK, sleep=sleep,
+            channel=channel, pmk=PMK, manager=colons(manager.mac), lmk=lmk, sleep=sleep,
             retries=retries)})
         manager.world["clock_scale"] = 10
         sensor.world["models"] += [
@@ -203,3 +204,17 @@ def test_power_cycles_keep_numbers_growing(scale):
     mark = s.watch.mark()
     s.cell("set", 4_000_000)
     assert s.wait("Weight", "398.500", since=mark, timeout=60)
+
+
+@pytest.mark.parametrize("mismatch", ["channel", "key"])
+def test_wrong_channel_or_key_is_never_heard(scale, mismatch):
+    if mismatch == "channel":
+        s = scale(channel=3, retries=1)
+    else:
+        s = scale(lmk="ff" * 16, retries=1)
+    s.sensor.wait_console("not acknowledged after 2 sends", timeout=30)
+    s.sensor.wait_boot(2, timeout=30)
+    out = s.manager.output()
+    assert "scale: #" not in out and "refused" not in out  # not even seen by the app
+    if mismatch == "channel":
+        assert {f[3] for f in s.sensor_frames()} == {"channel"}
