@@ -4,7 +4,6 @@ mosquitto: what a subscriber sees."""
 import hashlib
 import hmac
 import json
-from pathlib import Path
 
 import pytest
 
@@ -23,11 +22,7 @@ def boot(device, broker, files=None, heapsize=None, **extra):
     """A started netcheck device whose network starts now."""
     files = dict(files or {}, **{"config.txt": config(broker, **extra)})
     kw = {"heapsize": heapsize} if heapsize else {}
-    dev = device("netcheck", files=files, start=False, **kw)
-    # Until the simulator mounts the flash filesystem, the firmware reads run/.
-    for name, data in files.items():
-        (Path(dev.folder) / "run" / name).write_bytes(data if isinstance(data, bytes) else data.encode())
-    dev.start()
+    dev = device("netcheck", files=files, **kw)
     dev.wait_console("netapp ready")
     dev.advance(START_MS)
     return dev
@@ -240,9 +235,7 @@ def test_heap_of_net_and_mqtt_small_and_stable(device, broker, proxy, mqtt_watch
     holds through reconnections."""
     w = mqtt_watch(broker)
     text = config(broker, mqttkeepalive=10, mqttport=proxy.port)
-    dev = device("netcheck", files={"config.txt": text}, start=False)
-    (Path(dev.folder) / "run" / "config.txt").write_text(text)
-    dev.start()
+    dev = device("netcheck", files={"config.txt": text})
     dev.wait_console("netapp ready")
     before = dev.call("state")["mem_alloc"]
     dev.advance(START_MS)

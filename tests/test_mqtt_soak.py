@@ -3,7 +3,6 @@ stays on its first boot, keeps publishing, and its heap after gc.collect() does 
 up. The clock moves in steps shorter than half the keepalive, and after each the test
 waits for the device's next QoS 1 Tick (a value of the uptime): the loop kept up."""
 
-from pathlib import Path
 
 from test_mqtt_epx import NAME, START_MS, config
 
@@ -15,9 +14,7 @@ DAYS = 30
 
 def test_thirty_days(device, broker, proxy, mqtt_watch):
     text = config(broker, mqttport=proxy.port, mqttkeepalive=KEEPALIVE_S)
-    dev = device("netcheck", files={"config.txt": text}, start=False)
-    (Path(dev.folder) / "run" / "config.txt").write_text(text)
-    dev.start()
+    dev = device("netcheck", files={"config.txt": text})
     w = mqtt_watch(broker)
     dev.wait_console("netapp ready")
     dev.advance(START_MS)

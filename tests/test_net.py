@@ -2,15 +2,12 @@
 and the reboot after too long without a network."""
 
 from test_mqtt_epx import NAME, START_MS, config
-from pathlib import Path
 
 
 def boot(device, broker, world=None, **extra):
     """A netcheck device whose WiFi world is set before its network starts."""
     text = config(broker, **extra)
-    dev = device("netcheck", files={"config.txt": text}, start=False)
-    (Path(dev.folder) / "run" / "config.txt").write_text(text)
-    dev.start()
+    dev = device("netcheck", files={"config.txt": text})
     dev.wait_console("netapp ready")
     if world:
         dev.call("wifi.set", **world)
@@ -81,9 +78,7 @@ def test_wired_lan_from_board_pins(tmp_path, device, broker, mqtt_watch):
     exe, _ = build.build_unix("netwired", board="EPX_WT32_ETH01")
     appimage.write(exe, build.firmware_version("netwired"), tmp_path / "app.bin")
     text = config(broker, ssid="(wired)")
-    dev = device((tmp_path / "app.bin").read_bytes(), files={"config.txt": text}, start=False)
-    (Path(dev.folder) / "run" / "config.txt").write_text(text)
-    dev.start()
+    dev = device((tmp_path / "app.bin").read_bytes(), files={"config.txt": text})
     w = mqtt_watch(broker)
     dev.wait_console("netapp ready")
     dev.advance(START_MS)
