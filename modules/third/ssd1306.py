@@ -47,12 +47,16 @@ class SSD1306(framebuf.FrameBuffer):
         self.ok = False
         self._retry_at = ticks_ms()
 
+    def due(self):
+        """True when show() would try the display: it works, or it is time to retry."""
+        return self.ok or ticks_diff(ticks_ms(), self._retry_at) >= 0
+
     def show(self):
         """Send the frame. False while the display is absent or failing (retried later)."""
         i2c, addr = self.i2c, self.addr
         try:
             if not self.ok:
-                if ticks_diff(ticks_ms(), self._retry_at) < 0:
+                if not self.due():
                     return False
                 i2c.writeto(addr, self._init_cmds)
                 self.ok = True

@@ -98,8 +98,10 @@ def test_ssd1306_absent_then_attached():
     oled.text("hello", 0, 0)
     eq(oled.show(), False)
     d.absent(False)
+    eq(oled.due(), False)
     eq(oled.show(), False, "not retried before retry_ms")
     _simclock.advance(5000)
+    eq(oled.due(), True)
     eq(oled.show(), True)
     eq(d.text(), ["hello"])
 

@@ -42,6 +42,9 @@ class Page:
         fb.text("-" if rate is None else "%.1f %s/min" % (rate, self.unit), 0, 48)
 
     def refresh(self):
-        """Draw and send (every second); an absent display is retried by the driver."""
+        """Draw and send (every second); an absent display is retried by the driver,
+        and not drawn for meanwhile."""
+        if not self.oled.due():
+            return False
         self.draw()
         return self.oled.show()
