@@ -98,7 +98,7 @@ def scale(device, broker, mqtt_watch, monkeypatch):
             {"bus": "pins", "model": "HX711", "name": "cell",
              "args": {"dout": 32, "sck": 33, "value": raw, "powerdown_us": 5000}},
             {"bus": "pins", "model": "Voltage", "name": "battery",
-             "args": {"pin": 35, "volts": 1.9}},  # a 3.8 V cell through a 1:2 divider
+             "args": {"pin": 35, "uv": 1_900_000}},  # a 3.8 V cell through a 1:2 divider
         ]
         watch = mqtt_watch(broker, (f"stat/{NAME}/#", f"homeassistant/+/{NAME}/#"))
         manager.start()

@@ -690,53 +690,5 @@ class RTC:
         sim.write_file("rtc.bin", bytes(data))
 
 
-# --- ADC --------------------------------------------------------------------------------
-
-_ADC_PINS = (32, 33, 34, 35, 36, 37, 38, 39, 0, 2, 4, 12, 13, 14, 15, 25, 26, 27)
-_ADC_FULL_UV = (1100000, 1500000, 2200000, 3100000)  # per attenuation: where it saturates
-analog_uv = {}  # pin -> microvolts on it, set by models (sim/models/voltage.py)
-
-
-class ADC:
-    ATTN_0DB = 0
-    ATTN_2_5DB = 1
-    ATTN_6DB = 2
-    ATTN_11DB = 3
-    WIDTH_9BIT = 9
-    WIDTH_10BIT = 10
-    WIDTH_11BIT = 11
-    WIDTH_12BIT = 12
-
-    def __init__(self, pin, *, atten=ATTN_0DB):
-        n = _pin_id(pin)
-        if n not in _ADC_PINS:
-            raise ValueError("invalid pin")
-        self._n = n
-        self._atten = atten
-        self._bits = 12
-
-    def __repr__(self):
-        return "ADC(Pin(%d), atten=%d)" % (self._n, self._atten)
-
-    def init(self, *, atten=None):
-        if atten is not None:
-            self._atten = atten
-
-    def atten(self, atten):
-        self._atten = atten
-
-    def width(self, bits):
-        self._bits = bits
-
-    def read_uv(self):
-        return max(0, min(analog_uv.get(self._n, 0), _ADC_FULL_UV[self._atten]))
-
-    def read_u16(self):
-        return self.read_uv() * 65535 // _ADC_FULL_UV[self._atten]
-
-    def read(self):
-        return self.read_u16() >> (16 - self._bits)
-
-
 # GPIO registers for register-level bit-banging (modules/third/shiftreg.py), on the pins above.
 from sim.gpioreg import mem32

@@ -1,20 +1,17 @@
-# A voltage on an ADC pin (a battery through a divider, a sensor's output): machine.ADC
-# reads it. set(volts) changes it; it survives resets (the host keeps the state).
-import machine
+# An analog voltage on a pin (a battery divider, a sensor output), for machine.ADC.
 from sim.models import PinModel
 
 
 class Voltage(PinModel):
-    def __init__(self, pin, volts=0.0, **args):
+    def __init__(self, pin, uv=0, **args):
         super().__init__(**args)
         self.pin = pin
-        self.set(volts)
+        self.uv = uv
+        self.supply(pin)
 
-    def set(self, volts):
-        self.volts = volts
-        machine.analog_uv[self.pin] = int(volts * 1000000)
-        if getattr(self, "name", None):
-            self.save({"volts": volts})
+    def voltage(self, pin):
+        return self.uv
 
-    def restore(self, state):
-        self.set(state.get("volts", self.volts))
+    # host side (model.call)
+    def set(self, uv):
+        self.uv = int(uv)
