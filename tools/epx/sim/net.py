@@ -305,6 +305,9 @@ def _rst(s):
     """Close with RST (SO_LINGER 0), as a crashed peer or a NAT timeout looks."""
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # Wakes a pump thread blocked in recv() on s: until it lets go, close() alone
+        # sends nothing.
+        s.shutdown(socket.SHUT_RD)
     except OSError:
         pass
     s.close()
