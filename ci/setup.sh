@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for tool in mosquitto:mosquitto mosquitto_sub:mosquitto-clients make:make gcc:gcc openssl:openssl strip:binutils; do
+for tool in mosquitto:mosquitto mosquitto_sub:mosquitto-clients make:make gcc:gcc strip:binutils; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need_apt+=("${tool##*:}")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -14,5 +14,10 @@ fi
 # A system mosquitto service would hold port 1883; the tests start their own brokers.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
 
-python3 -c "import epx, esptool, littlefs, paho.mqtt, pytest, xdist, pytest_timeout, esp_idf_nvs_partition_gen, cryptography" 2>/dev/null \
-    || python3 -m pip install -q -e '.[test]'
+# The `epx` command and package must be this checkout's, not another clone's.
+here=$(pwd -P)
+installed=$(cd / && python3 -c "import epx, os; print(os.path.realpath(epx.__file__))" 2>/dev/null || true)
+if [ "$installed" != "$here/tools/epx/__init__.py" ] \
+   || ! python3 -c "import esptool, littlefs, paho.mqtt, pytest, xdist, pytest_timeout, esp_idf_nvs_partition_gen, cryptography" 2>/dev/null; then
+    python3 -m pip install -q -e '.[test]'
+fi

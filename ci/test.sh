@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh
-epx fetch >/dev/null
+python3 -m epx fetch >/dev/null
 exec python3 -m pytest -n 2 -q "$@" tests
