@@ -52,15 +52,20 @@ def check_board(board):
         raise EpxError(f"boards/{board}: unknown board (known: {', '.join(boards())})")
 
 
-def describe():
-    """`git describe` of the work tree; the package version where git knows no tag."""
+# esp_app_desc_t.version holds 31 characters and a NUL.
+VERSION_MAX = 31
+
+
+def describe(abbrev=7):
+    """`git describe` of the work tree (`+` marks local changes); the package version where
+    git knows no tag."""
     git = ["git", "-C", str(ROOT)]
     try:
-        tag = subprocess.run(git + ["describe", "--tags", "--match", "v*", "--dirty"],
+        tag = subprocess.run(git + ["describe", "--tags", "--match", "v*", "--dirty=+", f"--abbrev={abbrev}"],
                              capture_output=True, text=True)
         if tag.returncode == 0:
             return tag.stdout.strip()[1:]
-        sha = subprocess.run(git + ["describe", "--always", "--dirty"],
+        sha = subprocess.run(git + ["describe", "--always", "--dirty=+", f"--abbrev={abbrev}"],
                              capture_output=True, text=True, check=True)
         return f"{__version__}-0-g{sha.stdout.strip()}"
     except (OSError, subprocess.CalledProcessError):
@@ -68,9 +73,14 @@ def describe():
 
 
 def firmware_version(profile):
-    # EPX_VERSION names a build by hand (a release, or the second version of a profile that
-    # OTA tests need) instead of `git describe`.
-    return f"{profile}-{os.environ.get('EPX_VERSION') or describe()}"
+    """`<profile>-<git describe>`, short enough for the app descriptor (the hash shortens).
+    EPX_VERSION names a build by hand (a release, or the second version of a profile that
+    OTA tests need) instead of `git describe`."""
+    for abbrev in (7, 6, 5, 4):
+        version = f"{profile}-{os.environ.get('EPX_VERSION') or describe(abbrev)}"
+        if len(version) <= VERSION_MAX:
+            return version
+    raise EpxError(f"version {version!r} is longer than the app descriptor's {VERSION_MAX} characters")
 
 
 def write_if_changed(path, text):
