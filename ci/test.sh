@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ci/setup.sh
 python3 -m epx fetch >/dev/null
-exec python3 -m pytest -n 2 -q "$@" tests
+exec python3 -m pytest -n 2 -q -p no:benchmark --durations=15 "$@" tests
