@@ -1,11 +1,11 @@
 """epx.net and epx.mqtt in a simulated device (tests/firmware/netcheck) against a real
 mosquitto: what a subscriber sees."""
 
-import hashlib
-import hmac
 import json
 
 import pytest
+
+from epx import diag
 
 NAME = "nc"
 START_MS = 12000  # app starts net and MQTT this long after boot
@@ -156,8 +156,7 @@ def test_half_open_detected(online, proxy):
 
 
 def signed(key, text, counter):
-    body = f"{text} {counter}"
-    return body + " " + hmac.new(key.encode(), f"{NAME} {body}".encode(), hashlib.sha256).hexdigest()
+    return diag.sign(key, NAME, text, counter)
 
 
 def test_dangerous_commands_need_a_signature(online):

@@ -2,13 +2,13 @@
 clamping, invalid payloads, auto-off in device time, and a reboot in the middle of a
 timeout (the relay stays on, with about the time it had left)."""
 
-import hashlib
-import hmac
 import json
 import os
 import signal
 
 import pytest
+
+from epx import diag
 
 NAME = "rl"
 START_MS = 12000
@@ -141,9 +141,7 @@ def test_maxima_and_pins_from_config(relay):
 
 
 def signed(w, text, counter):
-    body = f"{text} {counter}"
-    mac = hmac.new(KEY.encode(), f"{NAME} {body}".encode(), hashlib.sha256).hexdigest()
-    w.publish(topic("cmnd", "OTA"), f"{body} {mac}")
+    w.publish(topic("cmnd", "OTA"), diag.sign(KEY, NAME, text, counter))
 
 
 def test_reboot_mid_timeout_keeps_the_time_left(relay):

@@ -2,8 +2,6 @@
 long presses, toggles and bounces; commands in every spelling and garbage; program upload;
 outputs kept through resets (no glitch on the 74HC595 latch) and power cycles."""
 
-import hashlib
-import hmac
 import json
 import os
 import signal
@@ -12,7 +10,7 @@ import sys
 
 import pytest
 
-from epx import ota
+from epx import diag, ota
 from epx.paths import BUILD, ROOT
 from epx.sim import appimage
 
@@ -195,9 +193,7 @@ def sync(w, dev):
 
 
 def signed(w, dev, text, counter):
-    body = f"{text} {counter}"
-    mac = hmac.new(KEY.encode(), f"{NAME} {body}".encode(), hashlib.sha256).hexdigest()
-    w.publish(topic("cmnd", "OTA"), f"{body} {mac}")
+    w.publish(topic("cmnd", "OTA"), diag.sign(KEY, NAME, text, counter))
 
 
 def latches(dev, boot):

@@ -121,6 +121,15 @@ def cmd_ota(args):
     return 0 if len(results) == len(targets) and all(r.outcome == "kept" for r in results) else 1
 
 
+def cmd_cmd(args):
+    from . import diag
+
+    host, port = diag.broker_address(args.broker)
+    print(diag.send(host, port, args.name, " ".join(args.text), key=args.key, counter=args.counter,
+                    timeout=args.timeout, user=args.user, password=args.password,
+                    cafile=args.cafile))
+
+
 def cmd_profiles(args):
     print("\n".join(build.profiles()))
 
@@ -188,6 +197,18 @@ def parser():
     s.add_argument("--cafile", help="the broker's CA certificate (PEM), for TLS")
     s.add_argument("--timeout", type=float, default=900, help="seconds to come back healthy")
     s.set_defaults(func=cmd_ota)
+
+    s = sub.add_parser("cmd", help="send a diagnostic to a device (signed with --key) and print its reply")
+    s.add_argument("text", nargs="+", help="the command and its arguments, e.g. reboot, stats, log")
+    s.add_argument("--broker", required=True, metavar="HOST[:PORT]")
+    s.add_argument("--name", required=True, help="the device's mqttname")
+    s.add_argument("--key", help="the device's ota_key: signs the command (reboot, msg_rm, resetstats)")
+    s.add_argument("--counter", type=int, help="above the last accepted (default: Unix time in s)")
+    s.add_argument("--timeout", type=float, default=10, help="seconds to wait for the reply")
+    s.add_argument("--user", help="broker user name")
+    s.add_argument("--password", help="broker password")
+    s.add_argument("--cafile", help="the broker's CA certificate (PEM), for TLS")
+    s.set_defaults(func=cmd_cmd)
 
     s = sub.add_parser("profiles", help="list the profiles")
     s.set_defaults(func=cmd_profiles)

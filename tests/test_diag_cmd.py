@@ -1,0 +1,63 @@
+"""`epx cmd`: a signed diagnostic from the host to a simulated `bare` device through a real
+mosquitto; the reply comes back from stat/<n>/Log."""
+
+import pytest
+
+from epx import cli, diag
+from epx.errors import EpxError
+
+NAME = "bc"
+KEY = "k3y with spaces"
+START_MS = 12000
+HARD_RESET = 2  # app starts net and MQTT this long after boot
+
+
+@pytest.fixture
+def bare(device, broker, mqtt_watch):
+    keys = {"ssid": "epx-sim", "password": "None", "mqttbroker": broker.host,
+            "mqttport": broker.port, "mqttname": NAME, "watchdog": 0, "ota_key": KEY}
+    w = mqtt_watch(broker)
+    dev = device("bare", config="".join(f"{k} {v}\n" for k, v in keys.items()))
+    dev.wait_console(r"epx .*: power on")
+    dev.advance(START_MS)
+    w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", device=dev)
+    w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("boot "), device=dev)
+    return dev, w
+
+
+def test_sign_matches_the_device_scheme():
+    assert diag.sign("k", "dev", "reboot", 7) == (
+        "reboot 7 " + __import__("hmac").new(b"k", b"dev reboot 7", "sha256").hexdigest())
+    with pytest.raises(EpxError, match="NVS i32"):
+        diag.sign("k", "dev", "reboot", 2**31)  # milliseconds would not fit
+
+
+def test_cmd_reboots_the_device_and_a_wrong_key_is_refused(bare, broker, capsys):
+    dev, w = bare
+    address = f"{broker.host}:{broker.port}"
+    assert cli.main(["cmd", "--broker", address, "--name", NAME, "stats"]) == 0
+    assert capsys.readouterr().out == "connlost events net 0 mqtt 0\n"
+
+    reply = diag.send(broker.host, broker.port, NAME, "reboot", key="wrong key")
+    assert reply.startswith("OTA: bad command") and reply.endswith("refused: bad signature")
+    assert len(dev.boots) == 1
+
+    assert cli.main(["cmd", "--broker", address, "--name", NAME, "--key", KEY, "reboot"]) == 0
+    assert capsys.readouterr().out == "rebooting\n"
+    dev.advance(1000)
+    assert dev.wait_boot(2, timeout=20)["reset_cause"] == HARD_RESET  # machine.reset()
+    dev.wait_console(r"epx .*: hard reset", boot=2, timeout=20)
+    m = w.mark()
+    dev.advance(START_MS)
+    w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("reboot: command reboot"), since=m,
+               timeout=20, device=dev)
+
+    # the counter it used (Unix time) is now the last accepted: an older one is a replay
+    reply = diag.send(broker.host, broker.port, NAME, "reboot", key=KEY, counter=5)
+    assert reply.endswith("refused: replayed (counter 5)")
+    assert len(dev.boots) == 2
+
+
+def test_cmd_without_a_device_times_out(broker):
+    with pytest.raises(EpxError, match="no reply on stat/nobody/Log within 0.5 s"):
+        diag.send(broker.host, broker.port, "nobody", "stats", timeout=0.5)

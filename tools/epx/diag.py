@@ -1,0 +1,87 @@
+"""Diagnostics on cmnd/<n>/OTA from the host (`epx cmd`), signed as epx.diag expects:
+
+    <command> [args] <counter> <hmac>
+    hmac = hex HMAC-SHA256(ota_key, "<mqttname> <command> [args] <counter>")
+
+The counter must be above the last one the device accepted; it is kept in NVS as an i32,
+so the default is the Unix time in seconds (good until 2038), never milliseconds."""
+
+import hashlib
+import hmac
+import threading
+import time
+
+from .errors import EpxError
+
+COUNTER_MAX = 2**31 - 1  # NVS i32 on the device
+
+
+def counter_now():
+    return int(time.time())
+
+
+def sign(key, name, text, counter):
+    """The signed payload of text for device name (epx.diag.sign on the device)."""
+    if not 0 <= counter <= COUNTER_MAX:
+        raise EpxError(f"counter {counter}: must be 0..{COUNTER_MAX} (an NVS i32)")
+    body = f"{text} {counter}"
+    mac = hmac.new(key.encode(), f"{name} {body}".encode(), hashlib.sha256).hexdigest()
+    return f"{body} {mac}"
+
+
+def broker_address(text, default_port=1883):
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        return text, default_port
+    try:
+        return host, int(port)
+    except ValueError:
+        raise EpxError(f"--broker {text}: expected HOST[:PORT]")
+
+
+def send(host, port, name, text, key=None, counter=None, timeout=10.0, user=None,
+         password=None, cafile=None):
+    """Publish text (signed when key is given) on cmnd/<name>/OTA and return the device's
+    reply: the first message on stat/<name>/Log after it. EpxError on timeout."""
+    import paho.mqtt.client as mqtt
+
+    payload = sign(key, name, text, counter_now() if counter is None else counter) if key else text
+    log_topic = f"stat/{name}/Log"
+    replies = []
+    ready, got = threading.Event(), threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"epx-cmd-{time.time_ns()}")
+    if user:
+        client.username_pw_set(user, password)
+    if cafile:
+        client.tls_set(ca_certs=cafile)
+
+    def on_connect(c, userdata, flags, reason, properties=None):
+        if reason.is_failure:
+            replies.append(None)
+            ready.set()
+        else:
+            c.subscribe(log_topic, 1)
+
+    def on_message(c, userdata, msg):
+        if not msg.retain and ready.is_set():
+            replies.append(msg.payload.decode("utf-8", "replace"))
+            got.set()
+
+    client.on_connect = on_connect
+    client.on_subscribe = lambda *a: ready.set()
+    client.on_message = on_message
+    try:
+        client.connect(host, port, keepalive=30)
+    except OSError as e:
+        raise EpxError(f"broker {host}:{port}: {e.strerror or e}")
+    client.loop_start()
+    try:
+        if not ready.wait(timeout) or replies:
+            raise EpxError(f"broker {host}:{port}: no subscription within {timeout:g} s")
+        client.publish(f"cmnd/{name}/OTA", payload, qos=1).wait_for_publish(timeout)
+        if not got.wait(timeout):
+            raise EpxError(f"{name}: no reply on {log_topic} within {timeout:g} s")
+        return replies[0]
+    finally:
+        client.loop_stop()
+        client.disconnect()
