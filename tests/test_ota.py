@@ -363,9 +363,29 @@ def test_power_loss_during_the_write_and_the_boot_switch(rig):
         assert r.status("rolled back", since=mark)["failed"] == "ota_app-2.0"
         # the retry succeeds
         assert r.update(new).outcome == "kept", r.dev.output()
+        assert r.dev.boots[-1]["version"] == "ota_app-2.0"
+        # back to ota_0: now set_boot erases the sector of the entry that names the old ota_0
+        newer = image("3.0")
+        server2 = ota.ImageServer(newer)
+        first = len(r.dev.boots) + 1
+        plan.update({first: "otadata:1", first + 1: "otadata:2"})
+        r.dev.power_cycle()
+        for boot in (first, first + 1):
+            assert r.dev.wait_boot(boot, timeout=30)["version"] == "ota_app-2.0"
+            r.online(since=r.watch.mark())
+            console = r.dev.console_mark()
+            send(r, newer, server2.url("127.0.0.1"), counter=2**31 - 100 + boot)
+            r.dev.wait_console(r"sim: power cut", since=console, timeout=30)
+            r.dev.power_cycle()
+        mark = r.watch.mark()
+        last = r.dev.wait_boot(first + 2, timeout=30)
+        assert (last["slot"], last["version"]) == ("ota_1", "ota_app-2.0")
+        assert r.status("rolled back", since=mark)["failed"] == "ota_app-3.0"
+        assert r.update(newer).outcome == "kept", r.dev.output()
+        server2.close()
     finally:
         server.close()
-    assert r.dev.boots[-1]["version"] == "ota_app-2.0"
+    assert (r.dev.boots[-1]["slot"], r.dev.boots[-1]["version"]) == ("ota_0", "ota_app-3.0")
 
 
 # --- several devices and the command line ------------------------------------------------
@@ -461,3 +481,9 @@ def test_loop_and_watchdog_alive_while_a_transfer_stalls(rig):
         stall.close()
     assert result[0][0].outcome == "failed" and "stalled at 50000" in result[0][0].error
     assert len(r.dev.boots) == 1
+
+
+def test_epx_ota_waits_for_an_offline_device(broker):
+    t = ota.Target("ghost", KEY, broker.host, broker.port, None, None)
+    result = ota.rollout([t], ota.load_image(image("2.0")), serve_host="127.0.0.1", accept_timeout=0.5)
+    assert result == [ota.Result("ghost", "timeout", None, "device offline (stat/ghost/LWT)")]

@@ -177,7 +177,9 @@ class Link:
             self.client.username_pw_set(t.user, t.password)
         if t.cafile:
             self.client.tls_set(ca_certs=t.cafile)
-        self.client.on_connect = lambda c, *a: c.subscribe(f"stat/{t.name}/OTA", 1)
+        self.online = threading.Event()  # the device's last will says Online (retained)
+        self.client.on_connect = lambda c, *a: c.subscribe(
+            [(f"stat/{t.name}/OTA", 1), (f"stat/{t.name}/LWT", 1)])
         self.client.on_subscribe = lambda *a: self._ready.set()
         self.client.on_message = self._on_message
         try:
@@ -190,6 +192,9 @@ class Link:
             raise EpxError(f"{t.name}: no subscription on broker {t.broker}:{t.port}")
 
     def _on_message(self, client, userdata, msg):
+        if msg.topic.endswith("/LWT"):
+            (self.online.set if msg.payload == b"Online" else self.online.clear)()
+            return
         if msg.retain:
             return
         try:
@@ -218,6 +223,8 @@ def update(t, image, url, counter=None, progress=None, accept_timeout=ACCEPT_TIM
     """Update one device; a Result. progress(name, done, size) follows the transfer."""
     link = Link(t)
     try:
+        if not link.online.wait(accept_timeout):
+            return Result(t.name, "timeout", None, "device offline (stat/%s/LWT)" % t.name)
         counter = int(time.time()) if counter is None else counter
         for attempt in range(2):
             link.send(request(t, image, url, counter))
