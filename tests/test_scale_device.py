@@ -218,3 +218,19 @@ def test_wrong_channel_or_key_is_never_heard(scale, mismatch):
     assert "scale: #" not in out and "refused" not in out  # not even seen by the app
     if mismatch == "channel":
         assert {f[3] for f in s.sensor_frames()} == {"channel"}
+
+
+def test_broken_config_sleeps_in_safe_mode(device, monkeypatch):
+    # Safe mode on a sensor without network: back to deep sleep for its period, not awake.
+    monkeypatch.setenv("EPX_VERSION", "0.1.0-test")
+    broken = SENSOR_CONFIG.format(channel=CHANNEL, pmk=PMK, manager="24:0a:c4:12:34:56", lmk=LMK,
+                                  sleep=2, retries=1).replace("samples 5", "samples lots")
+    sensor = device("scale", config=broken, name="sensor")
+    sensor.wait_console(r"config.txt:\d+: samples: ")
+    sensor.wait_console("safe mode: asleep for 2 min")
+    second = sensor.wait_boot(2, timeout=30)
+    first = sensor.boots[0]
+    assert first["exit"] == 12 and second["reset_cause"] == 4  # deep sleep, DEEPSLEEP_RESET
+    assert second["ticks_start_ms"] - first["ticks_start_ms"] >= 120000
+    sensor.wait_console("safe mode: asleep for 2 min", boot=2)  # still broken: asleep again
+    assert "ESP-NOW" not in sensor.output() and "scale: #" not in sensor.output()

@@ -9,6 +9,7 @@ from time import ticks_add, ticks_diff, ticks_ms
 from epx import config, log, loop, netnow
 from epx.nvram import NVRAM
 from hx711 import HX711
+from scale.safe import SLEEP_MIN
 from scale.sequence import Sequence
 from scale.weigh import weigh
 
@@ -21,7 +22,6 @@ CAL_B = config.key("calibration_b", float, 0.0)
 DOUT = config.key("hx711_dout", config.int_range(0, 39), 32)
 SCK = config.key("hx711_sck", config.int_range(0, 33), 33)
 SAMPLES = config.key("samples", config.int_range(1, 15), 5)
-SLEEP_MIN = config.key("sleep", config.int_range(1, 1440), 60)
 RETRIES = config.key("retries", config.int_range(0, 10), 3)
 BATTERY_PIN = config.key("battery_pin", config.int_range(32, 39), None)
 BATTERY_RATIO = config.key("battery_ratio", float, 2.0)
