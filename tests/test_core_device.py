@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from devconfig import config_text
+
 NAME = "cf"
 NETWORK_MS = 12000  # app starts net and MQTT this long after boot
 EXIT_RESET, EXIT_WDT = 10, 11
@@ -14,10 +16,7 @@ LOG = f"stat/{NAME}/Log"
 
 
 def config(broker, **extra):
-    keys = {"ssid": "epx-sim", "password": "None", "mqttbroker": broker.host,
-            "mqttport": broker.port, "mqttname": NAME}
-    keys.update(extra)
-    return "".join(f"{k} {v}\n" for k, v in keys.items() if v is not None)
+    return config_text(broker, NAME, **extra)
 
 
 def make(device, broker, text=None, files=None, **keys):

@@ -7,15 +7,14 @@ import pytest
 
 from epx import diag
 
+from devconfig import config_text
+
 NAME = "nc"
 START_MS = 12000  # app starts net and MQTT this long after boot
 
 
 def config(broker, **extra):
-    keys = {"ssid": "epx-sim", "password": "None", "mqttbroker": broker.host,
-            "mqttport": broker.port, "mqttname": NAME, "mqttkeepalive": 10, "watchdog": 0}
-    keys.update(extra)
-    return "".join(f"{k} {v}\n" for k, v in keys.items() if v is not None)
+    return config_text(broker, NAME, **{"mqttkeepalive": 10, "watchdog": 0, **extra})
 
 
 def boot(device, broker, files=None, heapsize=None, **extra):

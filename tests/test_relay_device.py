@@ -10,6 +10,8 @@ import pytest
 
 from epx import diag
 
+from devconfig import config_text
+
 NAME = "rl"
 START_MS = 12000
 KEY = "k3y"
@@ -17,10 +19,7 @@ PINS = (25, 26, 27, 33)  # active low
 
 
 def config(broker, **extra):
-    keys = {"ssid": "epx-sim", "password": "None", "mqttbroker": broker.host,
-            "mqttport": broker.port, "mqttname": NAME, "watchdog": 0, "ota_key": KEY}
-    keys.update(extra)
-    return "".join(f"{k} {v}\n" for k, v in keys.items() if v is not None)
+    return config_text(broker, NAME, **{"watchdog": 0, "ota_key": KEY, **extra})
 
 
 def topic(kind, name):

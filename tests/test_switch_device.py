@@ -14,6 +14,8 @@ from epx import diag, ota
 from epx.paths import BUILD, ROOT
 from epx.sim import appimage
 
+from devconfig import config_text
+
 NAME = "sw"
 START_MS = 12000  # app starts net and MQTT this long after boot
 BOOT_LOOP_WINDOW_MS = 121000  # resets within 120 s of boot count towards a boot loop
@@ -26,11 +28,7 @@ CHAIN_165 = {"clk": 14, "load": 32, "qh": 16}
 
 
 def config(broker, driver, **extra):
-    keys = {"ssid": "epx-sim", "password": "None", "mqttbroker": broker.host,
-            "mqttport": broker.port, "mqttname": NAME, "watchdog": 0, "driver": driver,
-            "ota_key": KEY}
-    keys.update(extra)
-    return "".join(f"{k} {v}\n" for k, v in keys.items() if v is not None)
+    return config_text(broker, NAME, **{"watchdog": 0, "driver": driver, "ota_key": KEY, **extra})
 
 
 def topic(kind, name):
