@@ -5,9 +5,11 @@
 import binascii
 import hashlib
 import json
+import micropython
 import struct
 
 import sim
+from sim import powercut
 
 WAKEUP_ALL_LOW = False
 WAKEUP_ANY_HIGH = True
@@ -154,21 +156,59 @@ def _flash_read(addr, buf):
     f.readinto(buf)
 
 
-def _flash_write(addr, data):
+@micropython.viper
+def _nor_write(old: ptr8, new: ptr8, n: int):
     # NOR flash: a write only clears bits; erase sets them.
-    old = bytearray(len(data))
-    _flash_read(addr, old)
-    for i in range(len(data)):
-        old[i] &= data[i]
+    i = 0
+    while i < n:
+        old[i] &= new[i]
+        i += 1
+
+
+@micropython.viper
+def _xor(buf: ptr8, n: int, acc: int) -> int:
+    i = 0
+    while i < n:
+        acc ^= buf[i]
+        i += 1
+    return acc
+
+
+_scratch = bytearray(_SECTOR)  # flash operations allocate nothing: the heap is the ESP32's
+_erased = b"\xff" * _SECTOR
+
+
+def _flash_write(addr, data):
+    cut = powercut.at(addr)
+    mv = memoryview(data)
+    if cut:
+        mv = mv[: len(mv) // 2]
     f = _flash_file()
-    f.seek(addr)
-    f.write(old)
+    done = 0
+    while done < len(mv):
+        piece = mv[done : done + _SECTOR]
+        old = memoryview(_scratch)[: len(piece)]
+        _flash_read(addr + done, old)
+        _nor_write(old, piece, len(piece))
+        f.seek(addr + done)
+        f.write(old)
+        done += len(piece)
+    if cut:
+        powercut.stop()
 
 
 def _flash_erase(addr, size):
+    cut = powercut.at(addr)
+    if cut:
+        size //= 2
     f = _flash_file()
     f.seek(addr)
-    f.write(b"\xff" * size)
+    while size > 0:
+        n = min(size, _SECTOR)
+        f.write(memoryview(_erased)[:n])
+        size -= n
+    if cut:
+        powercut.stop()
 
 
 _table = None
@@ -271,14 +311,12 @@ def _verify_image(p):
         at += 8
         if at + length > p[3]:
             return False
-        chunk = bytearray(min(length, 4096))
         left = length
         while left:
-            n = min(left, len(chunk))
-            view = memoryview(chunk)[:n]
+            n = min(left, _SECTOR)
+            view = memoryview(_scratch)[:n]
             _flash_read(p[2] + at, view)
-            for b in view:
-                check ^= b
+            check = _xor(view, n, check)
             at += n
             left -= n
     at = (at + 16) & ~15
@@ -288,11 +326,10 @@ def _verify_image(p):
         return False
     if head[23]:
         h = hashlib.sha256()
-        chunk = bytearray(4096)
         done = 0
         while done < at:
-            n = min(at - done, 4096)
-            view = memoryview(chunk)[:n]
+            n = min(at - done, _SECTOR)
+            view = memoryview(_scratch)[:n]
             _flash_read(p[2] + done, view)
             h.update(view)
             done += n
