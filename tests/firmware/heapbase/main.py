@@ -1,0 +1,10 @@
+import asyncio
+
+
+async def idle():
+    while True:
+        await asyncio.sleep(60)
+
+
+print("heapbase: idle")
+asyncio.run(idle())
