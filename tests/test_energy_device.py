@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from appliance import Appliance
 from epx.errors import EpxError
 
 NAME = "meter"
@@ -22,35 +23,20 @@ mqttreboot 86400
 SCALE = 20
 
 
-class Meter:
+class Meter(Appliance):
+    wait_s = 20
+
     def __init__(self, dev, watch):
-        self.dev, self.watch = dev, watch
+        super().__init__(dev, watch, NAME)
 
     def call(self, method, *args):
         return self.dev.call("model.call", name="pzem", method=method, args=list(args))
 
-    def mark(self):
-        return self.watch.mark()
-
-    def wait(self, name, predicate=None, since=0, timeout=20):
-        if isinstance(predicate, str):
-            want = predicate
-            predicate = lambda p: p == want  # noqa: E731
-        return self.watch.wait_for(f"stat/{NAME}/{name}", predicate, timeout=timeout, since=since,
-                                   device=self.dev)[1]
-
     def idle(self, seconds, factor=30):
         """Let `seconds` of device time pass at a modest pace (MQTT keeps up)."""
         self.dev.call("clock.scale", factor=factor)
-        end = self.dev.call("clock.now") + seconds * 1_000_000
-        deadline = time.monotonic() + 60
-        while self.dev.call("clock.now") < end:
-            assert time.monotonic() < deadline, f"device clock stuck short of {seconds} s"
-            time.sleep(0.05)
+        self.until(seconds)
         self.dev.call("clock.scale", factor=SCALE)
-
-    def seen(self, name, since=0):
-        return [p.decode() for t, p, _ in self.watch.messages[since:] if t == f"stat/{NAME}/{name}"]
 
     def run(self, seconds, step=5):
         """Device time forward by `seconds` in jumps of `step` s; after each, wait for the

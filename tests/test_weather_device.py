@@ -3,9 +3,10 @@ BME280 models on I2C0 and an SSD1306; values, Home Assistant discovery, the malf
 bitmap, values withdrawn while their chip fails, recovery, the display."""
 
 import json
-import time
 
 import pytest
+
+from appliance import Appliance
 
 NAME = "station"
 CONFIG = """\
@@ -18,33 +19,12 @@ mqttname station
 SCALE = 10
 
 
-class Station:
+class Station(Appliance):
     def __init__(self, dev, watch):
-        self.dev, self.watch = dev, watch
+        super().__init__(dev, watch, NAME)
 
     def call(self, model, method, *args):
         return self.dev.call("model.call", name=model, method=method, args=list(args))
-
-    def mark(self):
-        return self.watch.mark()
-
-    def wait(self, name, predicate=None, since=0, timeout=30):
-        if isinstance(predicate, str):
-            want = predicate
-            predicate = lambda p: p == want  # noqa: E731
-        return self.watch.wait_for(f"stat/{NAME}/{name}", predicate, timeout=timeout, since=since,
-                                   device=self.dev)[1]
-
-    def until(self, seconds, timeout=60):
-        """Wait until the device clock has moved `seconds` on."""
-        end = self.dev.call("clock.now") + seconds * 1_000_000
-        deadline = time.monotonic() + timeout
-        while self.dev.call("clock.now") < end:
-            assert time.monotonic() < deadline, f"device clock stuck short of {seconds} s"
-            time.sleep(0.05)
-
-    def seen(self, name, since=0):
-        return [p.decode() for t, p, _ in self.watch.messages[since:] if t == f"stat/{NAME}/{name}"]
 
 
 @pytest.fixture

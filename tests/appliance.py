@@ -1,0 +1,37 @@
+"""A simulated appliance as a test sees it: its stat/<name>/... topics on an MQTT watch,
+and its device clock."""
+
+import time
+
+
+class Appliance:
+    wait_s = 30  # default bound of wait()
+
+    def __init__(self, dev, watch, name):
+        self.dev, self.watch, self.name = dev, watch, name
+
+    def mark(self):
+        return self.watch.mark()
+
+    def wait(self, topic, predicate=None, since=0, timeout=None):
+        """The payload of the next stat/<name>/<topic> since `since` that matches
+        `predicate` (a function, or the exact text)."""
+        if isinstance(predicate, str):
+            want = predicate
+            predicate = lambda p: p == want  # noqa: E731
+        return self.watch.wait_for(f"stat/{self.name}/{topic}", predicate,
+                                   timeout=self.wait_s if timeout is None else timeout,
+                                   since=since, device=self.dev)[1]
+
+    def seen(self, topic, since=0):
+        """Every stat/<name>/<topic> payload since `since`, as text."""
+        full = f"stat/{self.name}/{topic}"
+        return [p.decode() for t, p, _ in self.watch.messages[since:] if t == full]
+
+    def until(self, seconds, timeout=60):
+        """Wait until the device clock has moved `seconds` on."""
+        end = self.dev.call("clock.now") + seconds * 1_000_000
+        deadline = time.monotonic() + timeout
+        while self.dev.call("clock.now") < end:
+            assert time.monotonic() < deadline, f"device clock stuck short of {seconds} s"
+            time.sleep(0.05)
