@@ -1,33 +1,9 @@
 """Unit tests inside the host firmware (tests/firmware/appliances): the PZEM-004T driver
 against its Modbus model, and the meter's hour windows under faults."""
 
-import os
-import re
-import subprocess
-
 import pytest
 
-from epx import build
-
-RUNNER = "import sys;sys.path[:]=['.frozen'];import appliances;appliances.run(%r)"
-
-
-@pytest.fixture(scope="session")
-def appliances_firmware():
-    exe, _ = build.build_unix("appliances")
-    return exe
-
-
-def run_units(exe, module, tmp_path):
-    """Run one module of in-firmware unit tests; fail with its output unless all pass."""
-    env = dict(os.environ, EPX_SIM_DIR=str(tmp_path))
-    out = subprocess.run([str(exe), "-c", RUNNER % module], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120, env=env)
-    text = out.stdout + out.stderr
-    summary = re.search(r"SUMMARY \S+ passed (\d+) failed (\d+)", text)
-    assert out.returncode == 0 and summary, text
-    assert summary.group(2) == "0", text
-    return int(summary.group(1))
+from appliance_units import appliances_firmware, run_units  # noqa: F401 (fixture)
 
 
 @pytest.mark.parametrize("module", ["t_pzem", "t_meter"])

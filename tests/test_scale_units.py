@@ -2,7 +2,7 @@
 model, weighing (median, calibration, malfunctions), the authenticated ESP-NOW messages
 with their refusals and replay check, and the sensor's sequence numbers."""
 
-from test_energy_units import appliances_firmware, run_units  # noqa: F401 (fixture)
+from appliance_units import appliances_firmware, run_units  # noqa: F401 (fixture)
 
 
 def test_units(appliances_firmware, tmp_path):

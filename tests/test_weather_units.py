@@ -2,7 +2,7 @@
 register-level models (the BME280 against the datasheet's example), and the station's
 malfunction bitmap and withdrawn values."""
 
-from test_energy_units import appliances_firmware, run_units  # noqa: F401 (fixture)
+from appliance_units import appliances_firmware, run_units  # noqa: F401 (fixture)
 
 
 def test_units(appliances_firmware, tmp_path):

@@ -1,0 +1,30 @@
+"""The in-firmware unit tests of tests/firmware/appliances: drivers against their models,
+appliance logic under faults. run_units() runs one of its t_* modules."""
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from epx import build
+
+RUNNER = "import sys;sys.path[:]=['.frozen'];import appliances;appliances.run(%r)"
+
+
+@pytest.fixture(scope="session")
+def appliances_firmware():
+    exe, _ = build.build_unix("appliances")
+    return exe
+
+
+def run_units(exe, module, tmp_path):
+    """Run one module of in-firmware unit tests; fail with its output unless all pass."""
+    env = dict(os.environ, EPX_SIM_DIR=str(tmp_path))
+    out = subprocess.run([str(exe), "-c", RUNNER % module], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, env=env)
+    text = out.stdout + out.stderr
+    summary = re.search(r"SUMMARY \S+ passed (\d+) failed (\d+)", text)
+    assert out.returncode == 0 and summary, text
+    assert summary.group(2) == "0", text
+    return int(summary.group(1))
