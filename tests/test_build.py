@@ -152,3 +152,9 @@ def test_partition_tables_are_valid_and_checked(tmp_path):
                    "vfs, data, fat, , 0x20000\n")
     with pytest.raises(EpxError, match="ota_1 at 0x200000 overlaps"):
         partitions.load(bad)
+
+
+@pytest.mark.parametrize("profile", build.profiles())
+def test_version_fits_the_app_descriptor(profile):
+    version = build.firmware_version(profile)
+    assert version.startswith(profile + "-") and len(version) <= build.VERSION_MAX
