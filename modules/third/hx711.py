@@ -5,13 +5,7 @@
 import micropython
 from array import array
 from machine import Pin, mem32, disable_irq, enable_irq
-
-_GPIO_OUT_W1TS = const(0x3FF44008)
-_GPIO_OUT_W1TC = const(0x3FF4400C)
-_GPIO_OUT1_W1TS = const(0x3FF44014)
-_GPIO_OUT1_W1TC = const(0x3FF44018)
-_GPIO_IN = const(0x3FF4403C)
-_GPIO_IN1 = const(0x3FF44040)
+from gpioregs import clr_reg, in_reg, mask, set_reg
 
 _SCK_SET = const(0)
 _SCK_CLR = const(1)
@@ -52,11 +46,11 @@ class HX711:
         self._dout = Pin(dout, Pin.IN)
         self._sck = Pin(sck, Pin.OUT, value=0)
         plan = self._plan = array("i", bytes(4 * _PLAN))
-        plan[_SCK_SET] = _GPIO_OUT_W1TS if sck < 32 else _GPIO_OUT1_W1TS
-        plan[_SCK_CLR] = _GPIO_OUT_W1TC if sck < 32 else _GPIO_OUT1_W1TC
-        plan[_SCK] = 1 << (sck & 31)
-        plan[_DOUT_IN] = _GPIO_IN if dout < 32 else _GPIO_IN1
-        plan[_DOUT] = 1 << (dout & 31)
+        plan[_SCK_SET] = set_reg(sck)
+        plan[_SCK_CLR] = clr_reg(sck)
+        plan[_SCK] = mask(sck)
+        plan[_DOUT_IN] = in_reg(dout)
+        plan[_DOUT] = mask(dout)
 
     def ready(self):
         return self._dout() == 0

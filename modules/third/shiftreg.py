@@ -10,13 +10,7 @@
 import micropython
 from array import array
 from machine import Pin, mem32
-
-_GPIO_OUT_W1TS = const(0x3FF44008)
-_GPIO_OUT_W1TC = const(0x3FF4400C)
-_GPIO_OUT1_W1TS = const(0x3FF44014)
-_GPIO_OUT1_W1TC = const(0x3FF44018)
-_GPIO_IN = const(0x3FF4403C)
-_GPIO_IN1 = const(0x3FF44040)
+from gpioregs import clr_reg, in_reg, mask, set_reg
 
 # The plan: register addresses and bit masks of each line, read by the viper code.
 _CLK_SET = const(0)
@@ -36,18 +30,6 @@ _LATCH = const(13)
 _PLAN = const(14)
 
 MAX_BITS = const(24)
-
-
-def _set_reg(pin):
-    return _GPIO_OUT_W1TS if pin < 32 else _GPIO_OUT1_W1TS
-
-
-def _clr_reg(pin):
-    return _GPIO_OUT_W1TC if pin < 32 else _GPIO_OUT1_W1TC
-
-
-def _mask(pin):
-    return 1 << (pin & 31)
 
 
 @micropython.viper
@@ -105,15 +87,15 @@ class Chain:
                                (latch, _LATCH_SET, 0)):
             if pin is not None:
                 self._pins.append(Pin(pin, Pin.OUT, value=level))
-                plan[at] = _set_reg(pin)
-                plan[at + 1] = _clr_reg(pin)
-                plan[at + 2] = _mask(pin)
+                plan[at] = set_reg(pin)
+                plan[at + 1] = clr_reg(pin)
+                plan[at + 2] = mask(pin)
         # RCLK's pad is held low between latches, through resets too: no stray latch edge.
         self._latch = None if latch is None else Pin(latch, Pin.OUT, value=0, hold=True)
         if qh is not None:
             self._pins.append(Pin(qh, Pin.IN))
-            plan[_QH_IN] = _GPIO_IN if qh < 32 else _GPIO_IN1
-            plan[_QH] = _mask(qh)
+            plan[_QH_IN] = in_reg(qh)
+            plan[_QH] = mask(qh)
         self._oe = oe
         self._oe_pin = None
 

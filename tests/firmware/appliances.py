@@ -1,7 +1,6 @@
 # Unit tests of the energy, weather and scale appliances' drivers and logic, run inside
 # the host firmware against the device models (ports/unix/modules/sim/models).
-for driver in ("pzem", "hdc1080", "bme280", "hx711"):
-    module(driver + ".py", base_path="../../modules/third")
+include("../../modules/third/manifest.py", drivers=("pzem", "hdc1080", "bme280", "hx711"))
 package("energy", files=["__init__.py", "meter.py"], base_path="../../profiles/energy")
 package("weather", files=["__init__.py", "station.py"], base_path="../../profiles/weather")
 package("appliances")
