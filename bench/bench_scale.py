@@ -9,7 +9,6 @@ few deep-sleep cycles, and the sensor's awake time per reading."""
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
+from _common import bytecode_twin, run_probe  # noqa: E402
 from epx import build  # noqa: E402
 from epx.sim import appimage, net, provision  # noqa: E402
 from epx.sim.device import Device  # noqa: E402
@@ -59,13 +59,6 @@ base = min(loop() for _ in range(9))
 for name, fn in (("viper", viper.shift_in), ("bytecode", bytecode.shift_in)):
     print(name, (min(once(fn) for _ in range(9)) - base) * 1000 // READS)
 """
-
-
-def bytecode_twin(source):
-    """hx711.py without the viper decorator (annotations are not evaluated)."""
-    twin, n = re.subn(r"^\s*@micropython\.viper\n", "", source, flags=re.M)
-    assert n == 1, "expected one viper function in hx711.py"
-    return twin
 
 
 def image(profile):
@@ -114,16 +107,8 @@ def round_trip():
 
 def main():
     exe, _ = build.build_unix("scale")
-    with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "hx711_bytecode.py").write_text(
-            bytecode_twin((ROOT / "modules" / "third" / "hx711.py").read_text()))
-        Path(tmp, "probe.py").write_text(PROBE)
-        out = subprocess.run([str(exe), "-c", "import sys;sys.path[:]=['.frozen',''];import probe"],
-                             cwd=tmp, capture_output=True, text=True, timeout=300,
-                             env={"EPX_SIM_DIR": tmp})
-    if out.returncode:
-        sys.exit(out.stdout + out.stderr)
-    ns = dict(line.split() for line in out.stdout.split("\n") if line)
+    twin = bytecode_twin(ROOT / "modules" / "third" / "hx711.py", viper_functions=1)
+    ns = run_probe(exe, PROBE, {"hx711_bytecode": twin})
     viper, bytecode = int(ns["viper"]), int(ns["bytecode"])
     ack_ms, awake_ms = round_trip()
     print(f"hx711 read: viper {viper} ns, bytecode {bytecode} ns, ratio {viper / bytecode:.2f}; "

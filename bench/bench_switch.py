@@ -3,15 +3,13 @@ compiled as plain bytecode (ratio), and the worst loop delay one input poll of a
 board causes (the transfer through the simulated GPIO registers and chip models, debounce,
 program), both inside the host firmware (tests/firmware/switchunit.py)."""
 
-import re
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
+from _common import bytecode_twin, run_probe  # noqa: E402
 from epx import build  # noqa: E402
 
 # Runs in the firmware. machine.mem32 is C on the ESP32; a dict (C subscripts) stands in
@@ -76,24 +74,10 @@ print("poll_change_median", changed[len(changed) // 2])
 """
 
 
-def bytecode_twin(source):
-    """shiftreg.py without the viper decorators; ptr32() becomes the identity."""
-    twin, n = re.subn(r"^\s*@micropython\.viper\n", "", source, flags=re.M)
-    assert n == 2, "expected two viper functions in shiftreg.py"
-    return "def ptr32(x):\n    return x\n\n\n" + twin
-
-
 def main():
     exe, _ = build.build_unix("switchunit")
-    with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "shiftreg_bytecode.py").write_text(
-            bytecode_twin((ROOT / "modules" / "third" / "shiftreg.py").read_text()))
-        Path(tmp, "probe.py").write_text(PROBE)
-        out = subprocess.run([str(exe), "-c", "import sys;sys.path[:]=['.frozen',''];import probe"],
-                             cwd=tmp, capture_output=True, text=True, timeout=300)
-    if out.returncode:
-        sys.exit(out.stdout + out.stderr)
-    r = dict(line.split() for line in out.stdout.split("\n") if line)
+    twin = bytecode_twin(ROOT / "modules" / "third" / "shiftreg.py", viper_functions=2)
+    r = run_probe(exe, PROBE, {"shiftreg_bytecode": twin})
     viper, bytecode = int(r["viper"]), int(r["bytecode"])
     print(f"shift-register transfer (8 bits in + 8 out): viper {viper} ns, bytecode "
           f"{bytecode} ns, ratio {viper / bytecode:.2f}")
