@@ -103,7 +103,8 @@ def cmd_provision(args):
 def cmd_sim(args):
     from .sim import run
 
-    return run.run(args.profile, args.config, args.broker, args.heapsize, args.speed, args.dir)
+    return run.run(args.profile, args.config, args.broker, args.heapsize, args.speed, args.dir,
+                   bare_world=args.bare_world)
 
 
 def cmd_ota(args):
@@ -186,6 +187,8 @@ def parser():
     s.add_argument("--heapsize", type=int, help="MicroPython heap in bytes")
     s.add_argument("--speed", type=float, help="device seconds per real second (default 1)")
     s.add_argument("--dir", help="the device folder (default: build/sim/<profile>, made afresh)")
+    s.add_argument("--bare-world", action="store_true",
+                   help="attach no device models (default: the profile's demo world, tools/epx/sim/worlds.py)")
     s.set_defaults(func=cmd_sim)
 
     s = sub.add_parser("ota", help="update devices over the air (the first one is the canary)")

@@ -6,12 +6,14 @@ import shutil
 import signal
 import sys
 import threading
+import time
 
 from .. import build
 from ..errors import EpxError
 from ..paths import BUILD, ROOT, rel
-from . import appimage, net
+from . import appimage, net, worlds
 from .device import Device
+from .medium import Medium
 
 
 def app_image(profile):
@@ -24,15 +26,20 @@ def app_image(profile):
     return out, data
 
 
-def with_broker(config, host, port):
-    """config.txt text with `mqttbroker` and `mqttport` set to host and port."""
-    for key, value in (("mqttbroker", host), ("mqttport", str(port))):
+def with_keys(config, **keys):
+    """config.txt text with each key set to its value (replaced, else appended)."""
+    for key, value in keys.items():
         line = f"{key} {value}"
         if re.search(rf"(?m)^\s*{key}\b", config):
             config = re.sub(rf"(?m)^\s*{key}\b.*$", line, config)
         else:
             config = config.rstrip("\n") + "\n" + line + "\n"
     return config
+
+
+def with_broker(config, host, port):
+    """config.txt text with `mqttbroker` and `mqttport` set to host and port."""
+    return with_keys(config, mqttbroker=host, mqttport=str(port))
 
 
 def default_config(profile):
@@ -42,8 +49,105 @@ def default_config(profile):
     return path.read_text()
 
 
-def run(profile, config=None, broker=None, heapsize=None, speed=None, folder=None, out=sys.stdout):
-    image, data = app_image(profile)
+PAYLOAD_SHOWN = 100  # characters of a long payload (discovery configs) shown on the console
+DISPLAY_EVERY_S = 20  # real seconds between looks at the display (printed if it changed)
+
+
+def shown(payload):
+    text = payload.decode("utf-8", "replace")
+    if len(text) > PAYLOAD_SHOWN:
+        return f"{text[:PAYLOAD_SHOWN - 40]}... ({len(payload)} bytes)"
+    return text
+
+
+class Sleeper(Device):
+    """A device whose deep sleep takes its (scaled) time, as a real one's does, and which may
+    wake any number of times: the demo's battery sensor wakes every `sleep` minutes."""
+
+    def __init__(self, folder, **kw):
+        super().__init__(folder, max_boots=1 << 30, **kw)
+
+    def _take_deepsleep(self):
+        ms = super()._take_deepsleep()
+        if ms:
+            with self._cv:
+                self._cv.wait_for(lambda: self._stopping, ms / 1000 / self.world["clock_scale"])
+        return ms
+
+
+class Demo:
+    """The device, its demo world (worlds.py) and an optional ESP-NOW peer, with what they
+    print: console lines, and the display's text when it changes."""
+
+    def __init__(self, profile, text, folder, host, port, say, bare_world=False, **kw):
+        self.entry = {} if bare_world else worlds.world(profile, text)
+        self.say = say
+        self.devices = []  # (device, world entry, boots whose live inputs went out)
+        medium = Medium() if "peer" in self.entry else None
+        main = self._device(profile, folder, with_broker(text, host, port), self.entry,
+                            medium=medium, **kw)
+        peer = self.entry.get("peer")
+        if peer:
+            medium.channels[main.mac] = int(worlds.config_value(text, "channel") or 1)
+            _, data = app_image(peer["profile"])
+            self._device(peer["profile"], f"{folder}-{peer['profile']}",
+                         with_keys(default_config(peer["profile"]), **peer.get("config", {})),
+                         peer, medium=medium, data=data, kind=Sleeper,
+                         **({"heapsize": kw["heapsize"]} if "heapsize" in kw else {}))
+        self.main = main
+        self.display = None
+
+    def _device(self, profile, folder, config, entry, data=None, kind=Device, **kw):
+        shutil.rmtree(folder, ignore_errors=True)
+        if data is None:
+            _, data = app_image(profile)
+        if entry.get("mac"):
+            kw["mac"] = entry["mac"]
+        dev = kind.create(folder, data, files={"config.txt": config}, name=profile,
+                            on_console=lambda d, line: self.say(f"[{profile}] {line}"), **kw)
+        worlds.attach(dev, entry)
+        self.devices.append([dev, entry, 0])
+        return dev
+
+    def start(self, speed=None):
+        for dev, entry, _ in self.devices:
+            if speed:
+                dev.world["clock_scale"] = speed  # device seconds per real second, from boot
+            if not entry.get("after"):
+                dev.start()
+
+    def tick(self, look=False):
+        """Live inputs for new boots; with `look`, the display's text if it changed. The
+        reason the run ended, or None."""
+        for d in self.devices:
+            dev, entry, posted = d
+            if entry.get("after") and not dev.boots and re.search(entry["after"], self.main.output()):
+                dev.start()
+            boots = len(dev.boots)
+            if boots > posted and dev.boots[-1].get("hello") is not None:
+                worlds.live(dev, entry)
+                d[2] = boots
+            if dev.ended:
+                return f"{dev.name}: {dev.ended}"
+        name = self.entry.get("display")
+        if look and name:
+            try:
+                text = self.main.call("model.call", name=name, method="text", args=[], timeout=5)
+            except EpxError:
+                return None  # rebooting
+            if text != self.display:
+                self.display = text
+                self.say(f"[display] {' | '.join(line.strip() for line in text)}")
+        return None
+
+    def stop(self):
+        for dev, _, _ in self.devices:
+            dev.stop()
+
+
+def run(profile, config=None, broker=None, heapsize=None, speed=None, folder=None, out=sys.stdout,
+        bare_world=False):
+    image, _ = app_image(profile)
     text = open(config).read() if config else default_config(profile)
     mosquitto = None
     if broker:
@@ -52,8 +156,7 @@ def run(profile, config=None, broker=None, heapsize=None, speed=None, folder=Non
     else:
         mosquitto = net.Broker().start()
         host, port = mosquitto.host, mosquitto.port
-    folder = folder or BUILD / "sim" / profile
-    shutil.rmtree(folder, ignore_errors=True)
+    folder = str(folder or BUILD / "sim" / profile)
     lock = threading.Lock()
 
     def say(text):
@@ -61,28 +164,35 @@ def run(profile, config=None, broker=None, heapsize=None, speed=None, folder=Non
             print(text, file=out, flush=True)
 
     kw = {"heapsize": heapsize} if heapsize else {}
-    dev = Device.create(folder, data, files={"config.txt": with_broker(text, host, port)},
-                        name=profile, on_console=lambda d, line: say(f"[{profile}] {line}"), **kw)
-    if speed:
-        dev.world["clock_scale"] = speed  # device seconds per real second, from the first boot
+    demo = Demo(profile, text, folder, host, port, say, bare_world, **kw)
     watch = None
     try:
         watch = net.MqttWatch(host, port, ("stat/#", "homeassistant/#", "tele/#"))
         watch.client.on_message = lambda c, u, m: say(
-            f"[mqtt] {m.topic}{' (retained)' if m.retain else ''} {m.payload.decode('utf-8', 'replace')}")
+            f"[mqtt] {m.topic}{' (retained)' if m.retain else ''} {shown(m.payload)}")
         say(f"epx sim: {profile} ({rel(image)}) in {rel(folder)}, broker {host}:{port}")
+        models = ", ".join(f"{m['model']}@{m['bus']}" for m in demo.main.world["models"])
+        peer = demo.entry.get("peer")
+        say(f"epx sim: world: {models or 'no device models'}"
+            + (f"; a {peer['profile']} device over ESP-NOW" if peer else "")
+            + (" (--bare-world)" if bare_world else ""))
         say(f"epx sim: watch with: mosquitto_sub -h {host} -p {port} -v -t 'stat/#' -t 'homeassistant/#'")
-        dev.start()
+        demo.start(speed)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *a: stop.set())
+        looked = time.monotonic()
         while not stop.wait(0.5):
-            if dev.ended:
-                say(f"epx sim: device stopped: {dev.ended}")
+            look = time.monotonic() - looked >= DISPLAY_EVERY_S
+            if look:
+                looked = time.monotonic()
+            ended = demo.tick(look)
+            if ended:
+                say(f"epx sim: device stopped: {ended}")
                 return 1
     except KeyboardInterrupt:
         pass
     finally:
-        dev.stop()
+        demo.stop()
         if watch:
             watch.close()
         if mosquitto:

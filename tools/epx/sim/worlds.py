@@ -1,0 +1,107 @@
+"""The demo worlds of `epx sim`: for each profile, the device models attached at boot, the
+input pins' levels and the live inputs that keep it busy, so that every profile comes up as
+a healthy appliance (the same world entries the device tests put in `Device.world`)."""
+
+import re
+
+OLED = {"bus": "i2c0", "model": "SSD1306", "addr": 0x3C, "name": "oled", "args": {}}
+
+
+def wet(n):
+    """MCP23017 bits of an h2o tank with the lowest n float switches wet (driven low)."""
+    return 0xFFFF & ~((1 << n) - 1)
+
+
+def released(*pins, level=1):
+    """Input pins at rest (active-low buttons read 1 when released)."""
+    return {str(p): level for p in pins}
+
+
+# Per profile: "models" (model.attach arguments with a name), "pins" (input levels), "live"
+# (ops posted at every boot: what is not kept across resets, such as pulse trains),
+# "display" (the model whose text is shown), "peer" (a second device on the ESP-NOW air,
+# with "config" keys changed in its config.txt.example and started "after" a console line),
+# "by" (a config key whose value picks the world from the entry).
+WORLDS = {
+    "bare": {},
+    "h2o": {
+        "models": [
+            {"bus": "i2c0", "model": "MCP23017", "addr": 0x20, "name": "mcp",
+             "args": {"inputs": 0, "floating": wet(2)}},  # switches at 20% and 40% wet
+            OLED,
+        ],
+        # 4 L/min from a meter of 4.8 pulses/s per L/min (config.txt.example), for a day.
+        "live": [("pin.pulses", {"pin": 14, "hz": 19.2, "count": 19 * 86400, "jitter": 0.02})],
+        "display": "oled",
+    },
+    "switch": {
+        "by": "driver",
+        "dtwonder8": {"models": [
+            {"bus": "pins", "model": "HC595", "name": "out",
+             "args": {"ser": 13, "clk": 14, "latch": 15, "latch_pullup": True}},
+            {"bus": "pins", "model": "HC165", "name": "in",
+             "args": {"clk": 14, "load": 32, "qh": 16, "inputs": 0xFF}},  # all released
+        ]},
+        "Direct4": {"pins": released(26, 34, 33, 35)},
+        "dtwonder2": {"pins": released(36, 39)},
+        "dtwonder4": {"pins": released(36, 39, 33, 35)},
+        "hoffer6": {"pins": released(36, 39, 32, 33, 25, 26, 27, 14, level=0)},
+        "minir4": {"pins": released(27, 0)},
+    },
+    "relay": {"models": [OLED], "display": "oled"},
+    "energy": {"models": [
+        {"bus": "uart2", "model": "PZEM", "name": "pzem",
+         "args": {"voltage": 231.4, "current": 2.35, "power": 473.0, "pf": 0.87,
+                  "frequency": 50.0, "energy": 1234567}},
+    ]},
+    "weather": {
+        "models": [
+            {"bus": "i2c0", "model": "HDC1080", "addr": 0x40, "name": "hdc",
+             "args": {"temperature": 21.5, "humidity": 45.0}},
+            {"bus": "i2c0", "model": "BME280", "addr": 0x76, "name": "bme",
+             "args": {"temperature": 21.3, "pressure": 1013.2, "humidity": 46.0}},
+            OLED,
+        ],
+        "display": "oled",
+    },
+    "scale_manager": {
+        # The MACs of profiles/scale*/config.txt.example; the sensor weighs 25 kg
+        # (calibration_a 0.0001) every minute ("config": keys changed in its example),
+        # starting once the manager listens ("after": a line of its console).
+        "mac": "240ac4123456",
+        "peer": {"profile": "scale", "mac": "240ac4654321", "config": {"sleep": 1},
+                 "after": r"ESP-NOW on channel", "models": [
+            {"bus": "pins", "model": "HX711", "name": "cell",
+             "args": {"dout": 32, "sck": 33, "value": 250000, "powerdown_us": 5000}},
+        ]},
+    },
+    "scale": {"models": [
+        {"bus": "pins", "model": "HX711", "name": "cell",
+         "args": {"dout": 32, "sck": 33, "value": 250000, "powerdown_us": 5000}},
+    ]},
+}
+
+
+def config_value(config, key):
+    found = re.search(rf"(?m)^\s*{key}\s+(\S+)", config)
+    return found.group(1) if found else None
+
+
+def world(profile, config=""):
+    """The demo world of `profile` running `config` (the text of config.txt); {} if none."""
+    entry = WORLDS.get(profile, {})
+    if "by" in entry:
+        entry = entry.get(config_value(config, entry["by"]), {})
+    return entry
+
+
+def attach(dev, entry):
+    """Put the entry's models and pins into the world `dev` gets at every boot."""
+    dev.world["models"] += [dict(m, args=dict(m.get("args", {}))) for m in entry.get("models", ())]
+    dev.world["pins"].update(entry.get("pins", {}))
+
+
+def live(dev, entry):
+    """Post the entry's live inputs (after each boot: they do not outlive a reset)."""
+    for op, args in entry.get("live", ()):
+        dev.post(op, **args)
