@@ -37,6 +37,9 @@ class I2CModel(Model):
     def read(self, n):
         return bytes(n)
 
+    def absent(self, flag=True):
+        self.present = not flag
+
 
 class UARTModel(Model):
     """A UART peer: write() gets what the firmware transmits; reply() queues its answer."""

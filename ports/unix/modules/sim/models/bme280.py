@@ -64,9 +64,6 @@ class BME280(I2CModel):
         r[0xE7] = h6 & 0xFF
         self.cal = (T, P, H)
 
-    def absent(self, flag=True):
-        self.present = not flag
-
     def fail(self, n=1):
         self.fail_reads = n
 

@@ -26,9 +26,6 @@ class HDC1080(I2CModel):
         if humidity is not None:
             self.humidity = humidity
 
-    def absent(self, flag=True):
-        self.present = not flag
-
     def fail(self, n=1):
         self.fail_reads = n
 

@@ -39,8 +39,5 @@ class I2CRegisters(I2CModel):
     def get(self, reg, n=1):
         return list(self.regs[reg:reg + n])
 
-    def absent(self, flag=True):
-        self.present = not flag
-
     def fail(self, flag=True):
         self.stuck = flag
