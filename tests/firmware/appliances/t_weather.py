@@ -22,6 +22,20 @@ def measure(sensor, ms):
     return sensor.read()
 
 
+def absent_then_failing(model, chip, ms):
+    """A chip that does not answer is not found; once there, a read it refuses raises.
+    The driver of the chip, made then."""
+    model.absent()
+    expect_raises(OSError, chip, bus())
+    model.absent(False)
+    s = chip(bus())
+    model.fail(1)
+    s.trigger()
+    _simclock.advance(ms)
+    expect_raises(OSError, s.read)
+    return s
+
+
 def test_bme280_calibration_registers():
     bme()
     cal = BME280(bus()).calibration
@@ -72,15 +86,7 @@ def test_bme280_read_too_early():
 
 
 def test_bme280_absent_and_failing():
-    m = bme()
-    m.absent()
-    expect_raises(OSError, BME280, bus())
-    m.absent(False)
-    s = BME280(bus())
-    m.fail(1)
-    s.trigger()
-    _simclock.advance(MEASUREMENT_MS)
-    expect_raises(OSError, s.read)
+    s = absent_then_failing(bme(), BME280, MEASUREMENT_MS)
     assert s.pressure is None
     measure(s, MEASUREMENT_MS)
     assert s.pressure is not None
@@ -118,15 +124,7 @@ def test_hdc1080_too_early_not_acknowledged():
 
 
 def test_hdc1080_absent_or_failing():
-    m = hdc()
-    m.absent()
-    expect_raises(OSError, HDC1080, bus())
-    m.absent(False)
-    s = HDC1080(bus())
-    m.fail(1)
-    s.trigger()
-    _simclock.advance(CONVERSION_MS)
-    expect_raises(OSError, s.read)
+    s = absent_then_failing(hdc(), HDC1080, CONVERSION_MS)
     assert s.humidity is None
 
 
