@@ -53,6 +53,15 @@ class Timer:
     when the loop falls a whole period behind, the missed calls collapse into one.
     """
 
+    # The timer is its own task's coroutine: the loop calls send() at the deadline the task
+    # is queued at, and send() queues the task again; no generator frame per timer. Values
+    # set only when not the default stay out of the instance's dict.
+    _jitter = 0
+    _last = None  # the delay restart() uses; None: the period
+    _task = None  # the task serving this timer
+    _sleep = None  # when that task wakes; None while it runs or when there is none
+    active = False
+
     def __init__(self, callback, period_ms=None, jitter_ms=0):
         _check_ms("jitter", jitter_ms)
         if period_ms is not None:
@@ -63,13 +72,10 @@ class Timer:
                 raise ValueError("jitter %d ms not below the period %d ms" % (jitter_ms, period_ms))
         self._callback = callback
         self._period = period_ms
-        self._jitter = jitter_ms
+        if jitter_ms:
+            self._jitter = jitter_ms
         self._due = 0  # deadline before jitter
         self._wake = 0  # deadline after jitter
-        self._task = None  # the task serving this timer
-        self._sleep = None  # when that task wakes; None while it runs
-        self._last = period_ms  # the delay restart() uses
-        self.active = False
 
     def start(self, delay_ms=None):
         """Arm the timer delay_ms from now (default: one period); re-arms an armed timer."""
@@ -78,7 +84,8 @@ class Timer:
             if delay_ms is None:
                 raise ValueError("one-shot timer needs a delay")
         _check_ms("delay", delay_ms + self._jitter)
-        self._last = delay_ms
+        if delay_ms != self._period or self._last is not None:
+            self._last = delay_ms
         self._due = ticks_add(ticks_ms(), delay_ms)
         self._arm()
         return self
@@ -91,9 +98,10 @@ class Timer:
         self.active = False
         t = self._task
         if t is not None and self._sleep is not None:
+            # Out of the queue, the task is never stepped again: nothing else holds it.
+            core._task_queue.remove(t)
             self._task = None
             self._sleep = None
-            t.cancel()
 
     def _arm(self):
         wake = self._due
@@ -103,21 +111,24 @@ class Timer:
         self.active = True
         t = self._task
         if t is None:
-            self._task = asyncio.create_task(self._run())
+            t = self._task = asyncio.create_task(self)
+            core._task_queue.remove(t)
+            self._queue(t, wake)
         elif self._sleep is not None and ticks_diff(wake, self._sleep) < 0:
-            # Sleeping past the new deadline: replace the task. A later deadline needs
+            # Sleeping past the new deadline: queue it earlier. A later deadline needs
             # nothing: the task sleeps again when it wakes.
-            t.cancel()
-            self._sleep = None
-            self._task = asyncio.create_task(self._run())
+            core._task_queue.remove(t)
+            self._queue(t, wake)
 
-    async def _run(self):
-        while self.active:
-            wake = self._sleep = self._wake
-            await _until(wake)
-            self._sleep = None
-            if not self.active or ticks_diff(self._wake, ticks_ms()) > 0:
-                continue  # cancelled or postponed meanwhile
+    def _queue(self, t, wake):
+        # Queued at its deadline even when that has passed (asyncio.sleep_ms() would take
+        # now), so overdue timers run in deadline order.
+        self._sleep = wake
+        core._task_queue.push(t, wake)
+
+    def send(self, _):
+        self._sleep = None
+        if self.active and ticks_diff(self._wake, ticks_ms()) <= 0:
             period = self._period
             if period is None:
                 self.active = False
@@ -130,32 +141,18 @@ class Timer:
                 self._callback()
             except Exception as e:
                 _fault(e)
-        self._task = None
-
-
-class _Until:
-    # asyncio.sleep_ms() wakes a task at now + t, never earlier than now; a timer's task is
-    # queued at its deadline even when that has passed, so overdue timers run in deadline
-    # order. Like asyncio's own sleep, a singleton that allocates nothing.
-    def __init__(self):
-        self.key = None
-        self.exc = StopIteration()
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        if self.key is not None:
-            core._task_queue.push(core.cur_task, self.key)
-            self.key = None
+        if self.active:  # postponed, recurring, or armed again by the callback
+            if self._sleep is None:
+                self._queue(self._task, self._wake)
             return None
-        self.exc.__traceback__ = None
-        raise self.exc
+        self._task = None
+        raise StopIteration
 
-
-def _until(deadline, sgen=_Until()):
-    sgen.key = deadline
-    return sgen
+    def throw(self, exc):
+        # Only if someone cancelled the task itself: the timer stops.
+        self.active = False
+        self._task = self._sleep = None
+        raise exc
 
 
 def every(ms, callback, jitter_ms=0):
