@@ -3,11 +3,11 @@ the config.txt format, every message naming its line, strict booleans, safe mode
 values that are written only when they change; bounded log lines."""
 
 import json
-import subprocess
 
 import pytest
 
 from epx import build
+from fwcode import last_json, run_code
 
 ENTRY = "import sys;sys.path[:]=['.frozen'];import json\n"
 
@@ -20,10 +20,7 @@ def fw():
 def run(fw, tmp_path, code, files=None):
     for name, text in (files or {}).items():
         (tmp_path / name).write_bytes(text.encode() if isinstance(text, str) else text)
-    r = subprocess.run([str(fw), "-c", ENTRY + code], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return last_json(run_code(fw, ENTRY + code, tmp_path))
 
 
 KEYS = """

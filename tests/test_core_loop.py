@@ -5,11 +5,11 @@ The device clock is advanced by the test code itself (_simclock), so nothing wai
 
 import json
 import os
-import subprocess
 
 import pytest
 
 from epx import build
+from fwcode import last_json, run_code
 
 ENTRY = "import sys;sys.path[:]=['.frozen']\n"
 EXIT_RESET = 10
@@ -43,16 +43,13 @@ def fw():
 
 
 def start(fw, tmp_path, code, env=None, heap=None):
-    args = [str(fw)] + ([f"-X", f"heapsize={heap}"] if heap else []) + ["-c", ENTRY + PRELUDE + code]
-    return subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return run_code(fw, ENTRY + PRELUDE + code, tmp_path, timeout=120,
+                    env={**os.environ, **(env or {})}, heap=heap)
 
 
 def run(fw, tmp_path, code, **kw):
     """Run code in the firmware; it prints one JSON value last, returned."""
-    r = start(fw, tmp_path, code, **kw)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return last_json(start(fw, tmp_path, code, **kw))
 
 
 def test_timers_fire_in_deadline_order_never_early(fw, tmp_path):

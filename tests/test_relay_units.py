@@ -1,12 +1,10 @@
 """Relay profile logic inside the host firmware: TurnOnWithTimeout payloads, clamping,
 auto-off, and the time left across resets and power cycles."""
 
-import json
-import subprocess
-
 import pytest
 
 from epx import build
+from fwcode import boot_env, last_json, run_code
 
 ENTRY = "import sys;sys.path[:]=['.frozen'];import json\n"
 
@@ -35,11 +33,7 @@ def fw():
 
 
 def run(fw, tmp_path, code, cause=1):
-    env = {"EPX_SIM_BOOT": json.dumps({"reset_cause": cause}), "PATH": "/usr/bin:/bin"}
-    r = subprocess.run([str(fw), "-c", ENTRY + RELAYS + code], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=60, env=env)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return last_json(run_code(fw, ENTRY + RELAYS + code, tmp_path, env=boot_env(cause)))
 
 
 def test_payloads(fw, tmp_path):

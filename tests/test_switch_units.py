@@ -3,11 +3,11 @@ program language, debounce and long press, command payloads, the board table, an
 viper 74HC165/595 transfer against the chip models."""
 
 import json
-import subprocess
 
 import pytest
 
 from epx import build
+from fwcode import boot_env, last_json, run_code
 
 ENTRY = "import sys;sys.path[:]=['.frozen'];import json\n"
 
@@ -19,10 +19,7 @@ def fw():
 
 def run(fw, tmp_path, code):
     """Run `code` in the firmware; it prints one JSON value, returned."""
-    r = subprocess.run([str(fw), "-c", ENTRY + code], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return last_json(run_code(fw, ENTRY + code, tmp_path))
 
 
 PROGRAM = """
@@ -246,11 +243,7 @@ def hold(p, pin, level, t0, ms, poll=15):
 
 
 def run_boot(fw, tmp_path, code, cause):
-    env = {"EPX_SIM_BOOT": json.dumps({"reset_cause": cause}), "PATH": "/usr/bin:/bin"}
-    r = subprocess.run([str(fw), "-c", ENTRY + code], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=60, env=env)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return last_json(run_code(fw, ENTRY + code, tmp_path, env=boot_env(cause)))
 
 
 def test_push_buttons_toggle_and_long_press_clears(fw, tmp_path):
