@@ -28,6 +28,7 @@ import time
 
 from . import bootloader, provision
 from .flash import Flash
+from .net import shut
 from ..errors import EpxError
 
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
@@ -131,17 +132,11 @@ class Device:
             self._cv.notify_all()
         self._kill()
         if self._server is not None:
-            try:
-                self._server.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            shut(self._server)
             self._server.close()
         conn = self._conn
         if conn is not None:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            shut(conn)
         for t in self._threads:
             t.join(5)
         if self._sockdir:

@@ -239,10 +239,7 @@ class Proxy:
 
     def stop(self):
         if self._server is not None:
-            try:
-                self._server.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            shut(self._server)
             self._server.close()
             self._server = None
         self.reset()
@@ -295,10 +292,15 @@ class Proxy:
             pass
         for s in (src, dst):
             if s is not None:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                shut(s)
+
+
+def shut(s):
+    """Shut both ways: wakes a thread blocked on `s`; a connection already gone is fine."""
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _rst(s):
