@@ -18,11 +18,14 @@ _loaded = False
 
 
 class Key:
-    def __init__(self, name, parse, default):
-        self.name = name
+    required = False  # set on the few required keys only: a small instance dict each
+
+    def __init__(self, parse, default):
         self.parse = parse
-        self.required = default is _REQUIRED
-        self.value = None if self.required else default
+        if default is _REQUIRED:
+            self.required = True
+            default = None
+        self.value = default
 
 
 def key(name, parse=str, default=_REQUIRED):
@@ -32,7 +35,7 @@ def key(name, parse=str, default=_REQUIRED):
         raise ValueError("config key %s declared twice" % name)
     if _loaded:
         raise RuntimeError("config key %s declared after %s was read" % (name, FILE))
-    k = _keys[name] = Key(name, _PARSERS.get(parse, parse), default)
+    k = _keys[name] = Key(_PARSERS.get(parse, parse), default)
     return k
 
 
@@ -53,9 +56,9 @@ def load(path=FILE, unknown_ok=False):
                 _read(f, path, seen, unknown_ok)
             except Exception as e:  # whatever the file holds, the device boots (safe mode)
                 errors.append("%s: %s: %s" % (path, type(e).__name__, e))
-    for k in _keys.values():
-        if k.required and k.name not in seen:
-            errors.append("%s: %s: missing (required)" % (path, k.name))
+    for name, k in _keys.items():
+        if k.required and name not in seen:
+            errors.append("%s: %s: missing (required)" % (path, name))
     safe_mode = bool(errors)
 
 

@@ -70,7 +70,8 @@ class Timer:
                 raise ValueError("period %d ms not above 0" % period_ms)
             if jitter_ms >= period_ms:
                 raise ValueError("jitter %d ms not below the period %d ms" % (jitter_ms, period_ms))
-        self._callback = callback
+        if callback is not None:  # else a subclass overrides _fire()
+            self._callback = callback
         self._period = period_ms
         if jitter_ms:
             self._jitter = jitter_ms
@@ -138,7 +139,7 @@ class Timer:
                 self._due = ticks_add(self._due, late - late % period + period)
                 self._arm()
             try:
-                self._callback()
+                self._fire()
             except Exception as e:
                 _fault(e)
         if self.active:  # postponed, recurring, or armed again by the callback
@@ -147,6 +148,9 @@ class Timer:
             return None
         self._task = None
         raise StopIteration
+
+    def _fire(self):
+        self._callback()
 
     def throw(self, exc):
         # Only if someone cancelled the task itself: the timer stops.

@@ -53,20 +53,32 @@ def topic(kind, name):
     return "%s/%s/%s" % (kind, NAME.value, name)
 
 
-class Pub:
+class Pub(loop.Timer):
+    # A publication is its own check timer: one object, one small dict. Values left at
+    # their defaults stay class attributes.
+    force_ms = 0
+    retain = False
+    qos = 0
+    ha = None
+    topic = None  # stat/<n>/<name>, once mqttname is known
+    sent = None  # text the broker has
+    sent_at = 0  # uptime ms
+    pending = None  # text to send
+
     def __init__(self, name, source, fmt, check_s, force_s, retain, qos, ha):
+        super().__init__(None, int(check_s * 1000))
         self.name = name
         self.source = source
         self.fmt = fmt
-        self.force_ms = force_s * 1000 if force_s else 0
-        self.retain = retain
-        self.qos = qos
-        self.ha = ha
-        self.topic = None  # stat/<n>/<name>, once mqttname is known
-        self.sent = None  # text the broker has
-        self.sent_at = 0  # uptime ms
-        self.pending = None  # text to send
-        self.timer = loop.every(int(check_s * 1000), self.check)
+        if force_s:
+            self.force_ms = force_s * 1000
+        if retain:
+            self.retain = retain
+        if qos:
+            self.qos = qos
+        if ha:
+            self.ha = ha
+        self.start()
 
     def check(self, force=False):
         value = self.source()
@@ -78,6 +90,8 @@ class Pub:
                 self.force_ms and loop.uptime_ms() - self.sent_at >= self.force_ms):
             self.pending = text
             _wake.set()
+
+    _fire = check
 
 
 def pub(name, source, fmt="%s", check_s=60, force_s=1800, retain=False, qos=0, ha=None):
