@@ -3,11 +3,11 @@ appliance logic under faults. run_units() runs one of its t_* modules."""
 
 import os
 import re
-import subprocess
 
 import pytest
 
 from epx import build
+from fwcode import run_code
 
 RUNNER = "import sys;sys.path[:]=['.frozen'];import appliances;appliances.run(%r)"
 
@@ -21,8 +21,7 @@ def appliances_firmware():
 def run_units(exe, module, tmp_path):
     """Run one module of in-firmware unit tests; fail with its output unless all pass."""
     env = dict(os.environ, EPX_SIM_DIR=str(tmp_path))
-    out = subprocess.run([str(exe), "-c", RUNNER % module], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120, env=env)
+    out = run_code(exe, RUNNER % module, tmp_path, timeout=120, env=env)
     text = out.stdout + out.stderr
     summary = re.search(r"SUMMARY \S+ passed (\d+) failed (\d+)", text)
     assert out.returncode == 0 and summary, text

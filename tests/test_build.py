@@ -11,6 +11,7 @@ import pytest
 from epx import build, partitions, source
 from epx.errors import EpxError
 from epx.paths import ROOT
+from fwcode import run_code
 
 # How the simulator starts a firmware: frozen code first, whatever lies in the folder.
 ENTRY = "import sys;sys.path[:]=['.frozen'];"
@@ -23,8 +24,7 @@ def h2o_firmware():
 
 
 def run_firmware(exe, code, cwd):
-    result = subprocess.run([str(exe), "-c", ENTRY + code], cwd=cwd, capture_output=True,
-                            text=True, timeout=60)
+    result = run_code(exe, ENTRY + code, cwd)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
