@@ -4,14 +4,16 @@
 # hmac = hex HMAC-SHA256(ota_key, "<mqttname> <command> [args] <counter>"), counter a
 # decimal integer above the last one accepted (kept in NVS: a captured message cannot be
 # replayed). Without ota_key in config.txt they are refused.
-import os
-
-from epx import config, crash, hmac, log, loop, ota
+from epx import config, crash, log, loop, ota
 from epx.nvram import NVRAM
 
 OTA_KEY = config.key("ota_key", str, None)
 
-_commands = {}
+# Built in, answered by _builtin(); the signed ones change the device.
+_BUILTIN = ("reboot", "msg_reboot", "msg_exception", "msg_rm", "stats", "resetstats",
+            "getversion", "partitions", "keepversion", "log")
+_SIGNED = ("reboot", "msg_rm", "resetstats")
+_commands = {}  # registered by the profile: name -> (fn, auth)
 
 
 def command(name, fn, auth=False):
@@ -34,19 +36,26 @@ def _on_command(text):
     words = text.split()
     if not words:
         raise ValueError("empty")
-    entry = _commands.get(words[0])
-    if entry is None:
-        raise ValueError("unknown command (%s)" % " ".join(sorted(_commands)))
-    fn, auth = entry
+    name = words[0]
+    entry = _commands.get(name)
+    if entry is not None:
+        fn, auth = entry
+    elif name in _BUILTIN:
+        fn, auth = None, name in _SIGNED
+    else:
+        raise ValueError("unknown command (%s)" % " ".join(sorted(set(_BUILTIN) | set(_commands))))
     if auth:
         words = _authenticate(text)
-    reply = fn(" ".join(words[1:]))
+    args = " ".join(words[1:])
+    reply = _builtin(name, args) if fn is None else fn(args)
     if reply is not None:
         mqtt.report(reply)
 
 
 def sign(key, name, text, counter):
     """The signed form of text (also what the host tools compute)."""
+    from epx import hmac
+
     body = "%s %d" % (text, counter)
     mac = hmac.HMAC(key.encode(), ("%s %s" % (name, body)).encode()).hexdigest()
     return "%s %s" % (body, mac)
@@ -54,7 +63,7 @@ def sign(key, name, text, counter):
 
 def _authenticate(text):
     # -> the words of the command without counter and MAC; ValueError when not genuine.
-    from epx import mqtt
+    from epx import hmac, mqtt
 
     if not OTA_KEY.value:
         raise ValueError("refused: no ota_key configured")
@@ -85,64 +94,50 @@ def _read(name):
         return None
 
 
-def _reboot(args):
-    from epx import mqtt
+def _builtin(name, args):
+    # One function rather than a table of them: nothing of it stays in the heap.
+    if name == "reboot":
+        from epx import mqtt
 
-    mqtt.publish("Log", "rebooting", done=lambda: loop.later(
-        500, lambda: crash.reboot("command reboot")))
-    loop.later(5000, lambda: crash.reboot("command reboot"))
+        mqtt.publish("Log", "rebooting", done=lambda: loop.later(
+            500, lambda: crash.reboot("command reboot")))
+        loop.later(5000, lambda: crash.reboot("command reboot"))
+    elif name == "msg_reboot":
+        return _read(crash.REBOOT_FILE) or "no reboot reason"
+    elif name == "msg_exception":
+        return _read(crash.EXCEPTION_FILE) or "no exception"
+    elif name == "msg_rm":
+        import os
 
+        for f in (crash.REBOOT_FILE, crash.EXCEPTION_FILE):
+            try:
+                os.remove(f)
+            except OSError:
+                pass
+        return "removed %s and %s" % (crash.REBOOT_FILE, crash.EXCEPTION_FILE)
+    elif name == "stats":
+        from epx import mqtt, net
 
-def _msg_rm(args):
-    for name in (crash.REBOOT_FILE, crash.EXCEPTION_FILE):
-        try:
-            os.remove(name)
-        except OSError:
-            pass
-    return "removed %s and %s" % (crash.REBOOT_FILE, crash.EXCEPTION_FILE)
+        return "connlost events net %d mqtt %d" % (net.lost(), mqtt.lost())
+    elif name == "resetstats":
+        nv = NVRAM("epx")
+        nv.set_int("netlost", 0)
+        nv.set_int("mqttlost", 0)
+        return "stats reset"
+    elif name == "getversion":
+        from epx.version import VERSION
 
+        return VERSION
+    elif name == "partitions":
+        from esp32 import Partition
 
-def _stats(args):
-    from epx import mqtt, net
+        run = Partition(Partition.RUNNING)
+        nxt = run.get_next_update()
+        return "running %s, next %s" % (run.info()[4], nxt.info()[4])
+    elif name == "keepversion":
+        from esp32 import Partition
 
-    return "connlost events net %d mqtt %d" % (net.lost(), mqtt.lost())
-
-
-def _resetstats(args):
-    nv = NVRAM("epx")
-    nv.set_int("netlost", 0)
-    nv.set_int("mqttlost", 0)
-    return "stats reset"
-
-
-def _getversion(args):
-    from epx.version import VERSION
-
-    return VERSION
-
-
-def _partitions(args):
-    from esp32 import Partition
-
-    run = Partition(Partition.RUNNING)
-    nxt = run.get_next_update()
-    return "running %s, next %s" % (run.info()[4], nxt.info()[4])
-
-
-def _keepversion(args):
-    from esp32 import Partition
-
-    Partition.mark_app_valid_cancel_rollback()
-    return "kept"
-
-
-command("reboot", _reboot, auth=True)
-command("msg_reboot", lambda a: _read(crash.REBOOT_FILE) or "no reboot reason")
-command("msg_exception", lambda a: _read(crash.EXCEPTION_FILE) or "no exception")
-command("msg_rm", _msg_rm, auth=True)
-command("stats", _stats)
-command("resetstats", _resetstats, auth=True)
-command("getversion", _getversion)
-command("partitions", _partitions)
-command("keepversion", _keepversion)
-command("log", lambda a: "\n".join(log.lines()))
+        Partition.mark_app_valid_cancel_rollback()
+        return "kept"
+    elif name == "log":
+        return "\n".join(log.lines())
