@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from appliance import Appliance
 from epx.errors import EpxError
 from epx.sim import provision
 from epx.sim.medium import Medium
@@ -47,19 +48,12 @@ def colons(mac):
     return ":".join(mac[i:i + 2] for i in range(0, 12, 2))
 
 
-class Scale:
+class Scale(Appliance):
+    """The manager is the device on MQTT."""
+
     def __init__(self, manager, sensor, medium, watch):
-        self.manager, self.sensor, self.medium, self.watch = manager, sensor, medium, watch
-
-    def wait(self, name, predicate=None, since=0, timeout=30):
-        if isinstance(predicate, str):
-            want = predicate
-            predicate = lambda p: p == want  # noqa: E731
-        return self.watch.wait_for(f"stat/{NAME}/{name}", predicate, timeout=timeout, since=since,
-                                   device=self.manager)[1]
-
-    def seen(self, name, since=0):
-        return [p.decode() for t, p, _ in self.watch.messages[since:] if t == f"stat/{NAME}/{name}"]
+        super().__init__(manager, watch, NAME)
+        self.manager, self.sensor, self.medium = manager, sensor, medium
 
     def cell(self, method, *args):
         # The sensor sleeps and wakes all the time: a call cut by a reset is made again
