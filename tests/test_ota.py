@@ -229,7 +229,7 @@ def ask(r, data, url, version=None, sha256=None, key=KEY, counter=None, size=Non
     test makes up) and return the device's final status for it."""
     desc_version = appimage.parse_descriptor(data[32:32 + 256])["version"] if version is None else version
     img = ota.Image(data, desc_version, desc_version.split("-", 1)[0],
-                    sha256 or hashlib.sha256(data).hexdigest())
+                    sha256 or ota.image_sha256(data))
     t = r.target._replace(key=key)
     req = ota.request(t, img, url, counter if counter is not None else time.monotonic_ns() // 1000 % 2**31)
     if size is not None:
@@ -268,6 +268,7 @@ def test_refused_requests_change_nothing(rig):
     url = server.url("127.0.0.1")
     checksum_only = bytearray(good)
     checksum_only[32 + 256 + 8 + 1000] ^= 0x01  # an executable byte: the XOR checksum breaks
+    bad_digest = good[:-5] + bytes([good[-5] ^ 0x01]) + good[-4:]
     servers = [server]
 
     def serve(data):
@@ -292,6 +293,7 @@ def test_refused_requests_change_nothing(rig):
             (dict(data=other_profile, url=serve(other_profile)), "refused", "image for profile h2o, this device runs ota_app"),
             (dict(data=other_profile, url=serve(other_profile), version="ota_app-3.0"), "failed", "image is h2o-1.0, the request says ota_app-3.0"),
             (dict(data=good, url=url, sha256="ab" * 32), "failed", "SHA-256 of the image does not match the request"),
+            (dict(data=good, url=serve(bad_digest)), "failed", "image: appended SHA-256 does not match"),
             (dict(data=good, url=url, size=len(good) - 1), "failed", f"server sends {len(good)} bytes, the request says {len(good) - 1}"),
             (dict(data=good, url=raw(head, good[:len(good) // 2])), "failed", f"download: body ended after {len(good) // 2} of {len(good)} bytes"),
             (dict(data=good, url=url + "x"), "failed", "download: HTTP 404"),
@@ -330,7 +332,7 @@ def send(r, data, url, counter):
     link = ota.Link(r.target)
     try:
         desc = appimage.parse_descriptor(data[32:32 + 256])
-        img = ota.Image(data, desc["version"], PROFILE, hashlib.sha256(data).hexdigest())
+        img = ota.Image(data, desc["version"], PROFILE, ota.image_sha256(data))
         link.send(ota.request(r.target, img, url, counter))
     finally:
         link.close()

@@ -14,6 +14,7 @@ import threading
 import pytest
 from esptool.bin_image import ELFSection, ESP32FirmwareImage, ESP32S3FirmwareImage
 
+from epx.ota import image_sha256
 from epx.sim import appimage, bootloader
 from epx.sim.flash import Flash
 from mqttkit import Script
@@ -358,15 +359,18 @@ def test_write_partition(tmp_path, servers):
     (www / "new").write_bytes(new)
     (www / "other").write_bytes(host_image("h2o-1.0"))
     (www / "badsum").write_bytes(corrupt(new, 24 + 8 + 256 + 8 + 5))
+    (www / "baddigest").write_bytes(corrupt(new, len(new) - 7))
     files = servers(root=www)
-    sha = hashlib.sha256(new).hexdigest()
+    sha = image_sha256(new)
     stall = servers(raw=[f"HTTP/1.0 200 OK\r\nContent-Length: {len(new)}\r\n\r\n".encode(),
                          new[:9000], None]).url()
     cases = [
-        (files.url("/other"), len(host_image("h2o-1.0")), hashlib.sha256(host_image("h2o-1.0")).hexdigest()),
+        (files.url("/other"), len(host_image("h2o-1.0")), image_sha256(host_image("h2o-1.0"))),
         (files.url("/new"), len(new), "00" * 32),
         (files.url("/new"), len(new) + 1, sha),
-        (files.url("/badsum"), len(new), hashlib.sha256((www / "badsum").read_bytes()).hexdigest()),
+        (files.url("/badsum"), len(new), image_sha256((www / "badsum").read_bytes())),
+        (files.url("/baddigest"), len(new), sha),  # a flipped byte in the appended SHA-256
+        (files.url("/new"), len(new), hashlib.sha256(new).hexdigest()),  # the whole file's
         (stall, len(new), sha),
         (files.url("/missing"), len(new), sha),
         (files.url("/new"), 4 << 20, sha),
@@ -382,10 +386,12 @@ for url, size, sha in {cases!r}:
     assert results[1] == ["refused", "SHA-256 of the image does not match the request"]
     assert results[2] == ["refused", f"server sends {len(new)} bytes, the request says {len(new) + 1}"]
     assert results[3][0] == "refused" and "checksum" in results[3][1]
-    assert results[4] == ["refused", f"download stalled at 9000 of {len(new)} bytes"]
-    assert results[5] == ["refused", "download: HTTP 404"]
-    assert results[6][0] == "refused" and "does not fit" in results[6][1]
-    assert results[7] == ["ok", "otaunit-1.0"]
+    assert results[4] == ["refused", "image: appended SHA-256 does not match"]
+    assert results[5] == ["refused", "SHA-256 of the image does not match the request"]
+    assert results[6] == ["refused", f"download stalled at 9000 of {len(new)} bytes"]
+    assert results[7] == ["refused", "download: HTTP 404"]
+    assert results[8][0] == "refused" and "does not fit" in results[8][1]
+    assert results[9] == ["ok", "otaunit-1.0"]
     assert flash.read("ota_1", size=len(new)) == new
     assert flash.read("ota_0", size=len(old)) == old
     assert flash.read("otadata") == otadata  # the writer never switches the boot partition

@@ -1,6 +1,8 @@
 # ESP32 app images, checked as they stream in: the layout esptool writes and ESP-IDF's
 # esp_image_verify reads (header, segments, XOR checksum, appended SHA-256), the chip id and
-# the app descriptor (esp_app_desc_t) at the start of the first segment's data.
+# the app descriptor (esp_app_desc_t) at the start of the first segment's data. The appended
+# SHA-256 (`esptool image-info`'s validation hash) covers every byte before it, so once it
+# matches it identifies the whole image: epx.ota's signed request names the image by it.
 import hashlib
 import micropython
 import struct
@@ -41,10 +43,24 @@ _REGIONS = (
 
 @micropython.viper
 def _xor(buf: ptr8, start: int, end: int, acc: int) -> int:
+    # Aligned 32-bit words (the ESP32 faults on unaligned ones), folded to a byte at the end.
+    while start < end and (uint(buf) + start) & 3:
+        acc ^= buf[start]
+        start += 1
+    words = ptr32(uint(buf) + start)
+    n = (end - start) >> 2
+    w = 0
+    i = 0
+    while i < n:
+        w ^= words[i]
+        i += 1
+    start += n << 2
     while start < end:
         acc ^= buf[start]
         start += 1
-    return acc
+    w ^= w >> 16
+    w ^= w >> 8
+    return (acc ^ w) & 0xFF
 
 
 def _text(raw):
@@ -54,8 +70,9 @@ def _text(raw):
 
 class Check:
     """Feed an image's bytes in order with feed(); finish() says whether it is whole and
-    valid and returns (version, project_name) from its app descriptor. Errors are ValueError
-    naming the fault; header, chip and descriptor faults show in the first 112 bytes."""
+    valid and returns (version, project_name) from its app descriptor; `digest` is then its
+    appended SHA-256, checked. Errors are ValueError naming the fault; header, chip and
+    descriptor faults show in the first 112 bytes."""
 
     def __init__(self):
         self.stage = bytearray(_DESC)  # header, segment header or descriptor being collected

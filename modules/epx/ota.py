@@ -3,6 +3,8 @@
 #      "version": "h2o-1.2.0", "counter": c, "hmac": "<hex>"}
 # hmac = HMAC-SHA256(ota_key, "<mqttname> ota <url> <size> <sha256> <profile> <version>
 # <counter>"); counter above the last one accepted (NVS, shared with signed diagnostics).
+# sha256 is the image's appended SHA-256 (of every byte before it; `esptool image-info`'s
+# validation hash) and size the whole file's length: together they fix every byte.
 # The image streams into the next OTA partition (epx.otawrite checks it) and only then
 # becomes the boot partition. After the reboot it runs pending verification: kept once the
 # device has been healthy (network, broker, config) for ota_healthy_s, reset otherwise so

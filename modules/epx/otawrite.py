@@ -1,10 +1,11 @@
 # An app image from an HTTP server into an OTA partition, one 4 KB flash sector at a time
-# through one preallocated buffer, checked on the way (appimage.Check, SHA-256). Nothing
+# through one preallocated buffer, checked on the way (appimage.Check). The image is named by
+# its appended SHA-256, which covers every byte before it: one hash pass checks the image
+# and the request (hashlib has no copy() to share a pass with a whole-file hash). Nothing
 # outside the target partition is written. Reading the flash back is left to set_boot(),
 # which verifies the image in flash (ESP-IDF's esp_image_verify) before it switches.
 import asyncio
 import errno
-import hashlib
 from micropython import const
 
 from epx import appimage, http
@@ -21,9 +22,9 @@ class Refused(Exception):
 
 
 async def write(part, url, size, sha256, accept, progress=None, timeout_ms=20000, buf=None):
-    """Stream url (size bytes, SHA-256 digest sha256) into part, whose ioctl erases 4 KB
-    blocks. accept(version, project) raises Refused for an app descriptor it does not want;
-    progress(done) is called after each sector. Returns the descriptor's version."""
+    """Stream url (size bytes, appended SHA-256 digest sha256) into part, whose ioctl
+    erases 4 KB blocks. accept(version, project) raises Refused for an app descriptor it
+    does not want; progress(done) is called after each sector. Returns the descriptor's version."""
     if size > part.ioctl(4, 0) * SECTOR:
         raise Refused("image of %d bytes does not fit the %s partition" % (size, part.info()[4]))
     buf = buf or _buf
@@ -37,7 +38,6 @@ async def write(part, url, size, sha256, accept, progress=None, timeout_ms=20000
     try:
         if r.length != size:
             raise Refused("server sends %d bytes, the request says %d" % (r.length, size))
-        sha = hashlib.sha256()
         check = appimage.Check()
         block = done = 0
         while done < size:
@@ -51,7 +51,6 @@ async def write(part, url, size, sha256, accept, progress=None, timeout_ms=20000
                 except (http.HTTPError, OSError) as e:
                     raise Refused("download: %s" % _reason(e))
             chunk = mv[:fill]
-            sha.update(chunk)
             try:
                 check.feed(chunk)
             except ValueError as e:
@@ -72,7 +71,7 @@ async def write(part, url, size, sha256, accept, progress=None, timeout_ms=20000
         version = check.finish()[0]
     except ValueError as e:
         raise Refused(str(e))
-    if sha.digest() != sha256:
+    if check.digest != sha256:
         raise Refused("SHA-256 of the image does not match the request")
     return version
 

@@ -91,7 +91,13 @@ def load_image(data):
     version = desc["version"]
     if "-" not in version:
         raise EpxError(f"app image: version {version!r} does not start with a profile name")
-    return Image(bytes(data), version, version.split("-", 1)[0], hashlib.sha256(data).hexdigest())
+    return Image(bytes(data), version, version.split("-", 1)[0], image_sha256(data))
+
+
+def image_sha256(data):
+    """What a request names an image by: its appended SHA-256, the SHA-256 of every byte
+    before it (the device checks both and the size, in one hash pass)."""
+    return hashlib.sha256(data[:-32]).hexdigest()
 
 
 def message(name, req):
