@@ -11,10 +11,10 @@ import machine
 from epx import config, crash, log, loop, watchdog
 from epx.version import VERSION
 
-BOOT_LOOP_RESETS = const(3)  # this many resets in a row, each within...
-BOOT_LOOP_WINDOW_MS = const(120000)  # ...this time of boot: safe mode
-NETWORK_DELAY_MS = const(12000)
-HOUSEKEEPING_MS = const(10000)
+_BOOT_LOOP_RESETS = const(3)  # this many resets in a row, each within...
+_BOOT_LOOP_WINDOW_MS = const(120000)  # ...this time of boot: safe mode
+_NETWORK_DELAY_MS = const(12000)
+_HOUSEKEEPING_MS = const(10000)
 _REPORT_MAX = const(2000)  # characters of a file read into a report
 _RTC_TAG = b"epx"  # RTC memory: tag, then the count of short-lived boots
 
@@ -48,8 +48,8 @@ def _boot(setup, grace_ms, network, safe_setup):
     cause = machine.reset_cause()
     log.info("epx %s: %s" % (VERSION, _CAUSES.get(cause, cause)))
     resets = _count_boot(cause)
-    if resets >= BOOT_LOOP_RESETS:
-        _safe("boot loop: %d resets within %d s of boot" % (resets, BOOT_LOOP_WINDOW_MS // 1000))
+    if resets >= _BOOT_LOOP_RESETS:
+        _safe("boot loop: %d resets within %d s of boot" % (resets, _BOOT_LOOP_WINDOW_MS // 1000))
     elif isinstance(setup, str):
         setup = __import__(setup, None, None, ("setup",)).setup
     if network:
@@ -64,10 +64,10 @@ def _boot(setup, grace_ms, network, safe_setup):
     _take_reports(cause)
     asyncio.get_event_loop().set_exception_handler(_task_failed)
     watchdog.start(grace_ms)
-    loop.every(HOUSEKEEPING_MS, _housekeeping)
-    loop.later(BOOT_LOOP_WINDOW_MS, _survived)
+    loop.every(_HOUSEKEEPING_MS, _housekeeping)
+    loop.later(_BOOT_LOOP_WINDOW_MS, _survived)
     if network:
-        loop.later(max(0, NETWORK_DELAY_MS - loop.uptime_ms()), _start_network)
+        loop.later(max(0, _NETWORK_DELAY_MS - loop.uptime_ms()), _start_network)
     if safe_mode:
         setup = safe_setup
     if setup is not None:
@@ -97,7 +97,7 @@ def _housekeeping():
     gc.collect()
 
 
-# --- boot loops: the count of boots that ended within BOOT_LOOP_WINDOW_MS, in RTC memory
+# --- boot loops: the count of boots that ended within _BOOT_LOOP_WINDOW_MS, in RTC memory
 
 
 def _rtc_count():
@@ -120,7 +120,7 @@ def _count_boot(cause):
 
 def _survived():
     _set_rtc_count(0)
-    log.info("up %d s: a good boot" % (BOOT_LOOP_WINDOW_MS // 1000))
+    log.info("up %d s: a good boot" % (_BOOT_LOOP_WINDOW_MS // 1000))
 
 
 # --- what happened before this boot, for stat/<n>/Log

@@ -1,8 +1,8 @@
 # Log lines: printed, and the latest kept (bounded) for diagnostics over MQTT.
 from epx import loop
 
-MAX_LINES = const(32)
-MAX_LEN = const(200)
+_MAX_LINES = const(32)
+_MAX_LEN = const(200)
 
 _lines = []
 
@@ -11,9 +11,9 @@ def _log(level, text):
     up = loop.uptime_ms()
     line = "%d.%03d %s %s" % (up // 1000, up % 1000, level, text)
     print(line)
-    if len(line) > MAX_LEN:
-        line = line[:MAX_LEN]
-    if len(_lines) >= MAX_LINES:
+    if len(line) > _MAX_LEN:
+        line = line[:_MAX_LEN]
+    if len(_lines) >= _MAX_LINES:
         _lines.pop(0)
     _lines.append(line)
 

@@ -10,9 +10,9 @@ from epx import config, loop
 
 ENABLED = config.key("watchdog", bool, True)
 
-TIMEOUT_MS = const(15000)
-GRACE_MS = const(10000)  # start-up: the loop must turn within GRACE_MS + TIMEOUT_MS
-MAY_BLOCK_MS = const(120000)
+_TIMEOUT_MS = const(15000)
+GRACE_MS = const(10000)  # start-up: the loop must turn within GRACE_MS + _TIMEOUT_MS
+_MAY_BLOCK_MS = const(120000)
 _FEED_MS = const(1000)
 
 _wdt = None
@@ -26,19 +26,19 @@ def start(grace_ms=GRACE_MS):
     global _wdt
     if not ENABLED.value or _wdt is not None:
         return
-    _wdt = machine.WDT(timeout=grace_ms + TIMEOUT_MS)
+    _wdt = machine.WDT(timeout=grace_ms + _TIMEOUT_MS)
     loop.every(_FEED_MS, _wdt.feed)
     loop.later(grace_ms, _tighten)
 
 
 def _tighten():
-    machine.WDT(timeout=TIMEOUT_MS).feed()
+    machine.WDT(timeout=_TIMEOUT_MS).feed()
 
 
 class may_block:
     """with may_block(ms): a call that blocks the loop for up to ms."""
 
-    def __init__(self, ms=MAY_BLOCK_MS):
+    def __init__(self, ms=_MAY_BLOCK_MS):
         self._ms = ms
         self._open = False
 

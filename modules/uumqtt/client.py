@@ -15,6 +15,17 @@ from .errors import (MQTTError, ConnectionLost, ConnectRefused, ProtocolError,
 from .reader import PacketReader
 
 _TX_SIZE = const(256)
+# Packet types (the wire format is in packet.py).
+_CONNACK = const(0x20)
+_PUBLISH = const(0x30)
+_PUBACK = const(0x40)
+_SUBACK = const(0x90)
+_UNSUBACK = const(0xB0)
+_PINGREQ = const(0xC0)
+_PINGRESP = const(0xD0)
+_DISCONNECT = const(0xE0)
+_DUP = const(0x08)
+_RETAIN = const(0x01)
 
 
 class MQTTClient:
@@ -66,7 +77,7 @@ class MQTTClient:
             except asyncio.TimeoutError:
                 raise Timeout("CONNACK")
             buf = self._rx.buf
-            if kind != pk.CONNACK or end - i != 2:
+            if kind != _CONNACK or end - i != 2:
                 raise ProtocolError("expected CONNACK")
             if buf[i + 1]:
                 raise ConnectRefused(buf[i + 1])
@@ -119,7 +130,7 @@ class MQTTClient:
     async def disconnect(self):
         if self.connected:
             try:
-                await self._send(self._txmv[: pk.short(self._tx, pk.DISCONNECT)])
+                await self._send(self._txmv[: pk.short(self._tx, _DISCONNECT)])
             except MQTTError:
                 pass
         self._close()
@@ -244,7 +255,7 @@ class MQTTClient:
     async def _dispatch(self, kind, i, end):
         buf = self._rx.buf
         n = end - i
-        if kind & 0xF0 == pk.PUBLISH:
+        if kind & 0xF0 == _PUBLISH:
             qos = kind >> 1 & 3
             if qos > 1 or n < 2:
                 raise ProtocolError("PUBLISH")
@@ -257,22 +268,22 @@ class MQTTClient:
                 pid = buf[j] << 8 | buf[j + 1]
                 j += 2
             if self.on_message:
-                self.on_message(topic, bytes(buf[j:end]), bool(kind & pk.RETAIN),
-                                bool(kind & pk.DUP))
+                self.on_message(topic, bytes(buf[j:end]), bool(kind & _RETAIN),
+                                bool(kind & _DUP))
             if qos:
                 async with self._lock:
-                    await self._write(self._txmv[: pk.short(self._tx, pk.PUBACK, pid)])
-        elif kind == pk.PUBACK and n == 2:
+                    await self._write(self._txmv[: pk.short(self._tx, _PUBACK, pid)])
+        elif kind == _PUBACK and n == 2:
             self.inflight.pop(buf[i] << 8 | buf[i + 1], None)
             self._notify()
-        elif kind == pk.SUBACK and n == 3:
+        elif kind == _SUBACK and n == 3:
             pid = buf[i] << 8 | buf[i + 1]
             if pid in self._subacks:
                 self._subacks[pid] = buf[i + 2]
                 self._notify()
-        elif kind == pk.PINGRESP and n == 0:
+        elif kind == _PINGRESP and n == 0:
             pass
-        elif kind == pk.UNSUBACK and n == 2:
+        elif kind == _UNSUBACK and n == 2:
             pass
         else:
             raise ProtocolError("packet 0x%02x length %d" % (kind, n))
@@ -294,7 +305,7 @@ class MQTTClient:
                     self._close(KeepaliveTimeout(ticks_diff(ticks_ms(), self.last_rx)))
                     return
                 self._ping_sent = ticks_ms() or 1
-                await self._send(self._txmv[: pk.short(self._tx, pk.PINGREQ)])
+                await self._send(self._txmv[: pk.short(self._tx, _PINGREQ)])
         except asyncio.CancelledError:
             pass
         except MQTTError:

@@ -1,21 +1,22 @@
 # MQTT 3.1.1 wire format: packet types, and the encoders the client writes into its
-# preallocated transmit buffer. Each encoder returns the end index.
+# preallocated transmit buffer. Each encoder returns the end index. The client keeps its
+# own copies of the packet types it needs: a const() is inlined only within its module.
 from micropython import const
 
-CONNECT = const(0x10)
-CONNACK = const(0x20)
-PUBLISH = const(0x30)
-PUBACK = const(0x40)
-SUBSCRIBE = const(0x82)
-SUBACK = const(0x90)
-UNSUBSCRIBE = const(0xA2)
-UNSUBACK = const(0xB0)
-PINGREQ = const(0xC0)
-PINGRESP = const(0xD0)
-DISCONNECT = const(0xE0)
+_CONNECT = const(0x10)
+_CONNACK = const(0x20)
+_PUBLISH = const(0x30)
+_PUBACK = const(0x40)
+_SUBSCRIBE = const(0x82)
+_SUBACK = const(0x90)
+_UNSUBSCRIBE = const(0xA2)
+_UNSUBACK = const(0xB0)
+_PINGREQ = const(0xC0)
+_PINGRESP = const(0xD0)
+_DISCONNECT = const(0xE0)
 
-DUP = const(0x08)
-RETAIN = const(0x01)
+_DUP = const(0x08)
+_RETAIN = const(0x01)
 
 
 def as_bytes(s):
@@ -62,7 +63,7 @@ def connect(buf, client_id, keepalive_s, user, password, will):
         if password is not None:
             n += 2 + len(password)
             flags |= 0x40
-    buf[0] = CONNECT
+    buf[0] = _CONNECT
     i = put_length(buf, 1, n)
     i = put_str(buf, i, b"MQTT")
     buf[i] = 4  # protocol level 3.1.1
@@ -82,7 +83,7 @@ def connect(buf, client_id, keepalive_s, user, password, will):
 def publish_header(buf, topic, size, qos, retain, dup, pid):
     # Fixed header, topic and packet id; the payload (size bytes) follows.
     n = 2 + len(topic) + size + (2 if qos else 0)
-    buf[0] = PUBLISH | qos << 1 | (RETAIN if retain else 0) | (DUP if dup else 0)
+    buf[0] = _PUBLISH | qos << 1 | (_RETAIN if retain else 0) | (_DUP if dup else 0)
     i = put_length(buf, 1, n)
     i = put_str(buf, i, topic)
     if qos:
@@ -91,7 +92,7 @@ def publish_header(buf, topic, size, qos, retain, dup, pid):
 
 
 def subscribe(buf, pid, topic, qos):
-    buf[0] = SUBSCRIBE
+    buf[0] = _SUBSCRIBE
     i = put_length(buf, 1, 2 + 2 + len(topic) + 1)
     i = put_u16(buf, i, pid)
     i = put_str(buf, i, topic)
@@ -100,7 +101,7 @@ def subscribe(buf, pid, topic, qos):
 
 
 def short(buf, kind, pid=None):
-    # PUBACK (with pid), PINGREQ, DISCONNECT.
+    # _PUBACK (with pid), _PINGREQ, _DISCONNECT.
     buf[0] = kind
     if pid is None:
         buf[1] = 0
