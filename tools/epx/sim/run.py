@@ -82,7 +82,7 @@ class Demo:
     def __init__(self, profile, text, folder, host, port, say, bare_world=False, **kw):
         self.entry = {} if bare_world else worlds.world(profile, text)
         self.say = say
-        self.devices = []  # (device, world entry, boots whose live inputs went out)
+        self.devices = []  # (device, world entry, its live inputs)
         medium = Medium() if "peer" in self.entry else None
         main = self._device(profile, folder, with_broker(text, host, port), self.entry,
                             medium=medium, **kw)
@@ -106,7 +106,7 @@ class Demo:
         dev = kind.create(folder, data, files={"config.txt": config}, name=profile,
                             on_console=lambda d, line: self.say(f"[{profile}] {line}"), **kw)
         worlds.attach(dev, entry)
-        self.devices.append([dev, entry, 0])
+        self.devices.append((dev, entry, worlds.Live(entry)))
         return dev
 
     def start(self, speed=None):
@@ -117,16 +117,12 @@ class Demo:
                 dev.start()
 
     def tick(self, look=False):
-        """Live inputs for new boots; with `look`, the display's text if it changed. The
+        """Live inputs that fell due; with `look`, the display's text if it changed. The
         reason the run ended, or None."""
-        for d in self.devices:
-            dev, entry, posted = d
+        for dev, entry, live in self.devices:
             if entry.get("after") and not dev.boots and re.search(entry["after"], self.main.output()):
                 dev.start()
-            boots = len(dev.boots)
-            if boots > posted and dev.boots[-1].get("hello") is not None:
-                worlds.live(dev, entry)
-                d[2] = boots
+            live.tick(dev)
             if dev.ended:
                 return f"{dev.name}: {dev.ended}"
         name = self.entry.get("display")

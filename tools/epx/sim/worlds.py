@@ -3,6 +3,7 @@ input pins' levels and the live inputs that keep it busy, so that every profile 
 a healthy appliance (the same world entries the device tests put in `Device.world`)."""
 
 import re
+import time
 
 OLED = {"bus": "i2c0", "model": "SSD1306", "addr": 0x3C, "name": "oled", "args": {}}
 
@@ -12,13 +13,18 @@ def wet(n):
     return 0xFFFF & ~((1 << n) - 1)
 
 
+def fill(n, at_s):
+    """The h2o tank's float switch n (counting from 1) goes wet `at_s` device seconds in."""
+    return (at_s, "model.call", {"name": "mcp", "method": "open_switches", "args": [wet(n)]})
+
+
 def released(*pins, level=1):
     """Input pins at rest (active-low buttons read 1 when released)."""
     return {str(p): level for p in pins}
 
 
 # Per profile: "models" (model.attach arguments with a name), "pins" (input levels), "live"
-# (ops posted at every boot: what is not kept across resets, such as pulse trains),
+# ((device seconds since the first boot, op, args): inputs that change as time goes on),
 # "display" (the model whose text is shown), "peer" (a second device on the ESP-NOW air,
 # with "config" keys changed in its config.txt.example and started "after" a console line),
 # "by" (a config key whose value picks the world from the entry).
@@ -30,8 +36,12 @@ WORLDS = {
              "args": {"inputs": 0, "floating": wet(2)}},  # switches at 20% and 40% wet
             OLED,
         ],
-        # 4 L/min from a meter of 4.8 pulses/s per L/min (config.txt.example), for a day.
-        "live": [("pin.pulses", {"pin": 14, "hz": 19.2, "count": 19 * 86400, "jitter": 0.02})],
+        # 4 L/min from a meter of 4.8 pulses/s per L/min (config.txt.example) into 1000 L:
+        # a switch every 200 L (50 min), full after 150 min, when the pump stops.
+        "live": [
+            (0, "pin.pulses", {"pin": 14, "hz": 19.2, "count": 172800, "jitter": 0.02}),
+            fill(3, 3000), fill(4, 6000), fill(5, 9000),
+        ],
         "display": "oled",
     },
     "switch": {
@@ -101,7 +111,35 @@ def attach(dev, entry):
     dev.world["pins"].update(entry.get("pins", {}))
 
 
-def live(dev, entry):
-    """Post the entry's live inputs (after each boot: they do not outlive a reset)."""
-    for op, args in entry.get("live", ()):
-        dev.post(op, **args)
+class Live:
+    """An entry's live inputs on one device: each op goes out at its device second since the
+    first boot (device time: real time times the clock scale); a pulse train cut by a reset
+    goes on after it with the pulses it had left, as a meter's pulses would."""
+
+    def __init__(self, entry):
+        self.pending = sorted(entry.get("live", ()), key=lambda e: e[0])
+        self.trains = []  # (device second it started, pin.pulses args)
+        self.boots = 0
+        self.t0 = None
+
+    def tick(self, dev):
+        if not dev.boots or dev.boots[-1].get("hello") is None:
+            return
+        now = time.monotonic()
+        if self.t0 is None:
+            self.t0 = now
+        t = (now - self.t0) * dev.world["clock_scale"]
+        if len(dev.boots) > self.boots:
+            if self.boots:
+                for start, args in self.trains:
+                    left = int(args["count"] - (t - start) * args["hz"])
+                    if left > 0:
+                        dev.post("pin.pulses", **dict(args, count=left))
+            self.boots = len(dev.boots)
+        while self.pending and self.pending[0][0] <= t:
+            _, op, args = self.pending[0]
+            if not dev.post(op, **args):
+                return
+            self.pending.pop(0)
+            if op == "pin.pulses":
+                self.trains.append((t, args))
