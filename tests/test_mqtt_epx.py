@@ -103,13 +103,21 @@ def test_refresh_and_homeassistant_status(online):
     w.wait_for(f"homeassistant/sensor/{NAME}/Volume/config", since=m, device=dev)
 
 
+def restart_broker(broker, proxy, watch, mqtt_watch):
+    """Restart the broker; the device (connected through `proxy`) stays away until a new
+    watch listens. That watch; the old one is closed."""
+    proxy.set("drop")
+    broker.restart()
+    watch.close()
+    watch = mqtt_watch(broker)
+    proxy.set("pass")
+    return watch
+
+
 def test_broker_restart(online, broker, proxy, mqtt_watch):
     dev, w = online(mqttport=proxy.port)
     w.wait_for(f"homeassistant/sensor/{NAME}/Value/config", device=dev)
-    proxy.set("drop")  # the device stays away until the new watch listens
-    broker.restart()
-    w = mqtt_watch(broker)
-    proxy.set("pass")
+    w = restart_broker(broker, proxy, w, mqtt_watch)
     dev.advance(1000)
     # the retained LWT the restarted broker has lost comes back: Online again
     w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", timeout=20, device=dev)
@@ -241,11 +249,7 @@ def test_heap_of_net_and_mqtt_small_and_stable(device, broker, proxy, mqtt_watch
     w.wait_for(f"homeassistant/sensor/{NAME}/Volume/config", device=dev)
     used = [dev.call("state")["mem_alloc"]]
     for i in range(5):
-        proxy.set("drop")  # the device stays away until the new watch listens
-        broker.restart()
-        w.close()
-        w = mqtt_watch(broker)
-        proxy.set("pass")
+        w = restart_broker(broker, proxy, w, mqtt_watch)
         dev.advance(4000)  # past the backoff
         w.wait_for(f"stat/{NAME}/Value", timeout=20, device=dev)
         w.wait_for(f"homeassistant/sensor/{NAME}/Volume/config", device=dev)

@@ -4,7 +4,7 @@ up. The clock moves in steps shorter than half the keepalive, and after each the
 waits for the device's next QoS 1 Tick (a value of the uptime): the loop kept up."""
 
 
-from test_mqtt_epx import NAME, START_MS, config
+from test_mqtt_epx import NAME, START_MS, config, restart_broker
 
 DAY_S = 24 * 3600
 KEEPALIVE_S = 65535  # MQTT's longest
@@ -23,11 +23,7 @@ def test_thirty_days(device, broker, proxy, mqtt_watch):
     for day in range(DAYS):
         if day % 7 == 3:
             mark = dev.console_mark()
-            proxy.set("drop")  # the device stays away until the new watch listens
-            broker.restart()
-            w.close()
-            w = mqtt_watch(broker)
-            proxy.set("pass")
+            w = restart_broker(broker, proxy, w, mqtt_watch)
             dev.advance(4000)  # past the backoff; no further step until it is back
             dev.wait_console(r"mqtt: up", since=mark)
         for _ in range(DAY_S // STEP_S):
