@@ -104,34 +104,3 @@ def test_proxy_drop_and_reset(proxy):
 def test_sim_config_points_at_the_broker():
     text = with_broker("ssid x\nmqttbroker 192.168.1.2\nunit L\n", "127.0.0.1", 1884)
     assert text == "ssid x\nmqttbroker 127.0.0.1\nunit L\nmqttport 1884\n"
-
-
-def test_epx_sim_brings_up_an_appliance_and_prints_what_it_publishes(tmp_path):
-    """The README's first command (`make sim` = `epx sim h2o`), at 20x device speed."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import threading
-
-    proc = subprocess.Popen([sys.executable, "-m", "epx", "sim", "h2o", "--speed", "20",
-                             "--dir", str(tmp_path / "h2o")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines, seen = [], threading.Event()
-
-    def read():
-        for line in proc.stdout:
-            lines.append(line.rstrip())
-            if line.startswith("[mqtt] stat/h2o/Uptime"):
-                seen.set()
-        seen.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        assert seen.wait(120), "\n".join(lines[-30:])
-        assert any(l.startswith("epx sim: watch with: mosquitto_sub -h 127.0.0.1 -p ") for l in lines)
-        assert any(l.startswith("[h2o] ") for l in lines)
-        assert any(l.startswith("[mqtt] homeassistant/") for l in lines), "\n".join(lines[-30:])
-    finally:
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(20) == 0, "\n".join(lines[-30:])
