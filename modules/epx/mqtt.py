@@ -7,9 +7,7 @@
 # client, which resends it until acknowledged). While the broker is away each publication
 # keeps only its newest value.
 import asyncio
-import machine
 import socket
-from micropython import const
 
 import uumqtt
 from epx import config, crash, diag, log, loop, net, watchdog
@@ -140,6 +138,8 @@ def start():
     global client, _nv, _down_since, _cmnd
     if client is not None:
         return
+    import machine
+
     _nv = NVRAM("epx")
     _cmnd = "cmnd/%s/" % NAME.value
     will = (topic("stat", "LWT"), "Offline", True, 1)
@@ -334,28 +334,26 @@ async def _subscribe(name):
 # --- Home Assistant discovery -----------------------------------------------------
 
 
-def _discovery_config(p):
+async def _send_discovery():
+    # Rarely (each connection, each Home Assistant restart): imports and all stay here.
     from epx.version import PROFILE, VERSION
     import json
 
     name = NAME.value
-    ha = p.ha if isinstance(p.ha, dict) else {"device_class": p.ha[0], "unit_of_measurement": p.ha[1]}
-    doc = {
-        "name": p.name, "unique_id": "%s_%s" % (name, p.name.replace("/", "_")),
-        "state_topic": topic("stat", p.name), "availability_topic": topic("stat", "LWT"),
-        "payload_available": "Online", "payload_not_available": "Offline",
-        "device": {"identifiers": [name], "name": name, "model": PROFILE,
-                   "sw_version": VERSION, "manufacturer": "epx"},
-    }
-    for k, v in ha.items():
-        if v is not None and k != "component":
-            doc[k] = v
-    return json.dumps(doc)
-
-
-async def _send_discovery():
     for p in _pubs:
-        if p.ha:
-            await _put("homeassistant/%s/%s/%s/config" % (
-                p.ha.get("component", "sensor") if isinstance(p.ha, dict) else "sensor",
-                NAME.value, p.name.replace("/", "_")), _discovery_config(p), True, 1)
+        if not p.ha:
+            continue
+        ha = p.ha if isinstance(p.ha, dict) else {"device_class": p.ha[0], "unit_of_measurement": p.ha[1]}
+        uid = p.name.replace("/", "_")
+        doc = {
+            "name": p.name, "unique_id": "%s_%s" % (name, uid),
+            "state_topic": topic("stat", p.name), "availability_topic": topic("stat", "LWT"),
+            "payload_available": "Online", "payload_not_available": "Offline",
+            "device": {"identifiers": [name], "name": name, "model": PROFILE,
+                       "sw_version": VERSION, "manufacturer": "epx"},
+        }
+        for k, v in ha.items():
+            if v is not None and k != "component":
+                doc[k] = v
+        await _put("homeassistant/%s/%s/%s/config" % (ha.get("component", "sensor"), name, uid),
+                   json.dumps(doc), True, 1)

@@ -2,7 +2,6 @@
 # machine retries with backoff and jitter after a failed attempt or a lost link, counts
 # lost links in NVS, and reboots after REBOOT_S without a link.
 import network
-from micropython import const
 
 from epx import config, crash, log, loop
 from epx.nvram import NVRAM

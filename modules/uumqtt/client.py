@@ -8,7 +8,6 @@ import asyncio
 import socket
 from errno import EINPROGRESS
 from time import ticks_ms, ticks_diff
-from micropython import const
 from . import packet as pk
 from .errors import (MQTTError, ConnectionLost, ConnectRefused, ProtocolError,
                      KeepaliveTimeout, Timeout, SubscribeRefused, QueueFull, NotConnected)

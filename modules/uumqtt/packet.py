@@ -1,7 +1,6 @@
 # MQTT 3.1.1 wire format: packet types, and the encoders the client writes into its
 # preallocated transmit buffer. Each encoder returns the end index. The client keeps its
 # own copies of the packet types it needs: a const() is inlined only within its module.
-from micropython import const
 
 _CONNECT = const(0x10)
 _CONNACK = const(0x20)
