@@ -16,7 +16,7 @@ _BOOT_LOOP_WINDOW_MS = const(120000)  # ...this time of boot: safe mode
 _NETWORK_DELAY_MS = const(12000)
 _HOUSEKEEPING_MS = const(10000)
 _REPORT_MAX = const(2000)  # characters of a file read into a report
-_RTC_TAG = b"epx"  # RTC memory: tag, then the count of short-lived boots
+_RTC_TAG = const(b"epx")  # RTC memory: tag, then the count of short-lived boots
 
 _CAUSES = {
     machine.PWRON_RESET: "power on",

@@ -8,8 +8,7 @@ from time import ticks_add, ticks_diff, ticks_ms
 # ticks_diff() is exact below half the ticks period (2**30 ms).
 _MAX_MS = const(0x1FFFFFFF)
 
-_started = ticks_ms()
-_counted = _started  # uptime before this moment is in _uptime
+_counted = ticks_ms()  # uptime before this moment is in _uptime
 _uptime = 0
 
 

@@ -4,17 +4,12 @@
 import network
 
 from epx import config, crash, log, loop
-from epx.nvram import NVRAM
 
 WIRED = "(wired)"
 
 
-def _password(text):
-    return None if text == "None" else text
-
-
 SSID = config.key("ssid", str)
-PASSWORD = config.key("password", _password, None)
+PASSWORD = config.key("password", lambda text: None if text == "None" else text, None)
 CHANNEL = config.key("channel", config.int_range(1, 13), None)
 REBOOT_S = config.key("netreboot", config.int_range(60, 86400), 600)
 
@@ -22,7 +17,6 @@ _POLL_MS = const(500)
 _ATTEMPT_MS = const(60000)  # an association that takes longer has failed
 _FIRST_RETRY_MS = const(1000)
 _MAX_RETRY_MS = const(60000)
-_FAILED = (network.STAT_WRONG_PASSWORD, network.STAT_NO_AP_FOUND)
 
 sm = loop.StateMachine("net", {
     "off": ("connecting",),
@@ -54,6 +48,8 @@ def start():
     global nic, _nv, _down_since
     if nic is not None:
         return
+    from epx.nvram import NVRAM
+
     _nv = NVRAM("epx")
     try:
         nic = _wired() if SSID.value == WIRED else _wifi()
@@ -111,7 +107,8 @@ def _poll_connecting():
         sm.go("up")
         log.info("net: up, %s" % nic.ifconfig()[0])
         sm.every(_POLL_MS, _poll_up)
-    elif SSID.value != WIRED and nic.status() in _FAILED:
+    elif SSID.value != WIRED and nic.status() in (network.STAT_WRONG_PASSWORD,
+                                                  network.STAT_NO_AP_FOUND):
         _retry("wrong password" if nic.status() == network.STAT_WRONG_PASSWORD
                else "no access point %s" % SSID.value)
 
