@@ -26,7 +26,7 @@ TIMEOUT_S = config.key("ota_timeout_s", config.int_range(1, 600), 20)
 _CHECK_MS = const(1000)
 _SENT_MS = const(500)  # from a status handed to the socket to the reset
 _REBOOT_MS = const(5000)  # reset anyway when the status cannot be sent
-_MAX_REQUEST = const(1024)
+_MAX_REQUEST = const(896)  # one MQTT packet (epx.mqtt max_packet 1024) less topic and header
 _PROGRESS_STEP = const(5)  # percent
 _FIELDS = (("url", str), ("size", int), ("sha256", str), ("profile", str), ("version", str),
            ("counter", int), ("hmac", str))
