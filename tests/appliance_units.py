@@ -9,7 +9,7 @@ import pytest
 from epx import build
 from fwcode import run_code
 
-RUNNER = "import sys;sys.path[:]=['.frozen'];import appliances;appliances.run(%r)"
+RUNNER = "import sys;sys.path[:]=['.frozen'];import fwunit;fwunit.run(%r, 'appliances')"
 
 
 @pytest.fixture(scope="session")

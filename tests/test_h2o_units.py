@@ -11,7 +11,8 @@ import pytest
 from epx import build
 
 HERE = Path(__file__).parent / "h2o_fw"
-RUNNER = "import sys;sys.path[:]=['.frozen',%r];import runner;runner.run(%r)"
+FWUNIT = Path(__file__).parent / "firmware"  # fwunit.py, the in-firmware runner
+RUNNER = "import sys;sys.path[:]=['.frozen',%r,%r];import fwunit;fwunit.run(%r)"
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +23,7 @@ def h2o_firmware():
 
 @pytest.mark.parametrize("module", sorted(p.stem for p in HERE.glob("t_*.py")))
 def test_units(h2o_firmware, module, tmp_path):
-    out = subprocess.run([str(h2o_firmware), "-c", RUNNER % (str(HERE), module)], cwd=tmp_path,
+    out = subprocess.run([str(h2o_firmware), "-c", RUNNER % (str(HERE), str(FWUNIT), module)], cwd=tmp_path,
                          capture_output=True, text=True, timeout=120)
     text = out.stdout + out.stderr
     summary = re.search(r"SUMMARY \S+ passed (\d+) failed (\d+)", text)

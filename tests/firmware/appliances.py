@@ -4,6 +4,7 @@ include("../../modules/third/manifest.py", drivers=("pzem", "hdc1080", "bme280",
 package("energy", files=["__init__.py", "meter.py"], base_path="../../profiles/energy")
 package("weather", files=["__init__.py", "station.py"], base_path="../../profiles/weather")
 package("appliances")
+module("fwunit.py")
 package("scale", files=["__init__.py", "weigh.py", "sequence.py"], base_path="../../profiles/scale")
 module("epx/netnow.py", base_path="../../modules")
 module("epx/hmac.py", base_path="../../modules")

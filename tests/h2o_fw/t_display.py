@@ -4,7 +4,7 @@ from sim import models
 
 from ssd1306 import SSD1306
 from h2o.display import Page, uptime
-from runner import eq
+from fwunit import eq
 
 
 class State:

@@ -6,7 +6,7 @@ from sim import models
 
 from mcp23017 import MCP23017
 from ssd1306 import SSD1306
-from runner import eq, raises
+from fwunit import eq, raises
 
 
 def bus():

@@ -2,7 +2,7 @@
 import _simclock
 
 from h2o.flow import Flow, OVER_RANGE, min_width_us
-from runner import eq, near
+from fwunit import eq, near
 
 RATE = 4.8  # pulses per second at 1 L/min
 MAX = 60.0

@@ -6,7 +6,7 @@ from sim import models
 
 from mcp23017 import MCP23017
 from h2o.level import Debounce, Tank, highest_wet, INCONSISTENT, INIT_FAILED, READ_FAILED
-from runner import eq
+from fwunit import eq
 
 SENSORS = [20, 40, 60, 80, 100]
 

@@ -4,7 +4,7 @@ import time
 from machine import Pin, disable_irq, enable_irq
 
 from epx.pulse import PulseCounter
-from runner import eq
+from fwunit import eq
 
 PIN = 14
 

@@ -1,24 +1,4 @@
-# A small test runner for unit tests inside the firmware: run("t_pzem") imports
-# appliances.t_pzem, calls every test_* function, prints one line per test and a summary.
-import sys
-
-
-def run(name):
-    module = __import__("appliances." + name, None, None, [name])
-    failed = passed = 0
-    for attr in sorted(dir(module)):
-        if not attr.startswith("test_"):
-            continue
-        try:
-            getattr(module, attr)()
-        except Exception as e:
-            failed += 1
-            print("FAIL", attr)
-            sys.print_exception(e)
-        else:
-            passed += 1
-            print("PASS", attr)
-    print("SUMMARY %s passed %d failed %d" % (name, passed, failed))
+# Shared pieces of the appliance unit tests (tests/firmware/fwunit.py runs them).
 
 
 class Wire:
@@ -43,11 +23,3 @@ class Wire:
         buf[:n] = rx[:n]
         rx[0:n] = b""
         return n
-
-
-def expect_raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc as e:
-        return e
-    raise AssertionError("%s not raised" % exc.__name__)

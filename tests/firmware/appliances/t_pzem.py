@@ -1,5 +1,6 @@
 # The PZEM-004T driver against its model, and its frames against known vectors.
-from appliances import Wire, expect_raises
+from appliances import Wire
+from fwunit import raises as expect_raises
 from pzem import PZEM, PZEMError, crc16, GENERAL
 from sim.models import attach
 

@@ -3,7 +3,7 @@
 import asyncio
 import time
 import _simclock
-from appliances import expect_raises
+from fwunit import raises as expect_raises
 from sim.models import attach
 from hx711 import HX711
 from epx import netnow

@@ -1,7 +1,7 @@
 # HDC1080 and BME280 drivers on the simulated I2C bus against their register-level models.
 import _simclock
 from machine import I2C
-from appliances import expect_raises
+from fwunit import raises as expect_raises
 from sim.models import attach
 from hdc1080 import HDC1080, CONVERSION_MS
 from bme280 import BME280, MEASUREMENT_MS

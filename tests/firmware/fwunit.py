@@ -1,10 +1,11 @@
-# A tiny test runner inside the host firmware: test_* functions of a module, in order of
-# their names; prints PASS/FAIL per test and a SUMMARY line the pytest side parses.
+# The unit-test runner inside the host firmware: the test_* functions of a module, in the
+# order of their names; a PASS/FAIL line per test and a SUMMARY line the pytest side parses.
+# Frozen into test firmwares (tests/firmware/appliances.py) or imported from this folder.
 import sys
 
 
-def run(name):
-    mod = __import__(name)
+def run(name, package=None):
+    mod = __import__(package + "." + name, None, None, [name]) if package else __import__(name)
     passed = failed = 0
     for test in sorted(k for k in dir(mod) if k.startswith("test_")):
         try:
