@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from esptool.bin_image import ELFSection, ESP32S3FirmwareImage
 from epx import build, ota
 from epx.paths import BUILD, ROOT
 from epx.sim import appimage
+from httpkit import RawServer
 
 PROFILE = "ota_app"
 KEY = "k3y-for-tests"
@@ -183,46 +183,6 @@ def test_rollback_from_an_image_that_fails_its_health_check(rig):
 
 
 # --- refused requests ---------------------------------------------------------------
-
-class RawServer:
-    """HTTP on loopback that answers every GET with the same scripted bytes; None in the
-    script stalls the connection until close()."""
-
-    def __init__(self, *script):
-        self.script = script
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.release = threading.Event()
-        self.conns = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-            try:
-                conn.recv(4096)
-                for part in self.script:
-                    if part is None:
-                        self.release.wait(60)
-                        break
-                    conn.sendall(part)
-            except OSError:
-                pass
-            conn.close()
-
-    def url(self):
-        return f"http://127.0.0.1:{self.port}/app.bin"
-
-    def close(self):
-        self.release.set()
-        self.sock.close()
-        for c in self.conns:
-            c.close()
-
 
 def ask(r, data, url, version=None, sha256=None, key=KEY, counter=None, size=None):
     """Send one signed request as `epx ota` would (but for whatever image and claims the

@@ -5,11 +5,8 @@ simulated flash."""
 
 import hashlib
 import hmac
-import http.server
-import json
 import socket
 import struct
-import threading
 
 import pytest
 from esptool.bin_image import ELFSection, ESP32FirmwareImage, ESP32S3FirmwareImage
@@ -17,6 +14,7 @@ from esptool.bin_image import ELFSection, ESP32FirmwareImage, ESP32S3FirmwareIma
 from epx.ota import image_sha256
 from epx.sim import appimage, bootloader
 from epx.sim.flash import Flash
+from httpkit import FileServer, RawServer
 from mqttkit import Script
 
 FIRMWARE = "ota_unit"
@@ -180,65 +178,12 @@ def test_checker_agrees_with_esptool_on_sim_images(tmp_path):
 
 # --- HTTP --------------------------------------------------------------------------
 
-class Server:
-    """A loopback HTTP server: http.server for files, or a raw script of (bytes, action)."""
-
-    def __init__(self, root=None, raw=None):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.raw, self.root = raw, root
-        self.release = threading.Event()
-        self.conns = []
-        if root is not None:
-            self.sock.close()
-            handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **kw)  # noqa: E731
-            http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
-            self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-            self.port = self.httpd.server_address[1]
-            threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        else:
-            threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-            try:
-                conn.recv(4096)
-                for data in self.raw:
-                    if data is None:  # stall until the test ends
-                        self.release.wait(60)
-                        break
-                    conn.sendall(data)
-            except OSError:
-                pass  # the client gave up first
-            conn.close()
-
-    def url(self, path="/img"):
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def close(self):
-        self.release.set()
-        if self.root is not None:
-            self.httpd.shutdown()
-            self.httpd.server_close()
-        else:
-            self.sock.close()
-        for c in self.conns:
-            c.close()
-
-
 @pytest.fixture
 def servers():
     made = []
 
-    def make(**kw):
-        s = Server(**kw)
+    def make(root=None, raw=()):
+        s = FileServer(root) if root is not None else RawServer(*raw)
         made.append(s)
         return s
     yield make
