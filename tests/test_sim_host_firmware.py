@@ -119,6 +119,6 @@ def test_boot_py_from_the_filesystem_reads_config_txt(simcheck):
     dev = simcheck("clock", files={"boot.py": boot_py})
     assert dev.wait_console(r"config: '(.*)' (\d)").groups() == (repr(CONFIG)[1:-1], "1")
     dev.wait_exit(1)
-    assert "deep sleep without a wake-up source" in dev.ended
+    assert "deep sleep without a wake-up source" in dev.wait_ended()
     dev.power_cycle()
     dev.wait_console(r"config: .* 1", boot=2)

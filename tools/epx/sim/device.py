@@ -458,6 +458,11 @@ class Device:
         return self._wait(lambda: len(self.boots) >= n and "exit" in self.boots[n - 1] and self.boots[n - 1],
                           timeout, f"end of boot {n}")
 
+    def wait_ended(self, timeout=TIMEOUT):
+        """Why the run ended (at the REPL, asleep for good, stopped), once it has: the boot
+        record gets its exit code a moment before the bootloader decides the run is over."""
+        return self._wait(lambda: self.ended, timeout, "end of the run")
+
     def console_mark(self):
         return self.lines_seen
 
