@@ -2,12 +2,11 @@
 appliance logic under faults. run_units() runs one of its t_* modules."""
 
 import os
-import re
 
 import pytest
 
 from epx import build
-from fwcode import run_code
+from fwcode import assert_units_passed, run_code
 
 RUNNER = "import sys;sys.path[:]=['.frozen'];import fwunit;fwunit.run(%r, 'appliances')"
 
@@ -21,9 +20,4 @@ def appliances_firmware():
 def run_units(exe, module, tmp_path):
     """Run one module of in-firmware unit tests; fail with its output unless all pass."""
     env = dict(os.environ, EPX_SIM_DIR=str(tmp_path))
-    out = run_code(exe, RUNNER % module, tmp_path, timeout=120, env=env)
-    text = out.stdout + out.stderr
-    summary = re.search(r"SUMMARY \S+ passed (\d+) failed (\d+)", text)
-    assert out.returncode == 0 and summary, text
-    assert summary.group(2) == "0", text
-    return int(summary.group(1))
+    return assert_units_passed(run_code(exe, RUNNER % module, tmp_path, timeout=120, env=env))

@@ -2,12 +2,23 @@
 printed last (what most in-firmware tests return)."""
 
 import json
+import re
 import subprocess
 
 
 def run_code(exe, code, cwd, timeout=60, env=None, heap=None):
     args = [str(exe)] + (["-X", f"heapsize={heap}"] if heap else []) + ["-c", code]
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def assert_units_passed(result):
+    """tests/firmware/fwunit.py ran a module: it must have run tests and all passed; how many."""
+    text = result.stdout + result.stderr
+    summary = re.search(r"SUMMARY \S+ passed (\d+) failed (\d+)", text)
+    assert result.returncode == 0 and summary, text
+    assert summary.group(2) == "0", text
+    assert int(summary.group(1)) > 0, text
+    return int(summary.group(1))
 
 
 def last_json(result):
