@@ -13,10 +13,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from epx import build  # noqa: E402
 from epx.sim import appimage, net  # noqa: E402
 from epx.sim.device import Device  # noqa: E402
+from brokerkit import MqttWatch  # noqa: E402
 
 ESP32_HEAP = 110 * 1024
 START_MS = 12000  # epx.app starts net and MQTT this long after boot
@@ -40,7 +42,7 @@ def heap_used(dev):
 def bare(tmp, broker):
     config = (f"ssid epx-sim\npassword None\nmqttbroker 127.0.0.1\nmqttport {broker.port}\n"
               f"mqttname heap\nota_key bench\n")
-    watch = net.MqttWatch("127.0.0.1", broker.port, ("stat/heap/#",))
+    watch = MqttWatch("127.0.0.1", broker.port, ("stat/heap/#",))
     dev = Device.create(Path(tmp, "bare"), image("bare"), files={"config.txt": config})
     try:
         dev.start()

@@ -14,6 +14,7 @@ from epx import build  # noqa: E402
 from epx.sim import appimage, net  # noqa: E402
 from epx.sim.device import Device  # noqa: E402
 from epx.sim.medium import Medium  # noqa: E402
+from brokerkit import MqttWatch, Proxy, TestCA  # noqa: E402
 
 
 # --- firmware ------------------------------------------------------------------------
@@ -72,7 +73,7 @@ def broker_auth():
 
 @pytest.fixture(scope="session")
 def test_ca(tmp_path_factory):
-    return net.TestCA(str(tmp_path_factory.mktemp("ca")))
+    return TestCA(str(tmp_path_factory.mktemp("ca")))
 
 
 @pytest.fixture
@@ -87,7 +88,7 @@ def broker_tls(test_ca):
 def proxy(broker):
     """A fault-injecting TCP proxy in front of `broker`: proxy.set("pass" | "delay" |
     "blackhole" | "drop", delay_ms=...), proxy.reset()."""
-    p = net.Proxy(broker.port).start()
+    p = Proxy(broker.port).start()
     yield p
     p.stop()
 
@@ -98,7 +99,7 @@ def mqtt_watch():
     watches = []
 
     def make(b, topics=("#",)):
-        w = net.MqttWatch(b.host, b.port, topics, username=getattr(b, "username", None),
+        w = MqttWatch(b.host, b.port, topics, username=getattr(b, "username", None),
                           password=getattr(b, "password", None),
                           ca_path=getattr(getattr(b, "ca", None), "ca_path", None))
         watches.append(w)

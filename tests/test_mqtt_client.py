@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from epx.sim.net import TestCA
+from brokerkit import TestCA
 from mqttkit import FakeBroker, Script, CONNACK_OK, packet, read_packet
 
 HEAD = """

@@ -141,6 +141,18 @@ class Demo:
             dev.stop()
 
 
+def printer(host, port, topics, show):
+    """A paho-mqtt client that hands every message on `topics` to show(message)."""
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"epx-sim-{os.getpid()}")
+    client.on_connect = lambda c, *a: c.subscribe([(t, 1) for t in topics])
+    client.on_message = lambda c, u, m: show(m)
+    client.connect(host, port, keepalive=30)
+    client.loop_start()
+    return client
+
+
 def run(profile, config=None, broker=None, heapsize=None, speed=None, folder=None, out=sys.stdout,
         bare_world=False):
     image, _ = app_image(profile)
@@ -163,9 +175,8 @@ def run(profile, config=None, broker=None, heapsize=None, speed=None, folder=Non
     demo = Demo(profile, text, folder, host, port, say, bare_world, **kw)
     watch = None
     try:
-        watch = net.MqttWatch(host, port, ("stat/#", "homeassistant/#", "tele/#"))
-        watch.client.on_message = lambda c, u, m: say(
-            f"[mqtt] {m.topic}{' (retained)' if m.retain else ''} {shown(m.payload)}")
+        watch = printer(host, port, ("stat/#", "homeassistant/#", "tele/#"), lambda m: say(
+            f"[mqtt] {m.topic}{' (retained)' if m.retain else ''} {shown(m.payload)}"))
         say(f"epx sim: {profile} ({rel(image)}) in {rel(folder)}, broker {host}:{port}")
         models = ", ".join(f"{m['model']}@{m['bus']}" for m in demo.main.world["models"])
         peer = demo.entry.get("peer")
@@ -190,7 +201,8 @@ def run(profile, config=None, broker=None, heapsize=None, speed=None, folder=Non
     finally:
         demo.stop()
         if watch:
-            watch.close()
+            watch.loop_stop()
+            watch.disconnect()
         if mosquitto:
             mosquitto.stop()
     return 0
