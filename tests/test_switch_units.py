@@ -203,17 +203,16 @@ print(json.dumps([c.write(0x5AC381), o.latched, c.transfer()]))
     assert out == [0x813C05, 0x5AC381, 0x813C05]
 
 
-def test_viper_code_is_viper_and_chain_is_bounded(fw, tmp_path):
+def test_chain_is_bounded(fw, tmp_path):
+    # That the transfer is viper code is checked on the compiled bytecode (test_viper_emitter).
     out = run(fw, tmp_path, """
 import shiftreg
-r = [type(shiftreg._transfer).__name__]
 try:
     shiftreg.Chain(14, nbits=25)
 except ValueError as e:
-    r.append(str(e))
-print(json.dumps(r))
+    print(json.dumps(str(e)))
 """)
-    assert out[0] == "function" and "1..24" in out[1]
+    assert "1..24" in out
 
 
 PANEL = """
