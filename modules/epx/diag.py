@@ -1,10 +1,10 @@
 # Diagnostics on cmnd/<n>/OTA, answered on stat/<n>/Log. Commands that change the device
 # (reboot, msg_rm, resetstats, and any registered with auth=True) must be signed:
 #     <command> [args] <counter> <hmac>
-# hmac = hex HMAC-SHA256(ota_key, "<mqttname> <command> [args] <counter>"), counter a
-# decimal integer above the last one accepted (kept in NVS: a captured message cannot be
-# replayed). Without ota_key in config.txt they are refused.
-from epx import config, crash, log, loop, ota
+# hmac = hex HMAC-SHA256(ota_key, "<mqttname> <command> [args] <counter>"), counter in
+# decimal digits, below 2**64 and above the last one accepted (epx.replay: a captured message
+# cannot be replayed). Without ota_key in config.txt they are refused.
+from epx import config, crash, log, loop, ota, replay
 from epx.nvram import NVRAM
 
 OTA_KEY = config.key("ota_key", str, None)
@@ -71,18 +71,14 @@ def _authenticate(text):
     words = body.split()
     if len(words) < 2:
         raise ValueError("refused: not signed")
-    try:
-        counter = int(words[-1])
-    except ValueError:
-        raise ValueError("refused: not signed")
     expect = hmac.HMAC(OTA_KEY.value.encode(),
                        ("%s %s" % (mqtt.NAME.value, body)).encode()).hexdigest()
     if not hmac.compare_digest(expect.encode(), mac.encode()):
         raise ValueError("refused: bad signature")
-    nv = NVRAM("epx")
-    if counter <= nv.get_int("otactr", -1):
-        raise ValueError("refused: replayed (counter %d)" % counter)
-    nv.set_int("otactr", counter)
+    try:
+        replay.commands().take(replay.parse(words[-1]))
+    except replay.Refused as e:
+        raise ValueError("refused: %s" % e)
     return words[:-1]
 
 

@@ -18,6 +18,7 @@ package("epx", files=[
     "ota.py",
     "otawrite.py",
     "pulse.py",
+    "replay.py",
     "watchdog.py",
 ], base_path="..")
 include("../uumqtt/manifest.py")

@@ -1,6 +1,7 @@
 # ESP-NOW between a battery sensor and its manager. Frames travel encrypted with the pair's
 # LMK (and the PMK); each message also carries a sequence number and an HMAC-SHA256 tag
-# keyed with the LMK, so a receiver refuses forgeries, and replays by the number:
+# keyed with the LMK, so a receiver refuses forgeries, and replays by the number (an
+# epx.replay.Guard of 32 bits, the field's width):
 #     version (1) | type (1) | sequence (4, big-endian) | payload | tag (8)
 # The payload of DATA is "topic\nvalue" pairs joined by "\n"; ACK carries the number it
 # acknowledges in its own sequence field and no payload.
@@ -81,26 +82,6 @@ def decode(payload):
     if len(parts) % 2:
         raise Refused("payload")
     return [(parts[i], parts[i + 1]) for i in range(0, len(parts), 2)]
-
-
-class Replay:
-    """The receiver's side of sequence numbers: check(seq) says whether a message is new
-    (publish it), a repeat of the last one (its ack was lost: ack again), or old (refused).
-    `last` is the highest accepted number, kept by the caller (NVS) across reboots."""
-
-    NEW = 1
-    REPEAT = 2
-
-    def __init__(self, last=None):
-        self.last = last
-
-    def check(self, seq):
-        if self.last is None or seq > self.last:
-            self.last = seq
-            return self.NEW
-        if seq == self.last:
-            return self.REPEAT
-        raise Refused("sequence %d after %d" % (seq, self.last))
 
 
 def start(channel, pmk, peer, lmk, sta=None):

@@ -2,7 +2,8 @@
 #     {"url": "http://host:port/app.bin", "size": n, "sha256": "<hex>", "profile": "h2o",
 #      "version": "h2o-1.2.0", "counter": c, "hmac": "<hex>"}
 # hmac = HMAC-SHA256(ota_key, "<mqttname> ota <url> <size> <sha256> <profile> <version>
-# <counter>"); counter above the last one accepted (NVS, shared with signed diagnostics).
+# <counter>"); counter below 2**64, above the last one accepted (epx.replay, shared with
+# signed diagnostics).
 # sha256 is the image's appended SHA-256 (of every byte before it; `esptool image-info`'s
 # validation hash) and size the whole file's length: together they fix every byte.
 # The image streams into the next OTA partition (epx.otawrite checks it) and only then
@@ -15,7 +16,7 @@ import json
 import sys
 from esp32 import Partition
 
-from epx import appimage, config, log, loop, otawrite
+from epx import appimage, config, log, loop, otawrite, replay
 from epx.nvram import NVRAM
 from epx.version import PROFILE, VERSION
 
@@ -102,8 +103,6 @@ def _verify(text):
             raise ValueError("%s: missing or not %s" % (name, "a number" if kind is int else "text"))
         if kind is str and (not req[name] or any(c <= " " for c in req[name])):
             raise ValueError("%s: empty or with spaces" % name)
-    if not 0 <= req["counter"] < 0x80000000:  # kept as an NVS i32
-        raise ValueError("counter: out of range")
     key = diag.OTA_KEY.value
     if not key:
         raise ValueError("no ota_key configured")
@@ -114,11 +113,7 @@ def _verify(text):
         given = b""
     if not hmac.compare_digest(mac, given):
         raise ValueError("bad hmac")
-    nv = NVRAM("epx")
-    last = nv.get_int("otactr", -1)
-    if req["counter"] <= last:
-        raise ValueError("replayed: counter %d, last accepted %d" % (req["counter"], last))
-    nv.set_int("otactr", req["counter"])
+    replay.commands().take(req["counter"])
     # Authentic from here: what is wrong now is the request's content.
     if req["profile"] != PROFILE:
         raise ValueError("image for profile %s, this device runs %s" % (req["profile"], PROFILE))

@@ -3,8 +3,9 @@
     <command> [args] <counter> <hmac>
     hmac = hex HMAC-SHA256(ota_key, "<mqttname> <command> [args] <counter>")
 
-The counter must be above the last one the device accepted; it is kept in NVS as an i32,
-so the default is the Unix time in seconds (good until 2038), never milliseconds."""
+The counter is an unsigned 64-bit number above the last one the device accepted (it
+refuses anything outside 0..2**64-1 rather than wrap it); the default is the Unix time in
+seconds, which firmware before the 64-bit counters also takes (an i32 there)."""
 
 import hashlib
 import hmac
@@ -13,7 +14,7 @@ import time
 
 from .errors import EpxError
 
-COUNTER_MAX = 2**31 - 1  # NVS i32 on the device
+COUNTER_MAX = 2**64 - 1  # epx.replay on the device
 
 
 def counter_now():
@@ -23,7 +24,7 @@ def counter_now():
 def sign(key, name, text, counter):
     """The signed payload of text for device name (epx.diag.sign on the device)."""
     if not 0 <= counter <= COUNTER_MAX:
-        raise EpxError(f"counter {counter}: must be 0..{COUNTER_MAX} (an NVS i32)")
+        raise EpxError(f"counter {counter}: must be 0..2**64-1")
     body = f"{text} {counter}"
     mac = hmac.new(key.encode(), f"{name} {body}".encode(), hashlib.sha256).hexdigest()
     return f"{body} {mac}"

@@ -107,6 +107,8 @@ def message(name, req):
 
 
 def request(t, image, url, counter):
+    if not 0 <= counter < 2**64:
+        raise EpxError(f"counter {counter}: must be 0..2**64-1")
     req = {"url": url, "size": len(image.data), "sha256": image.sha256, "profile": image.profile,
            "version": image.version, "counter": counter}
     req["hmac"] = hmac.new(t.key.encode(), message(t.name, req).encode(), hashlib.sha256).hexdigest()

@@ -5,8 +5,7 @@
 import asyncio
 import network
 
-from epx import config, log, loop, mqtt, net, netnow
-from epx.nvram import NVRAM
+from epx import config, log, loop, mqtt, net, netnow, replay
 
 PMK = config.key("pmk", netnow.key)
 SENSOR = config.key("sensor", netnow.mac)
@@ -21,15 +20,13 @@ battery = None
 refused = 0
 _last_seen = None  # uptime ms of the last accepted message
 _replay = None
-_nv = None
 _flag = None
 _pubs = []
 
 
 def setup():
-    global _nv, _replay, _flag
-    _nv = NVRAM("scalemgr")
-    _replay = netnow.Replay(_nv.get_int("seq"))
+    global _replay, _flag
+    _replay = replay.Guard("scalemgr", "seq", bits=32)
     _flag = asyncio.ThreadSafeFlag()
     _pubs.append(mqtt.pub("Weight", lambda: weight, "%.3f", check_s=60, force_s=_FORCE_S,
                           ha=("weight", "kg")))
@@ -76,7 +73,7 @@ def receive(mac, msg):
             raise netnow.Refused("type %d" % kind)
         pairs = netnow.decode(payload)
         verdict = _replay.check(seq)
-    except (netnow.Refused, UnicodeError) as e:
+    except (netnow.Refused, replay.Refused, UnicodeError) as e:
         refused += 1
         log.warn("scale: refused: %s" % e)
         return
@@ -84,8 +81,8 @@ def receive(mac, msg):
         link.send(mac, netnow.pack(netnow.ACK, seq, b"", LMK.value))
     except OSError as e:  # the sensor sends again; its repeat is acknowledged then
         log.warn("scale: ack #%d: %s" % (seq, e))
-    if verdict == netnow.Replay.NEW:
-        _nv.set_int("seq", seq)
+    if verdict == replay.NEW:
+        _replay.store(seq)
         _accept(pairs)
         log.info("scale: #%d %s" % (seq, pairs))
 

@@ -6,7 +6,7 @@ import _simclock
 from fwunit import raises as expect_raises
 from sim.models import attach
 from hx711 import HX711
-from epx import netnow
+from epx import netnow, replay
 from scale.weigh import weigh, median, NOT_READY, SATURATED
 
 DOUT = 32
@@ -163,12 +163,16 @@ TAG_AT = 10  # a payload byte
 
 
 def test_replay():
-    r = netnow.Replay()
-    assert r.check(5) == r.NEW
-    assert r.check(5) == r.REPEAT
-    assert r.check(6) == r.NEW
-    assert "sequence 5 after 6" == str(expect_raises(netnow.Refused, r.check, 5))
-    assert netnow.Replay(100).check(101) == netnow.Replay.NEW
+    # the manager's guard: a repeat of the last number is acked again, an older one refused
+    r = replay.Guard("t_scale", "seq", bits=32)
+    assert r.check(5) == replay.NEW
+    r.store(5)
+    assert r.check(5) == replay.REPEAT
+    assert r.check(6) == replay.NEW
+    r.store(0xFFFFFFFF)  # the frame's field at its widest: kept, not wrapped
+    assert replay.Guard("t_scale", "seq", bits=32).check(0xFFFFFFFF) == replay.REPEAT
+    e = expect_raises(replay.Refused, r.check, 5)
+    assert str(e) == "replayed: counter 5, last accepted 4294967295"
 
 
 def test_keys_and_macs():
