@@ -91,6 +91,35 @@ class Script:
         self.proc.wait(10)
 
 
+def relay(conn, first, port, host="127.0.0.1"):
+    """Hand a client's connection (its CONNECT already read: `first`) to a real broker and
+    pump both ways until either side closes."""
+    upstream = socket.create_connection((host, port))
+    upstream.sendall(first)
+
+    def pump(src, dst):
+        try:
+            while True:
+                data = src.recv(4096)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    conn.settimeout(None)
+    back = threading.Thread(target=pump, args=(upstream, conn), daemon=True)
+    back.start()
+    pump(conn, upstream)
+    back.join(10)
+    upstream.close()
+
+
 def read_packet(conn):
     """One MQTT packet from a blocking socket: (first byte, body), or None at EOF."""
     def exact(n):
@@ -140,6 +169,7 @@ class FakeBroker:
         self.srv = socket.create_server(("127.0.0.1", 0))
         self.port = self.srv.getsockname()[1]
         self.count = 0
+        self.connects = []  # each connection's CONNECT packet, as received
         self.errors = []
         self.counted = threading.Condition()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -157,7 +187,9 @@ class FakeBroker:
                 self.count += 1
                 self.counted.notify_all()
             try:
-                if read_packet(conn) is not None:
+                first = read_packet(conn)
+                if first is not None:
+                    self.connects.append(packet(*first))
                     if self.handler(conn, i) is False:
                         conn.close()
                         self.srv.close()

@@ -263,7 +263,8 @@ def test_hostile_broker_never_crashes_the_device(device, broker):
     device logs, backs off, retries, and stays on its first boot."""
     import random
     from mqttkit import CONNACK_OK, FakeBroker
-    from test_mqtt_client import HOSTILE, random_packet
+    from mqttfuzz import generate
+    from test_mqtt_client import HOSTILE
 
     rnd = random.Random(7)
 
@@ -271,7 +272,7 @@ def test_hostile_broker_never_crashes_the_device(device, broker):
         if i < len(HOSTILE):
             conn.sendall(HOSTILE[i][0])
         else:
-            conn.sendall(CONNACK_OK + b"".join(random_packet(rnd) for _ in range(50)))
+            conn.sendall(CONNACK_OK + b"".join(p for p, _ in generate(rnd.random(), 50)))
     fake = FakeBroker(handler)
     dev = boot(device, broker, mqttport=fake.port)
     dev.call("clock.scale", factor=50)  # the backoff passes 50 times faster
