@@ -131,17 +131,60 @@ asyncio.run(main())
     assert sub.wait_for("t/q1")[1] == "must arrive"
 
 
+def resent_as_dup(first, again):
+    """MQTT 3.1.1 4.4: a QoS 1 PUBLISH sent again after a reconnect has DUP set and is
+    otherwise the same packet (packet id included)."""
+    (h1, b1), (h2, b2) = first, again
+    return h1 & 0x06 == 0x02 and h1 & 0x08 == 0 and h2 == h1 | 0x08 and b2 == b1
 
-def test_half_open_found_within_one_and_a_half_keepalive(proxy, run):
+
+def test_qos1_resend_carries_dup_on_the_wire(run):
+    # mosquitto strips DUP before subscribers see it: read the client's packets raw.
+    publishes = []
+
+    def handler(conn, i):
+        conn.sendall(CONNACK_OK)
+        p = read_packet(conn)
+        while p and p[0] & 0xF0 != 0x30:
+            p = read_packet(conn)
+        publishes.append(p)
+        if i == 1:  # acknowledge the resend, then wait for the client to leave
+            conn.sendall(packet(0x40, p[1][2 + p[1][1]:][:2]))
+            while read_packet(conn):
+                pass
+    fake = FakeBroker(handler)
+    s = run(f"""
+async def main():
+    c = uumqtt.MQTTClient('dup', '127.0.0.1', {fake.port}, keepalive=30)
+    await c.connect()
+    pid = await c.publish('t/q1', 'again', qos=1)
+    out('lost', err(await c.wait_closed()))
+    await c.connect()
+    out('acked', await c.wait_ack(pid))
+    await c.disconnect()
+asyncio.run(main())
+""")
+    assert s.next() == ["lost", "ConnectionLost"]
+    assert s.next() == ["acked", True]
+    first, again = publishes
+    assert first[1] == b"\x00\x04t/q1\x00\x01again"
+    assert resent_as_dup(first, again)
+    # The check fails on a resend without DUP, or with another packet id.
+    assert not resent_as_dup(first, first)
+    assert not resent_as_dup(first, (again[0], again[1].replace(b"\x00\x01again", b"\x00\x02again")))
+
+
+def test_half_open_found_within_one_keepalive(proxy, run):
+    # docs/core.md: a half-open connection is noticed within one keepalive of the last
+    # packet received. The client reports that time in its KeepaliveTimeout.
     s = run(f"""
 import sys
 async def main():
     c = uumqtt.MQTTClient('dev5', '127.0.0.1', {proxy.port}, keepalive=2)
     await c.connect()
     out('ready'); sys.stdin.readline()
-    t0 = time.ticks_ms()
     e = await c.wait_closed()
-    out('closed', err(e), time.ticks_diff(time.ticks_ms(), t0))
+    out('closed', err(e), e.args[0])
 asyncio.run(main())
 """)
     assert s.next() == ["ready"]
@@ -149,7 +192,7 @@ asyncio.run(main())
     s.poke()
     m = s.next()
     assert m[:2] == ["closed", "KeepaliveTimeout"]
-    assert m[2] <= 3000
+    assert 1000 <= m[2] <= 2000 + 100, m  # one keepalive, and the loop's scheduling slack
 
 
 FIRST = """
