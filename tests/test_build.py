@@ -53,12 +53,44 @@ def test_frozen_viper_runs_in_host_firmware(tmp_path):
     assert out.split() == ["True", str(expected)]
 
 
-def test_firmware_reports_git_describe_version(h2o_firmware, tmp_path):
+def git(repo, *args):
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_firmware_reports_the_version_it_was_built_from(h2o_firmware, tmp_path):
     out = run_firmware(h2o_firmware, "import epx; print(epx.VERSION, epx.PROFILE, epx.BOARD)", tmp_path)
-    assert out.split() == [build.firmware_version("h2o"), "h2o", "EPX_ESP32"]
-    described = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-                               capture_output=True, text=True).stdout.strip()
-    assert described.split("-")[0].lstrip("g") in out or "-0-g" not in out
+    version, profile, board = out.split()
+    assert (profile, board) == ("h2o", "EPX_ESP32")
+    # The commit the firmware names is this checkout's HEAD, as git itself abbreviates it.
+    head = git(ROOT, "rev-parse", "HEAD")
+    named = version.rstrip("+").rsplit("-g", 1)[1]
+    assert head.startswith(named) and len(named) >= 4, (version, head)
+    assert version.startswith("h2o-") and version.endswith("+") == bool(git(ROOT, "status", "--porcelain", "--untracked-files=no"))
+
+
+def test_version_follows_git_describe_in_a_tagged_repo(tmp_path, monkeypatch):
+    """A repository with a known history: tag v1.2.3, two commits after it, a local change.
+    git's documented describe format gives 1.2.3-2-g<7 hex>+; a wrong count, commit or
+    missing dirty mark would differ."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    for i in range(3):
+        (repo / "f").write_text(str(i))
+        git(repo, "add", "f")
+        git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", f"c{i}")
+        if i == 0:
+            git(repo, "tag", "v1.2.3")
+    (repo / "f").write_text("changed")
+    monkeypatch.setattr(build, "ROOT", repo)
+    monkeypatch.delenv("EPX_VERSION", raising=False)
+    sha = git(repo, "rev-parse", "HEAD")[:7]
+    assert build.firmware_version("h2o") == f"h2o-1.2.3-2-g{sha}+"
+    git(repo, "checkout", "-q", "f")
+    assert build.firmware_version("h2o") == f"h2o-1.2.3-2-g{sha}"
+    git(repo, "checkout", "-q", "v1.2.3")
+    assert build.firmware_version("h2o") == "h2o-1.2.3"
 
 
 def test_change_of_cross_compile_flags_refreezes(tmp_path):
