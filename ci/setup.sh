@@ -18,6 +18,6 @@ if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto 
 here=$(pwd -P)
 installed=$(cd / && python3 -c "import epx, os; print(os.path.realpath(epx.__file__))" 2>/dev/null || true)
 if [ "$installed" != "$here/tools/epx/__init__.py" ] \
-   || ! python3 -c "import esptool, littlefs, paho.mqtt, pytest, xdist, pytest_timeout, esp_idf_nvs_partition_gen, cryptography" 2>/dev/null; then
+   || ! python3 -c "import esptool, littlefs, paho.mqtt, pytest, xdist, pytest_timeout, esp_idf_nvs_partition_gen, cryptography, crcmod" 2>/dev/null; then
     python3 -m pip install -q -e '.[test]'
 fi
