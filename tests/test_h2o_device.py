@@ -1,9 +1,9 @@
 """The h2o appliance on the simulated board against a real mosquitto: float switches on an
 MCP23017 model, pulse trains into GPIO14, an SSD1306 model; asserts what a subscriber sees.
 
-Time: the device clock runs SCALE times faster than real time. Pulse widths are measured by
-the firmware in device time, so the flow tests use a meter with few pulses per litre: a
-real-time scheduling hiccup of the simulator, scaled, stays well below the pulse widths."""
+Time: the device clock runs SCALE times faster than real time, so the flow tests use a
+meter with few pulses per litre. Pulse counts under the ESP32's scheduled IRQs (latency,
+pauses, the 8-deep queue) at the rated frequency are tested in tests/h2o_fw/t_pulse.py."""
 
 import json
 
@@ -23,7 +23,7 @@ flowpulserate 0.5
 maxflow 60
 """
 SENSORS = [20, 40, 60, 80, 100]
-PULSERATE = 0.5  # pulses per second at 1 L/min: 30 Hz at maxflow, real pulses >= 8.3 ms
+PULSERATE = 0.5  # pulses per second at 1 L/min: 30 Hz at maxflow
 
 
 def wet(n):
@@ -176,7 +176,7 @@ def test_absent_chips_at_boot_are_retried(h2o):
     assert "20% + 0L" in t.display()
 
 
-def test_flow_volumes_glitches_over_range_and_estimate(h2o):
+def test_flow_volumes_over_range_and_estimate(h2o):
     t = h2o(switches=2, scale=5, capacity=100)
     t.wait("EstimatedLevelStr", "40% + 0L")
     pumped = 0.0
@@ -204,17 +204,6 @@ def test_flow_volumes_glitches_over_range_and_estimate(h2o):
     assert t.last("EstimatedLevelVol") == "60"
     assert max(int(p) for p in t.seen("EstimatedLevelVol")) == 60
     t.wait("Flow", "0.0", since=mark, timeout=30)
-    # Glitches: 50 us spikes, with the device clock slower than real time (the host's
-    # scheduling hiccups, scaled up, would make them as wide as the 8.3 ms shortest pulse).
-    mark = t.mark()
-    t.dev.call("clock.scale", factor=0.5)
-    t.pulses(30, 30, jitter=0.3, width_us=50)
-    t.samples(3)
-    t.dev.call("clock.scale", factor=5)
-    t.samples(12)
-    assert t.seen("PumpedAfterLevelChange", since=mark) == []
-    assert set(t.seen("Flow", since=mark)) <= {"0.0"}
-    assert set(t.seen("Malfunction", since=mark)) <= {"0"}
     # Faster than maxflow: a meter fault, not water.
     mark = t.mark()
     before = t.last("PumpedAfterLevelChange")

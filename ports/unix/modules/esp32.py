@@ -7,6 +7,7 @@ import hashlib
 import json
 import micropython
 import struct
+import _simirq
 
 import sim
 from sim import powercut
@@ -139,6 +140,8 @@ class NVS:
 # --- flash and partitions ---------------------------------------------------------------
 
 _TABLE = const(0x8000)
+_ERASE_US = const(3)  # _simirq.timing: per sector erased, per 256-byte page written
+_WRITE_US = const(4)
 _SECTOR = const(4096)
 _flash = None
 
@@ -193,20 +196,29 @@ def _flash_write(addr, data):
         f.seek(addr + done)
         f.write(old)
         done += len(piece)
+    _flash_busy(((addr + len(mv) + 255) // 256 - addr // 256) * _simirq.timing(_WRITE_US))
     if cut:
         powercut.stop()
+
+
+def _flash_busy(us):
+    import machine
+
+    machine._flash_busy(us)
 
 
 def _flash_erase(addr, size):
     cut = powercut.at(addr)
     if cut:
         size //= 2
+    size0 = size
     f = _flash_file()
     f.seek(addr)
     while size > 0:
         n = min(size, _SECTOR)
         f.write(memoryview(_erased)[:n])
         size -= n
+    _flash_busy((size0 + _SECTOR - 1) // _SECTOR * _simirq.timing(_ERASE_US))
     if cut:
         powercut.stop()
 

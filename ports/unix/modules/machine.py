@@ -4,6 +4,7 @@ import io
 import micropython
 import time
 import _simclock
+import _simirq
 import _thread
 import umachine
 from errno import ENODEV, ETIMEDOUT
@@ -34,9 +35,13 @@ _POLL_RD = const(1)
 _POLL_WR = const(4)
 
 # --- interrupts -------------------------------------------------------------------------
+# The ISRs of ports/esp32 (machine_pin.c:machine_pin_isr_handler, machine_timer.c) only call
+# mp_sched_schedule; _simirq queues them in MicroPython's own 8-deep queue (a drop when it
+# is full) with the device's latency, and holds them through the VM's pauses (simirq.c).
 
 _masked = 0
-_latched = []  # IRQs raised while masked, delivered by enable_irq
+_cache_off = False
+_deferred = {}  # source -> handler: edges latched while interrupts are masked or cache off
 
 
 def disable_irq():
@@ -49,24 +54,39 @@ def enable_irq(state=0):
     global _masked
     _masked = state
     if not _masked:
-        while _latched:
-            _raise_irq(*_latched.pop(0))
+        _run_deferred()
 
 
-def _raise_irq(handler, arg, wait=False):
-    """An ISR: schedule the soft handler (dropped if the queue is full, as on the ESP32)."""
-    if _masked:
-        _latched.append((handler, arg))
+def _run_deferred():
+    # One ISR per latched source, however many edges it saw: the GPIO status register
+    # holds one bit per pin, cleared by the ISR.
+    while _deferred:
+        arg, handler = _deferred.popitem()
+        _simirq.isr(handler, arg)
+
+
+def _raise_irq(handler, arg, wait=False, ago_us=0):
+    """The ISR of an edge ago_us ago (device time): schedule the handler, or latch it while
+    the CPU takes no interrupt (disable_irq, the flash cache off: the GPIO ISR service is
+    installed without ESP_INTR_FLAG_IRAM)."""
+    if _masked or _cache_off:
+        _deferred[arg] = handler
         return
-    while True:
-        try:
-            micropython.schedule(handler, arg)
-            break
-        except RuntimeError:
-            if not wait:
-                return
-            time.sleep_ms(1)
-    _simclock.wake()
+    while not _simirq.isr(handler, arg, ago_us) and wait:
+        time.sleep_ms(1)
+
+
+def _flash_busy(us):
+    """A flash erase or write on the VM's task: `us` of device time with the cache off. No
+    handler runs, GPIO interrupts wait in the status register."""
+    global _cache_off
+    _cache_off = True
+    try:
+        _simirq.pause(us)
+    finally:
+        _cache_off = False
+    if not _masked:
+        _run_deferred()
 
 
 # --- Pin --------------------------------------------------------------------------------
@@ -92,7 +112,7 @@ class _GPIO:
             return self.ext
         return 1 if self.pull & Pin.PULL_UP else 0
 
-    def update(self, wait=False):
+    def update(self, wait=False, ago_us=0):
         old = self.level
         new = self.level = self.read()
         if new == old:
@@ -106,7 +126,7 @@ class _GPIO:
                 for m in watching:
                     m.on_pin(self.n, new)
         if self.handler is not None and self.trigger & (Pin.IRQ_RISING if new else Pin.IRQ_FALLING):
-            _raise_irq(self.handler, self.pin, wait)
+            _raise_irq(self.handler, self.pin, wait, ago_us)
 
 
 _gpios = {}
@@ -195,11 +215,12 @@ class Pin:
         return _PinIRQ(g)
 
     @staticmethod
-    def _drive(n, value, wait=False):
-        # An outside level on a GPIO (host or model); an edge fires the IRQ.
+    def _drive(n, value, wait=False, ago_us=0):
+        # An outside level on a GPIO (host or model) since ago_us (device time); an edge
+        # fires the IRQ.
         g = _gpio(n)
         g.ext = None if value is None else (1 if value else 0)
-        g.update(wait)
+        g.update(wait, ago_us)
 
     @staticmethod
     def _level(n):

@@ -15,3 +15,6 @@ LDFLAGS += -lpthread
 
 SRC_C += $(VARIANT_DIR)/simclock.c
 LDFLAGS += -Wl,--wrap=poll
+# Scheduled pin IRQs with a device's latency and pauses (gc.collect, TLS handshake).
+SRC_C += $(VARIANT_DIR)/simirq.c
+LDFLAGS += -Wl,--wrap=gc_collect,--wrap=gc_alloc,--wrap=gc_realloc,--wrap=mbedtls_ssl_handshake

@@ -1,6 +1,7 @@
 // The simulated device's clock. The test advances it (a jump: due timers fire, sleeping
 // polls wake) or scales it (device time runs N times faster than real time).
 
+#include <errno.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -72,7 +73,10 @@ unsigned long epx_sim_time_ns(void) {
 void epx_sim_delay_ms(unsigned long ms) {
     unsigned long start = now_us();
     while (now_us() - start < ms * 1000UL) {
-        mp_event_handle_nowait();
+        // Every handler that is due, as the port's delay loop drains its queue.
+        do {
+            mp_event_handle_nowait();
+        } while (MP_STATE_VM(sched_state) == MP_SCHED_PENDING && pthread_equal(pthread_self(), main_thread));
         MP_THREAD_GIL_EXIT();
         usleep(500);
         MP_THREAD_GIL_ENTER();
@@ -82,6 +86,13 @@ void epx_sim_delay_ms(unsigned long ms) {
 int __real_poll(struct pollfd *fds, nfds_t nfds, int timeout);
 
 int __wrap_poll(struct pollfd *fds, nfds_t nfds, int timeout) {
+    if (timeout != 0 && MP_STATE_VM(sched_state) == MP_SCHED_PENDING
+        && pthread_equal(pthread_self(), main_thread)) {
+        // A handler is due: back to the VM first (its retry loop runs it), as the port's
+        // wait returns when an ISR wakes the main task.
+        errno = EINTR;
+        return -1;
+    }
     if (timeout > 0 && clock_scale != 1.0) {
         timeout = (int)ceil(timeout / clock_scale);
     }

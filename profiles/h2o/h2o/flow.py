@@ -1,7 +1,8 @@
 # Flow from the meter's pulses: the rate over a sliding window and the volumes pumped.
 # `pulserate` is pulses per second at a flow of 1 unit/min, so 60 * pulserate pulses are
 # one unit. A window rate above `maxflow` is a meter fault (a loose wire, interference),
-# not water: its pulses are not counted as volume.
+# not water: its pulses are not counted as volume. Volumes are kept as integer pulses:
+# single-precision floats (the ESP32's) would stop adding single pulses at 2**24.
 from array import array
 from micropython import const
 from time import ticks_diff, ticks_ms
@@ -11,20 +12,15 @@ _SLOTS = const(10)  # ticks of about 1 s in the window
 _MIN_WINDOW_MS = const(5000)
 
 
-def min_width_us(maxflow, pulserate):
-    """The shortest real pulse: a quarter of the period at maxflow (meters give ~50% duty)."""
-    return int(250000 / (maxflow * pulserate))
-
-
 class Flow:
     def __init__(self, counter, pulserate, maxflow):
         self.pulserate = pulserate
         self.maxflow = maxflow
         self.malfunction = 0
-        self.total = 0.0  # volume since start
-        self.since_level = 0.0  # volume since the tank level last changed
-        self.unsent = 0.0  # volume not yet in a Pumped message
-        self.rejected = 0  # pulses too short to be water
+        self.milli_ppu = round(60000 * pulserate)  # pulses per 1000 units
+        self.pulses = 0  # since start
+        self.level_pulses = 0  # since the tank level last changed
+        self._unsent = 0  # tenths of a unit not yet in a Pumped message, x milli_ppu
         self._counter = counter
         self._counts = array("i", bytes(4 * _SLOTS))
         self._ms = array("i", bytes(4 * _SLOTS))
@@ -36,8 +32,7 @@ class Flow:
         now = ticks_ms()
         ms = max(1, ticks_diff(now, self._last))
         self._last = now
-        counted, rejected = self._counter.take()
-        self.rejected += rejected
+        counted = self._counter.take()
         i = self._slot
         self._counts[i] = counted
         self._ms[i] = ms
@@ -62,10 +57,30 @@ class Flow:
         return n
 
     def _add(self, pulses):
-        volume = pulses / (60 * self.pulserate)
-        self.total = max(0.0, self.total + volume)
-        self.since_level = max(0.0, self.since_level + volume)
-        self.unsent = max(0.0, self.unsent + volume)
+        self.pulses = max(0, self.pulses + pulses)
+        self.level_pulses = max(0, self.level_pulses + pulses)
+        self._unsent = max(0, self._unsent + 10000 * pulses)
+
+    def volume(self, pulses):
+        return pulses * 1000 / self.milli_ppu
+
+    @property
+    def total(self):
+        """Volume since start (unit)."""
+        return self.volume(self.pulses)
+
+    @property
+    def since_level(self):
+        """Volume since the tank level last changed (unit)."""
+        return self.volume(self.level_pulses)
+
+    def unsent_tenths(self):
+        """Whole tenths of a unit pumped and not yet reported."""
+        return self._unsent // self.milli_ppu
+
+    def reported(self, tenths):
+        """A Pumped message of `tenths` went out: the remainder stays for the next one."""
+        self._unsent = max(0, self._unsent - tenths * self.milli_ppu)
 
     def _window_rate(self):
         ms = sum(self._ms)
@@ -79,4 +94,4 @@ class Flow:
         return None if self.malfunction else self._window_rate()
 
     def level_changed(self):
-        self.since_level = 0.0
+        self.level_pulses = 0

@@ -6,7 +6,7 @@ from micropython import const
 from epx import config, loop, mqtt, net
 from epx.pulse import PulseCounter
 from h2o.display import Page
-from h2o.flow import Flow, min_width_us
+from h2o.flow import Flow
 from h2o.level import Tank
 from mcp23017 import MCP23017
 from ssd1306 import SSD1306
@@ -63,7 +63,7 @@ page = None
 def setup():
     global tank, flow, page
     i2c = I2C(0, scl=Pin(_SCL), sda=Pin(_SDA), freq=400000)
-    counter = PulseCounter(Pin(_FLOW_PIN, Pin.IN), min_width_us(MAXFLOW.value, PULSERATE.value))
+    counter = PulseCounter(Pin(_FLOW_PIN, Pin.IN))
     flow = Flow(counter, PULSERATE.value, MAXFLOW.value)
     tank = Tank(MCP23017(i2c, _MCP_ADDR), SENSORS.value, CAPACITY.value, _level_changed)
     page = Page(SSD1306(i2c, addr=_OLED_ADDR), tank, flow, UNIT.value, estimate_text, net.ip,
@@ -103,16 +103,16 @@ def _send_pumped():
         _claim = None
     if _claim or not mqtt.connected:
         return
-    volume = round(flow.unsent, 1)  # what the message says is what is taken off
-    if volume:
-        claim = _claim = [volume]
+    tenths = flow.unsent_tenths()  # what the message says is what is taken off
+    if tenths:
+        claim = _claim = [tenths]
         _claim_at = loop.uptime_ms()
-        mqtt.publish("Pumped", "%.1f" % volume, done=lambda: _pumped_sent(claim))
+        mqtt.publish("Pumped", "%d.%d" % divmod(tenths, 10), done=lambda: _pumped_sent(claim))
 
 
 def _pumped_sent(claim):
     global _claim
-    flow.unsent = max(0.0, flow.unsent - claim[0])
+    flow.reported(claim[0])
     if _claim is claim:
         _claim = None
 

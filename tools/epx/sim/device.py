@@ -415,11 +415,20 @@ class Device:
                 self.world["clock_scale"] = args["factor"]
             elif op == "model.attach":
                 self.world["models"].append(dict(args, name=result))
+            elif op == "pin.irq_timing":
+                self.world.setdefault("irq", {}).update(args)
             elif op == "clock.now" and isinstance(result, int):
                 self.t_us = result
 
     def advance(self, ms, timeout=TIMEOUT):
         return self.call("clock.advance", ms=ms, timeout=timeout)
+
+    def irq_timing(self, **us):
+        """Scheduled IRQs as slow as a device's, in device microseconds (kept across
+        reboots): latency_us (edge to handler), the VM's pauses gc_us (gc.collect()), tls_us
+        (a TLS handshake), erase_us (per flash sector), write_us (per 256-byte page). The
+        queue's state: {..., "queued": n, "dropped": ISRs that found it full}."""
+        return self.call("pin.irq_timing", **us)
 
     # --- waiting -------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import json
 import struct
 import time
 import _simclock
+import _simirq
 import _thread
 import uos
 import usocket
@@ -85,6 +86,7 @@ def world(msg):
     if msg.get("clock_scale"):
         clock_scale({"factor": msg["clock_scale"]})
     wifi_set(msg.get("wifi") or {}, boot=True)
+    irq_timing(msg.get("irq") or {})
     for pin, value in (msg.get("pins") or {}).items():
         _pin()._drive(int(pin), value)
     for m in msg.get("models") or ():
@@ -119,6 +121,17 @@ def _wait_until(t_us):
         time.sleep(min(left, 2000) / 1e6 / sim.scale)
 
 
+def _edge(drive, pin, level, t_us):
+    # An edge at device time t_us. A handler due before it that the VM has not run yet is
+    # the host being slow, not the device: wait for the VM (a while at most), so the host's
+    # speed never fills the IRQ queue.
+    for _ in range(1000):
+        if not _simirq.lagging(time.ticks_diff(time.ticks_us(), t_us)):
+            break
+        time.sleep_ms(1)
+    drive(pin, level, False, max(0, time.ticks_diff(time.ticks_us(), t_us)))
+
+
 def _pulse_train(t, pin, hz, count, jitter, width_us):
     import random
 
@@ -128,10 +141,26 @@ def _pulse_train(t, pin, hz, count, jitter, width_us):
     for _ in range(count):
         t = time.ticks_add(t, int(period * (1 + jitter * (2 * random.random() - 1))))
         _wait_until(t)
-        drive(pin, 1, True)
-        # From the rise as it happened: a thread woken late must not send a shorter pulse.
-        _wait_until(time.ticks_add(time.ticks_us(), width))
-        drive(pin, 0, True)
+        _edge(drive, pin, 1, t)
+        # Both edges stamped in device time: a thread woken late drives them late, the
+        # ISR still sees when they happened.
+        fall = time.ticks_add(t, width)
+        _wait_until(fall)
+        _edge(drive, pin, 0, fall)
+
+
+_TIMING = ("latency_us", "gc_us", "tls_us", "erase_us", "write_us")  # simirq.c's order
+
+
+def irq_timing(msg):
+    """Set any of the durations (device us); the IRQ queue's state and all durations."""
+    for i, key in enumerate(_TIMING):
+        if key in msg:
+            _simirq.timing(i, int(msg[key]))
+    queued, dropped, held = _simirq.stats()
+    result = {key: _simirq.timing(i) for i, key in enumerate(_TIMING)}
+    result.update(queued=queued, dropped=dropped)
+    return result
 
 
 def wifi_set(msg, boot=False):
@@ -169,6 +198,7 @@ OPS = {
     "pin.set": lambda m: _pin()._drive(int(m["pin"]), m["value"]),
     "pin.get": lambda m: _pin()._level(int(m["pin"])),
     "pin.pulses": pulses,
+    "pin.irq_timing": irq_timing,
     "wifi.set": wifi_set,
     "model.attach": attach,
     "model.call": lambda m: models.call(m["name"], m["method"], m.get("args") or ()),
