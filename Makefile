@@ -1,32 +1,40 @@
-# Thin wrappers around the `epx` tool (tools/epx); `epx --help` has the rest.
+# Thin wrappers around the `epx` tool (tools/epx); `epx --help` has the rest. Every target
+# runs the project's Python tools from the venv that `make setup` (ci/setup.sh) keeps in .venv/.
 PROFILE ?= h2o
 BOARD ?= EPX_ESP32
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+EPX := $(VENV)/bin/epx
 
-.PHONY: setup fetch unix esp32 esp32-check sim test bench clean
+.PHONY: setup fetch unix esp32 esp32-check sim test test-stock bench clean
 
 setup:
 	bash ci/setup.sh
 
 fetch: setup
-	epx fetch
+	$(EPX) fetch
 
 unix: fetch
-	epx unix $(PROFILE) --board $(BOARD)
+	$(EPX) unix $(PROFILE) --board $(BOARD)
 
 esp32-check: fetch
-	epx esp32-check $(PROFILE) --board $(BOARD)
+	$(EPX) esp32-check $(PROFILE) --board $(BOARD)
 
 esp32: fetch
-	epx esp32 $(PROFILE) --board $(BOARD)
+	$(EPX) esp32 $(PROFILE) --board $(BOARD)
 
 sim: fetch
-	epx sim $(PROFILE)
+	$(EPX) sim $(PROFILE)
 
 test:
 	bash ci/test.sh
 
+# The README's two commands in a fresh clone with only the distribution's Python (slow).
+test-stock:
+	python3 ci/stock.py
+
 bench: fetch
-	python3 bench/run.py
+	$(PYTHON) bench/run.py
 
 clean:
 	rm -rf build dist

@@ -1,23 +1,56 @@
 #!/usr/bin/env bash
-# Installs what building and testing need on a Debian machine (idempotent, quiet when done).
+# Installs what building and testing need on a Debian or Ubuntu machine (idempotent, quiet
+# when done): apt packages, then the project's Python tools (pyproject.toml) in the project
+# virtual environment .venv/, made from python3 on PATH ($EPX_PYTHON overrides it). The
+# distribution's Python stays untouched (PEP 668: it is externally managed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+python=${EPX_PYTHON:-python3}
+venv=.venv
+
+apt_install() {
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
 need_apt=()
-for tool in mosquitto:mosquitto mosquitto_sub:mosquitto-clients make:make gcc:gcc strip:binutils; do
+for tool in mosquitto:mosquitto mosquitto_sub:mosquitto-clients make:make gcc:gcc strip:binutils \
+            git:git; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need_apt+=("${tool##*:}")
 done
+command -v "$python" >/dev/null 2>&1 || need_apt+=(python3)
+# Debian and Ubuntu leave ensurepip (which venv needs) to the python3-venv package.
+if [ ! -x "$venv/bin/python" ] && ! "$python" -c "import ensurepip, venv" >/dev/null 2>&1; then
+    need_apt+=(python3-venv)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    apt_install "${need_apt[@]}"
 fi
 # A system mosquitto service would hold port 1883; the tests start their own brokers.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+if command -v systemctl >/dev/null 2>&1; then "${sudo[@]}" systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
 
-# The `epx` command and package must be this checkout's, not another clone's.
+# A venv whose interpreter is gone (removed, or upgraded by the distribution) is made afresh.
+if [ -e "$venv" ] && ! "$venv/bin/python" -c "" >/dev/null 2>&1; then
+    rm -rf "$venv"
+fi
+if [ ! -e "$venv" ]; then
+    if ! "$python" -c "import ensurepip, venv" >/dev/null 2>&1; then
+        echo "ci/setup.sh: $(command -v "$python") has no ensurepip; install its venv package" \
+             "(python3-venv, or python3.X-venv for the version) or set EPX_PYTHON" >&2
+        exit 1
+    fi
+    "$python" -m venv "$venv"
+fi
+
+# Install again when pyproject.toml changed, or when `epx` is another checkout's.
 here=$(pwd -P)
-installed=$(cd / && python3 -c "import epx, os; print(os.path.realpath(epx.__file__))" 2>/dev/null || true)
-if [ "$installed" != "$here/tools/epx/__init__.py" ] \
-   || ! python3 -c "import esptool, littlefs, paho.mqtt, pytest, xdist, pytest_timeout, esp_idf_nvs_partition_gen, cryptography, crcmod" 2>/dev/null; then
-    python3 -m pip install -q -e '.[test]'
+stamp="$venv/.epx-pyproject"
+want="$here $(sha256sum pyproject.toml | cut -d' ' -f1)"
+installed=$(cd / && "$here/$venv/bin/python" -c "import epx, os; print(os.path.realpath(epx.__file__))" 2>/dev/null || true)
+if [ "$installed" != "$here/tools/epx/__init__.py" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+    echo "$want" > "$stamp"
 fi
