@@ -81,3 +81,43 @@ def test_setup_installs_python3_venv_where_ensurepip_is_missing(tmp_path):
     assert done.returncode == 0, done.stderr
     assert not log.exists() or "python3-venv" not in log.read_text()
     assert (clone / ".venv" / "bin" / "epx").exists()
+
+
+def tarball(path, members):
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:xz") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if name.endswith("@"):  # a symbolic link to `data`
+                info.name, info.type, info.linkname = name[:-1], tarfile.SYMTYPE, data.decode()
+                tar.addfile(info)
+                continue
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("filters", [True, False], ids=["tarfile-filters", "debian12-python-3.11.2"])
+def test_fetch_unpacks_on_every_python_and_refuses_escaping_members(tmp_path, monkeypatch, filters):
+    """`epx fetch` unpacks Debian's tarballs with tarfile's "tar" filter, which Debian 12's
+    Python 3.11.2 lacks: there the same members are refused, the rest unpacked."""
+    import tarfile
+
+    from epx import source
+    from epx.errors import EpxError
+
+    if not filters:
+        monkeypatch.delattr(tarfile, "tar_filter", raising=False)
+    good = tarball(tmp_path / "good.tar.xz", [("micropython-1.25.0/py/mpconfig.h", b"x")])
+    with tarfile.open(good) as tar:
+        source.extract(tar, tmp_path / "out")
+    assert (tmp_path / "out" / "micropython-1.25.0" / "py" / "mpconfig.h").read_bytes() == b"x"
+    for bad in ([("../escaped", b"!")],
+                [("micropython-1.25.0/up@", str(tmp_path).encode()), ("micropython-1.25.0/up/escaped", b"!")]):
+        evil = tarball(tmp_path / "evil.tar.xz", [("micropython-1.25.0/ok", b"x"), *bad])
+        with tarfile.open(evil) as tar, pytest.raises(EpxError, match="evil.tar.xz"):
+            source.extract(tar, tmp_path / "evil")
+        assert not (tmp_path / "escaped").exists()
+

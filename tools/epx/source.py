@@ -98,13 +98,13 @@ def unpack(orig, mbedtls):
     staging = Path(tempfile.mkdtemp(prefix="micropython.", dir=DEPS))
     try:
         with tarfile.open(orig) as tar:
-            tar.extractall(staging, filter="tar")
+            extract(tar, staging)
         (top,) = staging.iterdir()
         check_version(top)
         lib = top / "lib" / "mbedtls"
         shutil.rmtree(lib, ignore_errors=True)
         with tarfile.open(mbedtls) as tar:
-            tar.extractall(staging / "mbedtls", filter="tar")
+            extract(tar, staging / "mbedtls")
         (mbed_top,) = (staging / "mbedtls").iterdir()
         mbed_top.rename(lib)
         (top / STAMP).write_text(f"{ORIG_TARBALL} {ORIG_SHA256}\n{mbedtls.name}\n")
@@ -112,6 +112,25 @@ def unpack(orig, mbedtls):
         top.rename(TREE)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def extract(tar, dest):
+    """Unpack with tarfile's "tar" filter; a Python without it (Debian 12's 3.11.2; filters
+    came in 3.11.4) gets the same refusal of members that would land outside `dest`."""
+    if hasattr(tarfile, "tar_filter"):
+        try:
+            tar.extractall(dest, filter="tar")
+        except tarfile.FilterError as e:
+            raise EpxError(f"{tar.name}: {e}")
+        return
+    top = os.path.realpath(dest)
+    for member in tar.getmembers():
+        where = os.path.realpath(os.path.join(top, member.name))
+        link = member.issym() and os.path.realpath(os.path.join(os.path.dirname(where), member.linkname))
+        if os.path.commonpath([top, where]) != top or member.isdev() or (
+                link and os.path.commonpath([top, link]) != top):
+            raise EpxError(f"{tar.name}: member {member.name} would land outside {dest}")
+    tar.extractall(dest)
 
 
 def debian_archive():
