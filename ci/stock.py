@@ -16,7 +16,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STOCK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-PUBLISH_WITHIN = 60  # seconds from `epx sim`'s banner to the device's first stat/ message
+PUBLISH_WITHIN = 60  # seconds from `epx sim`'s banner to the device's first reading
+FIRST_READING = "[mqtt] stat/h2o/CoarseLevelPct 40"  # the README's tank, 40% full
 SETUP_WITHIN = 1800  # seconds for the first run's set-up: venv, MicroPython source, first build
 
 
@@ -82,7 +83,8 @@ class Lines:
 
 
 def make_sim(clone, env):
-    """`make sim` until the device publishes; seconds from its banner to the first message."""
+    """`make sim` until the device publishes its tank level; seconds to the banner, and from
+    the banner to that message."""
     began = time.monotonic()
     proc = subprocess.Popen(["make", "sim"], cwd=clone, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -92,9 +94,9 @@ def make_sim(clone, env):
         if banner is None:
             sys.exit("stock: `make sim` did not start a device")
         started = time.monotonic()
-        first = out.wait(lambda l: l.startswith("[mqtt] stat/h2o/"), PUBLISH_WITHIN, banner)
+        first = out.wait(lambda l: l == FIRST_READING, PUBLISH_WITHIN, banner)
         if first is None:
-            sys.exit(f"stock: `make sim` published nothing within {PUBLISH_WITHIN} s")
+            sys.exit(f"stock: no `{FIRST_READING}` from `make sim` within {PUBLISH_WITHIN} s")
         return started - began, time.monotonic() - started
     finally:
         if proc.poll() is None:
@@ -119,8 +121,8 @@ def main():
         subprocess.run(["git", "clone", "-q", ROOT, clone], check=True)
         print(f"stock: fresh clone in {clone}", flush=True)
         setup_s, publish_s = make_sim(clone, env)
-        print(f"stock: make sim: set-up and first build {setup_s:.0f} s, first message "
-              f"{publish_s:.1f} s after the device started", flush=True)
+        print(f"stock: make sim: set-up and first build {setup_s:.0f} s, tank level "
+              f"published {publish_s:.1f} s after the device started", flush=True)
         venv_python = os.path.realpath(os.path.join(clone, ".venv", "bin", "python"))
         print(f"stock: the venv's python is {venv_python}", flush=True)
         if args.sim_only:

@@ -303,26 +303,66 @@ def build_esp32(profile, board=DEFAULT_BOARD):
     if shutil.which("docker") is None:
         raise EpxError("docker: not found; the ESP32 build runs in ESP-IDF's Docker image")
     build_dir = esp32_build_dir(profile, board)
+    version = frozen_version(build_dir)
+    idf_build = build_dir / "idf"
+    reconfigure_if_new_version(idf_build, version)
     subprocess.run(["docker", "build", "-t", DOCKER_IMAGE, str(ROOT / "docker")], check=True)
     subprocess.run(["docker", "run", "--rm", "-v", f"{ROOT}:/epx", "-v", f"{BUILD}:/epx/build", "-w", "/epx",
                     "-u", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp", DOCKER_IMAGE,
-                    "epx-build", profile, board], check=True)
-    return package_dist(profile, board, build_dir / "idf")
+                    "epx-build", profile_name(profile), board], check=True)
+    out = package_dist(profile_name(profile), board, idf_build, version)
+    (idf_build / IDF_VERSION_STAMP).write_text(version + "\n")
+    return out
 
 
-def package_dist(profile, board, idf_build):
+def frozen_version(build_dir):
+    """The version `prepare` froze into the build (epx.VERSION; docker/build.sh's PROJECT_VER)."""
+    return (build_dir / "version.txt").read_text().strip()
+
+
+# The version an ESP-IDF build folder was configured with: CMake reads PROJECT_VER only when
+# it configures, so a new version needs a new configuration.
+IDF_VERSION_STAMP = "epx-project-ver"
+
+
+def reconfigure_if_new_version(idf_build, version):
+    """Drop the CMake cache of a build folder configured for another version; True if dropped."""
+    cache = idf_build / "CMakeCache.txt"
+    stamp = idf_build / IDF_VERSION_STAMP
+    if not cache.exists():
+        return False
+    if stamp.is_file() and stamp.read_text().strip() == version:
+        return False
+    cache.unlink()
+    return True
+
+
+def check_app_version(app_path, version):
+    """The app descriptor of an ESP-IDF app image (read with esptool's image classes) must
+    carry the frozen version: OTA compares the two and refuses an image where they differ."""
+    from .ota import load_image
+
+    found = load_image(app_path).version
+    if found != version:
+        raise EpxError(f"{rel(app_path)}: app descriptor says {found!r}, the frozen version is "
+                       f"{version!r}; nothing copied to dist/")
+
+
+def package_dist(profile, board, idf_build, version):
     """Copy the flashable and OTA images to dist/ with a JSON description."""
+    for name in ("firmware.bin", "micropython.bin"):
+        if not (idf_build / name).is_file():
+            raise EpxError(f"{rel(idf_build / name)}: not produced by the ESP-IDF build")
+    check_app_version(idf_build / "micropython.bin", version)
     out = DIST / f"{profile}-{board}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     for name in ("firmware.bin", "micropython.bin"):
-        if not (idf_build / name).is_file():
-            raise EpxError(f"{rel(idf_build / name)}: not produced by the ESP-IDF build")
         shutil.copy2(idf_build / name, out / name)
     table = partitions.load(BOARDS / board / "partitions.csv")
     app = (out / "micropython.bin").read_bytes()
     info = {
-        "profile": profile, "board": board, "version": firmware_version(profile),
+        "profile": profile, "board": board, "version": version,
         "sha256": hashlib.sha256(app).hexdigest(), "size": len(app),
         "flash": {"firmware.bin": 0x1000, "micropython.bin": partitions.find(table, "ota_0").offset},
         "partitions": {p.name: {"offset": p.offset, "size": p.size} for p in table},

@@ -1,0 +1,64 @@
+"""A stand-in for `docker` on PATH in tests of the ESP32 build path (no Docker daemon, no
+ESP-IDF here): `docker build` does nothing; `docker run ... epx-build PROFILE BOARD` leaves
+what docker/build.sh leaves in build/esp32-<profile>-<board>/idf/, with ESP-IDF's one
+behaviour that matters to epx: CMake reads PROJECT_VER when it configures, and a build
+folder that has a CMakeCache.txt is not configured again, so it keeps its old version.
+
+The app image is a real ESP32 app image (esptool's classes, tools/epx/sim/appimage.py).
+`install(folder)` puts a `docker` command in `folder`; it appends each call to docker.log."""
+
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def install(folder):
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    exe = folder / "docker"
+    log = folder / "docker.log"
+    exe.write_text(f'#!/bin/sh\nFAKE_DOCKER_LOG="{log}" exec "{sys.executable}" "{Path(__file__).resolve()}" "$@"\n')
+    exe.chmod(0o755)
+    return log
+
+
+def build_folder(argv):
+    """The host folder mounted at /epx/build."""
+    for i, arg in enumerate(argv):
+        if arg == "-v" and argv[i + 1].endswith(":/epx/build"):
+            return Path(argv[i + 1].rsplit(":", 1)[0])
+    raise SystemExit("fake docker: no -v BUILD:/epx/build")
+
+
+def run(argv):
+    sys.path.insert(0, str(HERE.parent / "tools"))
+    from epx.sim import appimage
+
+    profile, board = argv[argv.index("epx-build") + 1:][:2]
+    build = build_folder(argv) / f"esp32-{profile}-{board}"
+    idf = build / "idf"
+    idf.mkdir(parents=True, exist_ok=True)
+    cache = idf / "CMakeCache.txt"
+    if not cache.exists():  # configure: PROJECT_VER from version.txt, as docker/build.sh passes it
+        cache.write_text(f"PROJECT_VER:STRING={(build / 'version.txt').read_text().strip()}\n")
+    version = cache.read_text().split("=", 1)[1].strip()
+    app = appimage.build(f"{profile} {board} app".encode(), version)
+    (idf / "micropython.bin").write_bytes(app)
+    (idf / "firmware.bin").write_bytes(b"\xff" * 0x1000 + app)
+
+
+def main(argv):
+    with open(os.environ.get("FAKE_DOCKER_LOG", os.devnull), "a") as log:
+        log.write(" ".join(argv) + "\n")
+    if argv[0] == "build":
+        return 0
+    if argv[0] == "run":
+        run(argv)
+        return 0
+    raise SystemExit(f"fake docker: {argv[0]}: not emulated")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,197 @@
+"""The GitHub workflow (.github/workflows/firmware.yml) run here, short of Docker: its shell
+steps in a fresh clone with only the distribution's python3 on PATH, `docker` a stand-in
+(tests/fake_docker.py), the uploads and the release's assets as the actions would make them.
+The test job's `make test` and the stock job's `make test-stock` are this suite itself and
+`make test-stock`; here they are only checked to be what the jobs run."""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+import fake_docker
+from clone import STOCK_PATH, fresh_clone, micropython_tree, stock_env
+from epx import build
+from epx.paths import ROOT
+from epx.sim import appimage
+
+WORKFLOW = ROOT / ".github" / "workflows" / "firmware.yml"
+RELEASE = ROOT / "ci" / "release_assets.py"
+
+
+@pytest.fixture(scope="module")
+def workflow():
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def expand(text, **values):
+    """The workflow's `${{ a.b }}` expressions this test knows; any other one fails the test."""
+    def value(m):
+        key = m.group(1).strip()
+        assert key in values, f"unknown expression {key!r} in {text!r}"
+        return str(values[key])
+    return re.sub(r"\$\{\{([^}]*)\}\}", value, text)
+
+
+def run_steps(job):
+    return [s for s in job["steps"] if "run" in s]
+
+
+def uses(job, action):
+    return [s for s in job["steps"] if s.get("uses", "").startswith(action + "@")]
+
+
+def test_no_step_installs_into_the_runners_python(workflow):
+    for name, job in workflow["jobs"].items():
+        for step in run_steps(job):
+            assert "pip install" not in step["run"], (name, step)
+            assert "sudo" not in step["run"], (name, step)  # ci/setup.sh asks for it only for apt
+
+
+def test_jobs_run_the_readmes_commands(workflow):
+    jobs = workflow["jobs"]
+    assert run_steps(jobs["test"])[-1]["run"].strip() == "make test"
+    assert "make test-stock" in run_steps(jobs["stock"])[-1]["run"].splitlines()[-1]
+    assert {m["image"] for m in jobs["stock"]["strategy"]["matrix"]["include"]} == {"debian:12", "ubuntu:24.04"}
+    matrix = jobs["esp32"]["strategy"]["matrix"]
+    assert sorted(matrix["profile"]) == build.profiles()
+    assert sorted(matrix["board"]) == build.boards()
+    upload, = uses(jobs["esp32"], "actions/upload-artifact")
+    assert upload["with"]["name"] == "${{ matrix.profile }}-${{ matrix.board }}"
+    assert upload["with"]["if-no-files-found"] == "error"
+    assert [Path(p).name for p in upload["with"]["path"].splitlines()] == ["firmware.bin", "micropython.bin",
+                                                                     "firmware.json"]
+    release = jobs["release"]
+    assert release["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert set(release["needs"]) == {"test", "esp32"}
+    assert release["permissions"] == {"contents": "write"}
+    download, = uses(release, "actions/download-artifact")
+    step, = run_steps(release)
+    assert step["run"].split() == ["python3", "ci/release_assets.py", download["with"]["path"], "release"]
+    publish, = uses(release, "softprops/action-gh-release")
+    assert publish["with"]["files"] == "release/*"
+
+
+def download_artifacts(upload, values, workspace, into):
+    """What actions/download-artifact leaves: <artifact name>/<each uploaded file>."""
+    folder = into / expand(upload["with"]["name"], **values)
+    folder.mkdir(parents=True)
+    for path in expand(upload["with"]["path"], **values).split():
+        src = workspace / path
+        assert src.is_file(), f"upload-artifact: {src} missing (if-no-files-found: error)"
+        shutil.copy2(src, folder / src.name)
+    return folder
+
+
+def test_esp32_job_and_release_run_short_of_docker(workflow, tmp_path):
+    """One profile x board of the esp32 job (its run steps as GitHub runs them: bash -e, in the
+    checkout), its upload, then the release job's step over what was uploaded."""
+    workspace = fresh_clone(tmp_path / "workspace")
+    os.symlink(micropython_tree(), workspace / "micropython")  # the second checkout
+    log = fake_docker.install(tmp_path / "bin")
+    env = stock_env(PATH=f"{tmp_path / 'bin'}:{STOCK_PATH}", GITHUB_WORKSPACE=str(workspace),
+                    EPX_VERSION="9.9.9")
+    job = workflow["jobs"]["esp32"]
+    values = {"matrix.profile": "h2o", "matrix.board": "EPX_ESP32", "github.workspace": workspace}
+    for step in run_steps(job):
+        step_env = dict(env, **{k: expand(v, **values) for k, v in step.get("env", {}).items()})
+        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",
+                               expand(step["run"], **values)], cwd=workspace, env=step_env,
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stdout + done.stderr
+    # The step's own `esptool image-info` printed the app descriptor's version.
+    assert "h2o-9.9.9" in done.stdout
+    assert [line.split()[:2] for line in log.read_text().splitlines()] == [
+        ["build", "-t"], ["run", "--rm"]]
+    assert (workspace / ".venv" / "bin" / "epx").exists()
+
+    release = workflow["jobs"]["release"]
+    artifacts = workspace / uses(release, "actions/download-artifact")[0]["with"]["path"]
+    folder = download_artifacts(uses(job, "actions/upload-artifact")[0], values, workspace, artifacts)
+    info = json.loads((folder / "firmware.json").read_text())
+    assert (info["profile"], info["board"], info["version"]) == ("h2o", "EPX_ESP32", "h2o-9.9.9")
+    desc, _ = appimage.read(folder / "micropython.bin")
+    assert desc["version"] == "h2o-9.9.9"
+
+    step, = run_steps(release)
+    done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+                          cwd=workspace, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert check_sums(workspace / "release") == sorted(
+        f"h2o-EPX_ESP32-{f}" for f in ("firmware.bin", "micropython.bin", "firmware.json"))
+
+
+def check_sums(folder):
+    """`sha256sum -c SHA256SUMS` in folder, as a user checks a download; the names it lists."""
+    done = subprocess.run(["sha256sum", "-c", "--strict", "SHA256SUMS"], cwd=folder, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    names = sorted(line.rsplit(": ", 1)[0] for line in done.stdout.splitlines())
+    assert sorted(p.name for p in folder.iterdir() if p.name != "SHA256SUMS") == names
+    return names
+
+
+# --- the release's checksum list on fabricated artifacts -----------------------------
+
+def fake_artifact(folder, profile, board, payload=b"app"):
+    folder = folder / f"{profile}-{board}"
+    folder.mkdir(parents=True)
+    app = appimage.build(payload, f"{profile}-1.0")
+    (folder / "micropython.bin").write_bytes(app)
+    (folder / "firmware.bin").write_bytes(b"\xff" * 0x1000 + app)
+    (folder / "firmware.json").write_text(json.dumps({
+        "profile": profile, "board": board, "version": f"{profile}-1.0",
+        "sha256": hashlib.sha256(app).hexdigest(), "size": len(app)}))
+    return folder
+
+
+def release_assets(artifacts, out):
+    return subprocess.run(["python3", str(RELEASE), str(artifacts), str(out)], capture_output=True, text=True,
+                          env=stock_env())
+
+
+def test_release_assets_and_checksum_list(tmp_path):
+    artifacts = tmp_path / "artifacts"
+    for profile in ("h2o", "switch"):
+        for board in build.boards():
+            fake_artifact(artifacts, profile, board, payload=f"{profile}{board}".encode())
+    done = release_assets(artifacts, tmp_path / "release")
+    assert done.returncode == 0, done.stderr
+    names = check_sums(tmp_path / "release")
+    assert len(names) == 2 * len(build.boards()) * 3
+    assert "h2o-EPX_ESP32-micropython.bin" in names
+    assert (tmp_path / "release" / "switch-EPX_WT32_ETH01-firmware.json").read_bytes() == (
+        artifacts / "switch-EPX_WT32_ETH01" / "firmware.json").read_bytes()
+    # A changed asset is caught by the list (sha256sum itself is the check).
+    with open(tmp_path / "release" / "h2o-EPX_ESP32-firmware.bin", "r+b") as f:
+        f.write(b"\0")
+    bad = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=tmp_path / "release",
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "h2o-EPX_ESP32-firmware.bin: FAILED" in bad.stdout
+
+
+@pytest.mark.parametrize("breakage, message", [
+    ("missing", "no firmware.json"),
+    ("mismatch", "sha256 or size is not micropython.bin's"),
+    ("misnamed", "describes h2o-EPX_ESP32"),
+])
+def test_release_refuses_incomplete_or_mixed_artifacts(tmp_path, breakage, message):
+    artifacts = tmp_path / "artifacts"
+    fake_artifact(artifacts, "relay", "EPX_ESP32")
+    folder = fake_artifact(artifacts, "h2o", "EPX_ESP32")
+    if breakage == "missing":
+        (folder / "firmware.json").unlink()
+    elif breakage == "mismatch":  # a micropython.bin from another build
+        (folder / "micropython.bin").write_bytes(appimage.build(b"other", "h2o-1.1"))
+    else:
+        folder.rename(artifacts / "h2o-EPX_WT32_ETH01")
+    done = release_assets(artifacts, tmp_path / "release")
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert not (tmp_path / "release").exists()  # nothing half-published
