@@ -85,9 +85,10 @@ def h2o(device, broker, mqtt_watch):
     """h2o(switches=n wet, scale=, capacity=, config=, mcp={args}, oled={args}) -> Tank,
     booted with its models in place and online."""
 
-    def make(switches=0, scale=10, capacity=200, config=CONFIG, mcp=None, oled=None):
+    def make(switches=0, scale=10, capacity=200, config=CONFIG, mcp=None, oled=None, irq=None):
         dev = device("h2o", config=config.format(port=broker.port, capacity=capacity), start=False)
         dev.world["clock_scale"] = scale
+        dev.world["irq"] = irq or {}
         dev.world["models"] += [
             {"bus": "i2c0", "model": "MCP23017", "addr": 0x20, "name": "mcp",
              "args": dict({"inputs": 0, "floating": wet(switches)}, **(mcp or {}))},
@@ -212,15 +213,34 @@ def test_flow_volumes_over_range_and_estimate(h2o):
     assert "ERR 0x08" in t.display()
     t.wait("Malfunction", "0", since=mark, timeout=30)
     t.samples(12)
-    # At most the second in which the fault began (below maxflow on its own) is counted.
-    assert float(t.last("PumpedAfterLevelChange")) - float(before) < 1.0
+    # At most the second in which the fault began is counted: up to maxflow plus the 9
+    # pulses scheduled handlers may carry into a tick (h2o.flow._SLACK): 39 pulses, 1.3 L.
+    assert float(t.last("PumpedAfterLevelChange")) - float(before) <= 1.3 + 0.05
     # The level rises: the pumped volume starts again.
     mark = t.mark()
     t.fill(3)
     t.wait("PumpedAfterLevelChange", "0.0", since=mark)
     t.wait("EstimatedLevelStr", "60% + 0L", since=mark)
     # Pumped: the volume since its previous message; together they add up to everything.
-    t.wait("Pumped", lambda p: abs(sum(map(float, t.seen("Pumped"))) - pumped) < 1.05, timeout=30)
+    t.wait("Pumped", lambda p: abs(sum(map(float, t.seen("Pumped"))) - pumped) < 1.35, timeout=30)
+
+
+def test_pulses_exact_at_rated_flow_with_20ms_handler_latency(h2o):
+    # The example config's meter (4.8 pulses/s per L/min, maxflow 60): 288 Hz at full flow.
+    # Every handler runs 20 ms after its pulse: 6 pulses wait in the 8-deep queue, ticks
+    # take pulses late; the volumes must still be exact. (Pauses on top: t_pulse.py.)
+    config = CONFIG.replace("flowpulserate 0.5", "flowpulserate 4.8")
+    t = h2o(switches=1, scale=1, capacity=10000, config=config, irq={"latency_us": 20000})
+    assert t.dev.irq_timing()["latency_us"] == 20000
+    mark = t.mark()
+    count = 288 * 25  # 25 s at 60 L/min: 25.0 L
+    t.pulses(288, count)
+    t.wait("PumpedAfterLevelChange", "25.0", since=mark, timeout=90)
+    t.wait("Pumped", lambda p: sum(map(float, t.seen("Pumped", since=mark))) >= 25.0 - 1e-9,
+           since=mark, timeout=90)
+    assert round(sum(map(float, t.seen("Pumped", since=mark))), 1) == 25.0
+    assert set(t.seen("Malfunction", since=mark)) <= {"0"}
+    assert t.dev.irq_timing()["dropped"] == 0
 
 
 @pytest.mark.parametrize("line, message", [

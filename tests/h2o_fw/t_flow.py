@@ -71,6 +71,22 @@ def test_a_short_burst_is_averaged():
     near(f.total, (240 + 800) / 288, 1e-6)
 
 
+def test_rated_flow_with_pulses_moved_between_ticks_is_water():
+    # 288 Hz is maxflow: handlers late by up to the 8-deep queue move pulses into the next
+    # tick (288 + 8, then 280). Still water, every pulse counted.
+    c = Counts()
+    f = Flow(c, RATE, MAX)
+    for n in (288, 296, 280) * 5:
+        c.counted += n
+        _simclock.advance(1000)
+        f.tick()
+        eq(f.malfunction, 0)
+    eq(f.pulses, 288 * 15)
+    # 10 pulses beyond in one second is more than the queue explains: a fault.
+    run(f, c, 288 + 10, 10)
+    eq(f.malfunction, OVER_RANGE)
+
+
 def test_a_billion_pulses_stay_exact():
     # Years of flow: the state of a meter that counted 10**9 - 100 pulses, then 100 more.
     c = Counts()

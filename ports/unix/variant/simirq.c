@@ -173,14 +173,15 @@ static mp_obj_t simirq_isr(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(simirq_isr_obj, 2, 3, simirq_isr);
 
-// The VM busy in C for `us` of device time: no handler runs, the world's threads (ISRs) do.
-static void pause_us(mp_int_t us) {
+// The VM busy in C until `us` of device time after `start`: no handler runs, the world's
+// threads (ISRs) do.
+static void pause_from(long start, mp_int_t us) {
     if (us <= 0 || !pthread_equal(pthread_self(), main_thread)) {
         return;
     }
     mp_sched_lock();
     ++paused;
-    long end = (now_masked() + us) & (PERIOD - 1);
+    long end = (start + us) & (PERIOD - 1);
     MP_THREAD_GIL_EXIT();
     while (ticks_diff(end, now_masked()) > 0) {
         usleep(100);
@@ -188,6 +189,10 @@ static void pause_us(mp_int_t us) {
     MP_THREAD_GIL_ENTER();
     --paused;
     mp_sched_unlock();
+}
+
+static void pause_us(mp_int_t us) {
+    pause_from(now_masked(), us);
 }
 
 // _simirq.pause(us): as gc.collect, a flash operation or a TLS handshake taking `us`.
@@ -283,9 +288,10 @@ void *__wrap_gc_realloc(void *ptr, size_t n_bytes, bool allow_move) {
 
 void __real_gc_collect(void);
 void __wrap_gc_collect(void) {
+    long start = now_masked();  // the host's own collection counts in the pause
     __real_gc_collect();
     if (!in_alloc) {
-        pause_us(timing[T_GC]);
+        pause_from(start, timing[T_GC]);
     }
 }
 

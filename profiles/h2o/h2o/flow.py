@@ -10,6 +10,9 @@ from time import ticks_diff, ticks_ms
 OVER_RANGE = const(0x08)
 _SLOTS = const(10)  # ticks of about 1 s in the window
 _MIN_WINDOW_MS = const(5000)
+# Pulses a tick may hold beyond maxflow and still be water: the handlers are scheduled, so
+# up to the 8 the IRQ queue holds move from one tick into the next, plus the one at the edge.
+_SLACK = const(9)
 
 
 class Flow:
@@ -37,8 +40,7 @@ class Flow:
         self._counts[i] = counted
         self._ms[i] = ms
         self._slot = (i + 1) % _SLOTS
-        rate = self._window_rate()
-        if rate is not None and rate > self.maxflow:
+        if self._window_ms() >= _MIN_WINDOW_MS and self._over(sum(self._counts), self._window_ms()):
             if not self.malfunction:
                 self.malfunction = OVER_RANGE
                 # The seconds that were too fast were not water: take them back.
@@ -47,14 +49,19 @@ class Flow:
         self.malfunction = 0
         self._add(counted)
 
+    def _over(self, pulses, ms):
+        return pulses - _SLACK > self.maxflow * self.pulserate * ms / 1000
+
     def _too_fast(self, skip):
         # Pulses of the window's ticks (but `skip`) whose own rate was above maxflow.
-        limit = self.maxflow * self.pulserate
         n = 0
         for i in range(_SLOTS):
-            if i != skip and self._counts[i] * 1000 > limit * self._ms[i]:
+            if i != skip and self._over(self._counts[i], self._ms[i]):
                 n += self._counts[i]
         return n
+
+    def _window_ms(self):
+        return sum(self._ms)
 
     def _add(self, pulses):
         self.pulses = max(0, self.pulses + pulses)
@@ -83,7 +90,7 @@ class Flow:
         self._unsent = max(0, self._unsent - tenths * self.milli_ppu)
 
     def _window_rate(self):
-        ms = sum(self._ms)
+        ms = self._window_ms()
         if ms < _MIN_WINDOW_MS:
             return None
         return sum(self._counts) * 1000 / (ms * self.pulserate)
