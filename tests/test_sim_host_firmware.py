@@ -122,3 +122,43 @@ def test_boot_py_from_the_filesystem_reads_config_txt(simcheck):
     assert "deep sleep without a wake-up source" in dev.wait_ended()
     dev.power_cycle()
     dev.wait_console(r"config: .* 1", boot=2)
+
+
+def told(dev, key, boot):
+    """The whole first `simcheck:` object of boot `boot` that has `key`."""
+    m = dev.wait_console(rf'simcheck: (\{{.*"{key}".*\}})', boot=boot)
+    return json.loads(m.group(1))
+
+
+def test_rtc_starts_in_2000_and_keeps_its_time_through_every_reset_but_power(simcheck):
+    import datetime
+
+    # The port's epoch is 2000-01-01 (ports/esp32 leaves MICROPY_EPOCH_IS_1970 unset); the
+    # expected values are CPython's.
+    epoch = datetime.datetime(2000, 1, 1)
+    was_set = int((datetime.datetime(2025, 6, 1, 12) - epoch).total_seconds())
+    dev = simcheck("rtc_soft", "rtc_wdt", "rtc_sleep", "rtc_reset", "rtc_idle")
+    first = told(dev, "rtc", boot=1)
+    assert first["gmtime"][:3] == [2000, 1, 1] and first["rtc"][:3] == [2000, 1, 1]
+    assert first["rtc"][3] == epoch.weekday() == 5 and first["gmtime"][6] == 5
+    assert -1 <= first["time"] - first["ticks"] // 1000 <= 0  # from 0 at power-on
+    assert told(dev, "short", boot=1)["short"] == "requested length 8 but object has length 7"
+    done = told(dev, "set", boot=1)
+    assert 0 <= done["set"] - was_set <= 1
+    zero = was_set - done["ticks"] / 1000  # the wall clock at device clock 0
+
+    causes = [sim.SOFT_RESET, sim.WDT_RESET, sim.DEEPSLEEP_RESET, sim.HARD_RESET]
+    for boot, cause in zip(range(2, 6), causes):
+        assert dev.wait_boot(boot)["reset_cause"] == cause
+        now = told(dev, "rtc", boot=boot)
+        assert now["rtc"][:4] == [2025, 6, 1, 6] and now["gmtime"][:3] == [2025, 6, 1]
+        assert abs(now["time"] - now["ticks"] / 1000 - zero) <= 1.5, (boot, now, zero)
+        assert '"set":' not in dev.output(boot=boot)  # the time was kept, not set again
+    assert told(dev, "rtc", boot=4)["time"] >= was_set + 60  # the deep sleep counted
+
+    dev.power_cycle()
+    boot = dev.wait_boot(6)
+    assert boot["reset_cause"] == sim.PWRON_RESET
+    again = told(dev, "rtc", boot=6)
+    assert again["gmtime"][:3] == [2000, 1, 1]
+    assert abs(again["time"] - (again["ticks"] - boot["ticks_start_ms"]) / 1000) <= 1.5

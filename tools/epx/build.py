@@ -245,6 +245,7 @@ def build_unix(profile, board=DEFAULT_BOARD, flags=UNIX_MPY_CROSS_FLAGS):
 
 
 def _build_unix(profile, board, flags, tree, build_dir):
+    afresh_if_variant_changed(build_dir)
     top = prepare(build_dir, profile, board, UNIX_VARIANT / "manifest.py")
     files = resolve(tree, top, "unix")
     stamp = build_dir / "mpy-cross-flags"
@@ -262,6 +263,17 @@ def _build_unix(profile, board, flags, tree, build_dir):
         raise
     stamp.write_text(flags)
     return exe, files
+
+
+def afresh_if_variant_changed(build_dir):
+    """make does not track flags: when the variant's .mk changed (flags, config files such as
+    mbedtls's), any object may be stale, so the build starts from nothing."""
+    digest = hashlib.sha256((UNIX_VARIANT / "mpconfigvariant.mk").read_bytes()).hexdigest()
+    stamp = build_dir / "variant-mk.sha256"
+    if not stamp.exists() or stamp.read_text() != digest:
+        shutil.rmtree(build_dir, ignore_errors=True)
+        build_dir.mkdir(parents=True)
+        stamp.write_text(digest)
 
 
 def run_logged(argv, log, what):

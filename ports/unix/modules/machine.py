@@ -5,6 +5,7 @@ import micropython
 import time
 import _simclock
 import _simirq
+import _simrtc
 import _thread
 import umachine
 from errno import ENODEV, ETIMEDOUT
@@ -687,21 +688,17 @@ class WDT:
 
 
 class RTC:
-    _offset = 0  # datetime set by the product, relative to time.time()
-
-    def __init__(self, id=0):
+    # ports/esp32/machine_rtc.c: the date and time are the device's wall clock (_simrtc:
+    # 2000-01-01 at power-on, kept through every reset but a power cycle); the memory is
+    # rtc.bin in the device folder.
+    def __init__(self):
         pass
 
     def init(self, datetime):
-        self.datetime(datetime)
+        _simrtc.datetime(3, datetime)
 
-    def datetime(self, dt=None):
-        if dt is None:
-            t = time.localtime(time.time() + RTC._offset)
-            us = time.time_ns() // 1000 % 1000000
-            return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], us)
-        y, mo, d, _, h, mi, s = dt[:7]
-        RTC._offset = time.mktime((y, mo, d, h, mi, s, 0, 0)) - time.time()
+    def datetime(self, *datetime):
+        return _simrtc.datetime(4, *datetime)
 
     def memory(self, data=None):
         if data is None:

@@ -2,6 +2,8 @@
 
 #define MICROPY_CONFIG_ROM_LEVEL (MICROPY_CONFIG_ROM_LEVEL_EXTRA_FEATURES)
 
+#include <stdint.h>
+
 // The simulated device clock (simclock.c): ticks, sleeps, asyncio and poll timeouts
 // follow a clock the test can advance or scale.
 #define mp_hal_ticks_ms epx_sim_ticks_ms
@@ -9,7 +11,8 @@
 #define mp_hal_time_ns epx_sim_time_ns
 unsigned long epx_sim_ticks_ms(void);
 unsigned long epx_sim_ticks_us(void);
-unsigned long epx_sim_time_ns(void);
+// The wall clock (time_ns) is the device's RTC (simrtc.c).
+uint64_t epx_sim_time_ns(void);
 // time.sleep_ms waits on the device clock with the GIL released, as FreeRTOS lets the
 // ESP32's other tasks run (the unix port's delay keeps the GIL and starves threads).
 #define mp_hal_delay_ms epx_sim_delay_ms
@@ -29,3 +32,9 @@ void epx_sim_delay_ms(unsigned long ms);
 #define MICROPY_ASYNC_KBD_INTR (0)
 // The unix thread port's atomic sections need the recursive mutex, GIL or not.
 #define MICROPY_PY_THREAD_RECURSIVE_MUTEX (1)
+
+// time as the ESP32 port has it (ports/esp32/mpconfigport.h): gmtime, localtime, mktime,
+// time and time_ns on the 2000 epoch (mpconfigport_sim.h), from the device's wall clock.
+#undef MICROPY_PY_TIME_INCLUDEFILE
+#define MICROPY_PY_TIME_INCLUDEFILE "simtime.h"
+#define MICROPY_PY_TIME_GMTIME_LOCALTIME_MKTIME (1)

@@ -18,3 +18,9 @@ LDFLAGS += -Wl,--wrap=poll
 # Scheduled pin IRQs with a device's latency and pauses (gc.collect, TLS handshake).
 SRC_C += $(VARIANT_DIR)/simirq.c
 LDFLAGS += -Wl,--wrap=gc_collect,--wrap=gc_alloc,--wrap=gc_realloc,--wrap=mbedtls_ssl_handshake
+
+# The device's wall clock (simrtc.c) on the ESP32's epoch (mpconfigport_sim.h), and mbedtls
+# checking certificate dates against it (mbedtls_config_sim.h).
+SRC_C += $(VARIANT_DIR)/simrtc.c
+CFLAGS += -DMP_CONFIGFILE='"mpconfigport_sim.h"'
+MBEDTLS_CONFIG_FILE = \"mbedtls_config_sim.h\"

@@ -18,7 +18,6 @@ static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_t main_thread;
 static unsigned long base_real_us;
 static unsigned long base_virt_us;
-static unsigned long boot_epoch_us;
 static double clock_scale = 1.0;
 
 static unsigned long monotonic_us(void) {
@@ -34,9 +33,6 @@ static void wake(int signo) {
 // Before main(): device time starts at EPX_SIM_TICKS_START ms (0 like a booting ESP32,
 // or just short of the ticks period to exercise wrap-around).
 __attribute__((constructor)) static void simclock_init(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    boot_epoch_us = ts.tv_sec * 1000000UL + ts.tv_nsec / 1000;
     base_real_us = monotonic_us();
     const char *start = getenv("EPX_SIM_TICKS_START");
     base_virt_us = start ? strtoul(start, NULL, 0) * 1000UL : 0;
@@ -66,8 +62,9 @@ unsigned long epx_sim_ticks_ms(void) {
     return now_us() / 1000;
 }
 
-unsigned long epx_sim_time_ns(void) {
-    return (boot_epoch_us + now_us()) * 1000UL;
+// The device clock for the wall clock (simrtc.c), which counts on it past any wrap.
+uint64_t epx_sim_clock_us(void) {
+    return now_us();
 }
 
 void epx_sim_delay_ms(unsigned long ms) {

@@ -279,3 +279,54 @@ def adc():
     say(uv=a.read_uv(), raw=a.read())
     while True:
         time.sleep_ms(10)
+
+
+# The RTC's wall clock across resets: each boot says it (with the device clock), sets it once
+# if it still counts from 2000, then resets the way its scenario names.
+_RTC_SET = (2025, 6, 1, 6, 12, 0, 0, 0)  # a Sunday (weekday 6)
+
+
+def _rtc(then):
+    import machine
+
+    rtc = machine.RTC()
+    t, ticks = time.time(), time.ticks_ms()
+    say(rtc=list(rtc.datetime()), time=t, ticks=ticks, gmtime=list(time.gmtime()))
+    if time.gmtime()[0] == 2000:
+        try:
+            rtc.datetime(_RTC_SET[:7])
+        except ValueError as e:
+            say(short=str(e))
+        rtc.datetime(_RTC_SET)
+        say(set=time.time(), ticks=time.ticks_ms())
+    if then == "soft":
+        machine.soft_reset()
+    elif then == "wdt":
+        machine.WDT(timeout=1000)
+        say(wdt=1)
+    elif then == "reset":
+        machine.reset()
+    elif then == "sleep":
+        machine.deepsleep(60000)
+    while True:
+        time.sleep_ms(10)
+
+
+def rtc_soft():
+    _rtc("soft")
+
+
+def rtc_wdt():
+    _rtc("wdt")
+
+
+def rtc_reset():
+    _rtc("reset")
+
+
+def rtc_sleep():
+    _rtc("sleep")
+
+
+def rtc_idle():
+    _rtc("idle")

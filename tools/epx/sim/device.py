@@ -168,6 +168,12 @@ class Device:
         if os.path.exists(rtc):
             os.remove(rtc)
 
+    def _start_rtc_clock(self, ticks_ms):
+        """Power on: the RTC's wall clock starts at 2000-01-01 00:00:00 now (rtc_time.txt:
+        wall clock minus device clock in us; machine.RTC().datetime() rewrites it)."""
+        with open(os.path.join(self.folder, "rtc_time.txt"), "w") as f:
+            f.write(f"{-ticks_ms * 1000}\n")
+
     def _spawn(self, target, *args):
         t = threading.Thread(target=target, args=args, daemon=True, name=f"{self.name}-{target.__name__}")
         self._threads.append(t)
@@ -202,6 +208,8 @@ class Device:
             info = {"reset_cause": cause, "wake_reason": wake, "slot": boot.slot,
                     "running_state": boot.state, "boot": n, "mac": self.mac}
             extra = self.extra_env(n) if callable(self.extra_env) else self.extra_env
+            if cause == PWRON_RESET:
+                self._start_rtc_clock(ticks_ms)
             env = dict(os.environ, EPX_SIM_DIR=self.folder, EPX_SIM_CTL=self.ctl_path,
                        EPX_SIM_BOOT=json.dumps(info), EPX_SIM_TICKS_START=str(ticks_ms), **extra)
             argv = [exe, "-X", f"heapsize={self.heapsize}", "-c", START]
