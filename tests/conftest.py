@@ -85,6 +85,19 @@ def broker_tls(test_ca):
 
 
 @pytest.fixture
+def ntp():
+    """A real NTP server on a free loopback UDP port (tests/ntpkit.py) answering with the
+    current UTC time (whole seconds); `ntp.server` is its `ntpserver` config value."""
+    import datetime
+    from ntpkit import NtpServer
+
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    with NtpServer(now) as server:
+        server.server = f"127.0.0.1:{server.port}"
+        yield server
+
+
+@pytest.fixture
 def proxy(broker):
     """A fault-injecting TCP proxy in front of `broker`: proxy.set("pass" | "delay" |
     "blackhole" | "drop", delay_ms=...), proxy.reset()."""

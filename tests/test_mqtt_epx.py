@@ -229,10 +229,10 @@ def test_wrong_password_refused_then_retried(device, broker_auth, mqtt_watch):
     dev.wait_console(r"mqtt: connect: ConnectRefused 5")
 
 
-def test_tls_broker(device, broker_tls, mqtt_watch, test_ca):
+def test_tls_broker(device, broker_tls, mqtt_watch, test_ca, ntp):
     w = mqtt_watch(broker_tls)
     dev = boot(device, broker_tls, files={"ca.der": test_ca.ca_der}, mqttbroker="localhost",
-               mqttca="ca.der")
+               mqttca="ca.der", ntpserver=ntp.server)
     w.wait_for(f"stat/{NAME}/Value", device=dev)
 
 
@@ -301,7 +301,8 @@ def test_while_away_only_the_newest_value_is_kept(online, proxy):
     assert not [x for x in ticks if before < x < tick], (before, tick, ticks)
 
 
-def test_tls_without_its_ca_file_never_falls_back(device, broker_tls):
-    dev = boot(device, broker_tls, mqttbroker="localhost", mqttca="missing.der")
+def test_tls_without_its_ca_file_never_falls_back(device, broker_tls, ntp):
+    dev = boot(device, broker_tls, mqttbroker="localhost", mqttca="missing.der",
+               ntpserver=ntp.server)
     dev.wait_console(r"mqtt: connect: OSError mqttca missing.der")
     assert len(dev.boots) == 1 and "exit" not in dev.boots[0]

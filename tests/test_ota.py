@@ -387,9 +387,9 @@ def test_epx_ota_command_updates_every_device(rig, tmp_path):
         assert r.dev.boots[-1]["version"] == "ota_app-2.0"
 
 
-def test_epx_ota_through_a_tls_broker(device, broker_tls, mqtt_watch, test_ca, tmp_path):
+def test_epx_ota_through_a_tls_broker(device, broker_tls, mqtt_watch, test_ca, tmp_path, ntp):
     r = Rig(device, broker_tls, mqtt_watch(broker_tls), name="ota-tls", files={"ca.der": test_ca.ca_der},
-            mqttbroker="localhost", mqttca="ca.der")
+            mqttbroker="localhost", mqttca="ca.der", ntpserver=ntp.server)
     cfg = tmp_path / "c.txt"
     cfg.write_text(r.config_text)
     app_bin = tmp_path / "app.bin"

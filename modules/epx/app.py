@@ -86,9 +86,10 @@ def _task_failed(_loop, context):
 
 
 def _start_network():
-    from epx import net, mqtt
+    from epx import net, mqtt, sntp
 
     net.start()
+    sntp.start()
     mqtt.start()
 
 
@@ -135,7 +136,8 @@ def _read(name):
 
 
 def _take_reports(cause):
-    _reports.append("boot %s: %s" % (VERSION, _CAUSES.get(cause, cause)))
+    now = log.utc()  # known at boot if the RTC kept it through a reset
+    _reports.append("boot %s: %s%s" % (VERSION, _CAUSES.get(cause, cause), ", at " + now if now else ""))
     if safe_mode:
         _reports.append("safe mode: " + "; ".join(safe_reasons + config.errors))
     if config.warnings:

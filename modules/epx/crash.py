@@ -4,7 +4,7 @@ import gc
 import machine
 import sys
 
-from epx import loop
+from epx import log, loop
 from epx.nvram import NVRAM
 
 REBOOT_FILE = "reboot.txt"
@@ -26,8 +26,9 @@ def reboot(reason, unreported=REBOOT_UNREPORTED):
     """Write reason to reboot.txt and reset the chip."""
     try:
         up = loop.uptime_ms() // 1000
+        now = log.utc()
         with open(REBOOT_FILE, "w") as f:
-            f.write("%s (after %d s)\n" % (reason, up))
+            f.write("%s (after %d s%s)\n" % (reason, up, ", at " + now if now else ""))
         set_flags(flags() | unreported)
         print("epx: reboot:", reason)
     except BaseException as e:  # the reset must happen whatever failed
@@ -43,7 +44,10 @@ def fatal(exc):
         gc.collect()  # a MemoryError may have left little to write the trace with
         sys.print_exception(exc)
         reason = "%s: %s" % (type(exc).__name__, exc)
+        now = log.utc()
         with open(EXCEPTION_FILE, "w") as f:
+            if now:
+                f.write("at %s\n" % now)
             sys.print_exception(exc, f)
         unreported |= EXCEPTION_UNREPORTED  # not an older trace, should this one not be written
     except BaseException as e:

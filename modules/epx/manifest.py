@@ -19,6 +19,7 @@ package("epx", files=[
     "otawrite.py",
     "pulse.py",
     "replay.py",
+    "sntp.py",
     "watchdog.py",
 ], base_path="..")
 include("../uumqtt/manifest.py")

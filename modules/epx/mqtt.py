@@ -10,7 +10,7 @@ import asyncio
 import socket
 
 import uumqtt
-from epx import config, crash, diag, log, loop, net, watchdog
+from epx import config, crash, diag, log, loop, net, sntp, watchdog
 from epx.nvram import NVRAM
 
 BROKER = config.key("mqttbroker", str)
@@ -177,6 +177,9 @@ def _attempt():
     if not net.up():
         sm.timer(1000, _attempt)  # in "off" or "waiting": check the network again
         return
+    if CA.value and not sntp.known():  # TLS checks the certificate's dates
+        log.info("mqtt: TLS waits for the time (sntp)")
+        return sntp.when_known(_attempt)
     sm.go("connecting")
     loop.task(_connect())
 
