@@ -236,11 +236,11 @@ def test_tls_broker(device, broker_tls, mqtt_watch, test_ca, ntp):
     w.wait_for(f"stat/{NAME}/Value", device=dev)
 
 
-def test_heap_of_net_and_mqtt_small_and_stable(device, broker, proxy, mqtt_watch):
+def test_heap_of_net_and_mqtt_small_and_stable(device, broker, proxy, mqtt_watch, ntp):
     """Net and MQTT up (discovery sent) take little heap, and free heap after gc.collect()
-    holds through reconnections."""
+    holds through reconnections (the clock set once: no SNTP round in flight)."""
     w = mqtt_watch(broker)
-    text = config(broker, mqttkeepalive=10, mqttport=proxy.port)
+    text = config(broker, mqttkeepalive=10, mqttport=proxy.port, ntpserver=ntp.server)
     dev = device("netcheck", files={"config.txt": text})
     dev.wait_console("netapp ready")
     before = dev.call("state")["mem_alloc"]
@@ -255,7 +255,8 @@ def test_heap_of_net_and_mqtt_small_and_stable(device, broker, proxy, mqtt_watch
         w.wait_for(f"homeassistant/sensor/{NAME}/Volume/config", device=dev)
         used.append(dev.call("state")["mem_alloc"])
     assert used[0] - before < 20 * 1024, (before, used)
-    assert max(used[2:]) <= used[1] + 2048, used
+    # less than the log ring fills meanwhile (32 lines, UTC-stamped once the time is known)
+    assert max(used[2:]) <= used[1] + 3072, used
 
 
 def test_hostile_broker_never_crashes_the_device(device, broker):
