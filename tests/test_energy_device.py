@@ -90,8 +90,9 @@ def test_readings_and_discovery(energy):
         assert doc["state_topic"] == f"stat/{NAME}/{name}"
         classes[name] = (doc.get("device_class"), doc.get("unit_of_measurement"),
                          doc.get("state_class"))
-    assert classes == {"V": ("voltage", "V", None), "A": ("current", "A", None),
-                       "W": ("power", "W", None), "PowerFactor": ("power_factor", None, None),
+    assert classes == {"V": ("voltage", "V", "measurement"), "A": ("current", "A", "measurement"),
+                       "W": ("power", "W", "measurement"),
+                       "PowerFactor": ("power_factor", None, "measurement"),
                        "Energy": ("energy", "Wh", "total_increasing")}
 
 

@@ -56,6 +56,69 @@ def test_boot_to_first_publish(online, broker, mqtt_watch):
     assert w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("boot "), device=dev)
 
 
+# Home Assistant's allowed state classes for the device classes epx uses (its sensor
+# documentation, "Available device classes" and "Available state classes").
+HA_STATE_CLASSES = {
+    "temperature": {"measurement"}, "volume": {"total", "total_increasing"},
+    "signal_strength": {"measurement"}, "data_size": {"measurement", "total", "total_increasing"},
+    "duration": {"measurement", "total", "total_increasing"},
+}
+HEALTH = {"rssi", "ip", "heap", "reset", "version", "netlost", "mqttlost", "safe"}
+
+
+def discovery(w, dev, since=0):
+    """{unique id suffix: config} of every discovery config the device sent (after since)."""
+    w.wait_for(f"homeassistant/button/{NAME}/Refresh/config", since=since, device=dev)  # the last
+    configs = {}
+    for t, p, _ in w.messages[since:]:
+        if t.startswith("homeassistant/") and t.endswith("/config") and f"/{NAME}/" in t:
+            configs[t.split("/")[3]] = json.loads(p)
+    return configs
+
+
+def test_discovery_gives_home_assistant_a_whole_device(online, mqtt_watch, broker):
+    dev, w = online()
+    configs = discovery(w, dev)
+    mac = dev.mac
+    assert {"Value", "Volume", "Uptime", "Refresh"} | {f"Health_{k}" for k in HEALTH} <= set(configs)
+    for uid, doc in configs.items():
+        assert doc["unique_id"] == f"epx_{mac}_{uid}"
+        assert doc["device"]["identifiers"] == [f"epx_{mac}"]
+        assert doc["device"]["connections"] == [["mac", ":".join(mac[i:i + 2] for i in range(0, 12, 2))]]
+        assert doc["origin"]["name"] == "epx" and doc["origin"]["sw_version"] == doc["device"]["sw_version"]
+        assert "/" not in doc["name"] and doc["name"][0].isupper()
+        if "unit_of_measurement" in doc and uid != "Refresh":
+            assert doc["state_class"] in HA_STATE_CLASSES[doc["device_class"]], uid
+    assert configs["Value"]["suggested_display_precision"] == 0
+    assert configs["Volume"]["suggested_display_precision"] == 1
+    assert configs["Refresh"]["command_topic"] == f"cmnd/{NAME}/Refresh" and "state_topic" not in configs["Refresh"]
+    for k in HEALTH:
+        doc = configs[f"Health_{k}"]
+        assert doc["entity_category"] == "diagnostic" and doc["value_template"] == "{{ value_json.%s }}" % k
+    assert configs["Health_safe"]["device_class"] == "problem"
+    health = json.loads(w.wait_for(f"stat/{NAME}/Health", device=dev)[1])
+    assert set(health) == HEALTH
+    assert health["ip"].startswith("192.168.") and health["heap"] > 0 and health["safe"] == "OFF"
+    assert health["reset"] == "power on" and health["version"] == configs["Value"]["device"]["sw_version"]
+    assert isinstance(health["rssi"], int) and -100 < health["rssi"] < 0
+
+
+def test_home_assistant_restart_gets_every_state_back(online):
+    """States are not retained: after Home Assistant announces itself the device sends
+    discovery, then, once Home Assistant has had time to subscribe, every state."""
+    dev, w = online()
+    discovery(w, dev)
+    w.wait_for(f"stat/{NAME}/Health", device=dev)
+    m = w.mark()
+    w.publish("homeassistant/status", "online")
+    configs = discovery(w, dev, since=m)
+    assert "Value" in configs
+    last_config = max(i for i in range(m, len(w.messages)) if w.messages[i][0].endswith("/config"))
+    dev.advance(2000)
+    for name in ("Value", "Tick", "Uptime", "Health"):
+        w.wait_for(f"stat/{NAME}/{name}", since=last_config + 1, device=dev)
+
+
 def test_commands_values_and_garbage(online):
     dev, w = online()
     w.wait_for(f"stat/{NAME}/Value", lambda p: p == "0", device=dev)

@@ -220,10 +220,12 @@ def test_chain_outputs_survive_resets_without_a_glitch(switch):
     reset_and_check(2, lambda: signed(w, dev, "reboot", 1))          # machine.reset()
     reset_and_check(3, lambda: os.kill(dev._proc.pid, signal.SIGSEGV))  # a crash (panic)
     assert dev.boots[2]["reset_cause"] == 2
+    m = w.mark()  # the third boot is not on the network yet: what follows is its
     # inputs still work after the resets, and a power cycle restores from NVS
     dev.advance(START_MS)
     w.wait_for(topic("stat", "LWT"), lambda p: p == "Online", since=m, device=dev)
-    m = w.mark()
+    w.wait_for(topic("stat", "Health"), since=m, device=dev)  # the connection's last value:
+    m = w.mark()  # a press now is sent at once (held past longpress, it would switch back)
     dev.call("model.call", name="in", method="set_input", args=[0, 0])
     state(w, dev, 0, "1", m)
     dev.power_cycle()

@@ -29,6 +29,7 @@ _CAUSES = {
 safe_mode = False
 safe_reasons = []  # why, when safe_mode
 _reports = []
+_cause = None  # why this boot happened, as text
 
 
 def run(setup=None, watchdog_grace_ms=watchdog.GRACE_MS, network=True, safe_setup=None):
@@ -44,9 +45,10 @@ def run(setup=None, watchdog_grace_ms=watchdog.GRACE_MS, network=True, safe_setu
 
 
 def _boot(setup, grace_ms, network, safe_setup):
-    global safe_mode
+    global safe_mode, _cause
     cause = machine.reset_cause()
-    log.info("epx %s: %s" % (VERSION, _CAUSES.get(cause, cause)))
+    _cause = str(_CAUSES.get(cause, cause))
+    log.info("epx %s: %s" % (VERSION, _cause))
     resets = _count_boot(cause)
     if resets >= _BOOT_LOOP_RESETS:
         _safe("boot loop: %d resets within %d s of boot" % (resets, _BOOT_LOOP_WINDOW_MS // 1000))
@@ -86,11 +88,12 @@ def _task_failed(_loop, context):
 
 
 def _start_network():
-    from epx import net, mqtt, sntp
+    from epx import health, net, mqtt, sntp
 
     net.start()
     sntp.start()
     mqtt.start()
+    health.start(_cause, lambda: safe_mode)
 
 
 def _housekeeping():

@@ -8,6 +8,7 @@ package("epx", files=[
     "config.py",
     "crash.py",
     "diag.py",
+    "health.py",
     "hmac.py",
     "http.py",
     "log.py",

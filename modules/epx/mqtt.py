@@ -37,14 +37,18 @@ sm = loop.StateMachine("mqtt", {
 connected = False
 client = None
 _pubs = []
+_entities = []  # (name, ha, None): discovery only
 _subs = {}  # name under cmnd/<n>/ -> callback(text)
 _events = []  # one-off (name, payload, retain, qos, done), oldest first
 _wake = asyncio.ThreadSafeFlag()
 _retry_ms = _FIRST_RETRY_MS
 _down_since = 0
 _discovery = False  # discovery configs to send
+_states_after = False  # every state again after them
 _nv = None
 _cmnd = None  # "cmnd/<n>/"
+_STATES_AFTER_DISCOVERY_MS = const(1500)
+_TOTALS = ("energy", "gas", "volume", "water", "precipitation")  # no "measurement" in HA
 
 
 def topic(kind, name):
@@ -99,6 +103,21 @@ def pub(name, source, fmt="%s", check_s=60, force_s=1800, retain=False, qos=0, h
     return p
 
 
+# A profile's Malfunction code (0: none) as a problem binary sensor, the code an attribute.
+MALFUNCTION = {"component": "binary_sensor", "device_class": "problem", "name": "Malfunction",
+               "value_template": "{{ 'ON' if value | int(0) else 'OFF' }}",
+               "json_attributes_topic": True,
+               "json_attributes_template": "{{ {'code': value | int(0)} | tojson }}"}
+
+
+def entity(name, ha):
+    """A Home Assistant entity with no publication of its own (a button). `ha` as for pub():
+    (device_class, unit[, state_class]) or a dict of discovery keys; "name", "component"
+    and "key" (a field of a JSON state) are ours, a key set to None is left out, a *_topic
+    set to True is the state topic."""
+    _entities.append((name, ha, None))
+
+
 def sub(name, callback):
     """callback(text) for each non-retained, non-duplicate message on cmnd/<n>/<name>.
     A ValueError from it is reported on stat/<n>/Log as a bad command."""
@@ -147,7 +166,11 @@ def start():
         "%s-%s" % (NAME.value, machine.unique_id().hex()), BROKER.value,
         PORT.value or (8883 if CA.value else 1883), USER.value, PASSWORD.value,
         KEEPALIVE.value, None, BROKER.value, will, max_packet=1024, on_message=_on_message)
-    pub("Uptime", lambda: loop.uptime_ms() // 60000, "%d", check_s=60, force_s=1800)
+    pub("Uptime", lambda: loop.uptime_ms() // 60000, "%d", check_s=60, force_s=1800,
+        ha={"device_class": "duration", "unit_of_measurement": "min", "name": "Uptime",
+            "state_class": "total_increasing", "entity_category": "diagnostic"})
+    entity("Refresh", {"component": "button", "name": "Refresh", "state_topic": None,
+                       "command_topic": topic("cmnd", "Refresh")})
     _subs.setdefault("Refresh", lambda text: refresh())
     diag.install()
     _queue_reports()
@@ -309,8 +332,8 @@ def _on_message(t, msg, retained, dup):
         return log.warn("mqtt: undecodable message ignored")
     if t == "homeassistant/status":
         if text == "online" and HOMEASSISTANT.value:
-            global _discovery
-            _discovery = True
+            global _discovery, _states_after
+            _discovery = _states_after = True
             _wake.set()
         return
     if retained or dup:
@@ -339,24 +362,61 @@ async def _subscribe(name):
 
 async def _send_discovery():
     # Rarely (each connection, each Home Assistant restart): imports and all stay here.
+    # Each publication with `ha` is one entity, or several reading fields of its JSON.
+    global _states_after
     from epx.version import PROFILE, VERSION
     import json
+    import machine
 
     name = NAME.value
-    for p in _pubs:
-        if not p.ha:
-            continue
-        ha = p.ha if isinstance(p.ha, dict) else {"device_class": p.ha[0], "unit_of_measurement": p.ha[1]}
-        uid = p.name.replace("/", "_")
-        doc = {
-            "name": p.name, "unique_id": "%s_%s" % (name, uid),
-            "state_topic": topic("stat", p.name), "availability_topic": topic("stat", "LWT"),
-            "payload_available": "Online", "payload_not_available": "Offline",
-            "device": {"identifiers": [name], "name": name, "model": PROFILE,
-                       "sw_version": VERSION, "manufacturer": "epx"},
-        }
-        for k, v in ha.items():
-            if v is not None and k != "component":
-                doc[k] = v
-        await _put("homeassistant/%s/%s/%s/config" % (ha.get("component", "sensor"), name, uid),
-                   json.dumps(doc), True, 1)
+    mac = machine.unique_id().hex()
+    device = {"identifiers": ["epx_" + mac], "name": name, "model": PROFILE,
+              "connections": [["mac", ":".join(mac[i:i + 2] for i in range(0, 12, 2))]],
+              "sw_version": VERSION, "manufacturer": "epx"}
+    origin = {"name": "epx", "sw_version": VERSION}
+    for pname, has, fmt in [(p.name, p.ha, p.fmt) for p in _pubs if p.ha] + _entities:
+        for ha in has if isinstance(has, list) else (has,):
+            if not isinstance(ha, dict):
+                t, ha = ha, {"device_class": ha[0], "unit_of_measurement": ha[1]}
+                if len(t) > 2:
+                    ha["state_class"] = t[2]
+            component = ha.get("component", "sensor")
+            key = ha.get("key")
+            uid = pname.replace("/", "_") + ("_" + key if key else "")
+            doc = {
+                "name": ha.get("name") or _readable(uid),
+                "unique_id": "epx_%s_%s" % (mac, uid), "object_id": ("%s_%s" % (name, uid)).lower(),
+                "state_topic": topic("stat", pname), "availability_topic": topic("stat", "LWT"),
+                "payload_available": "Online", "payload_not_available": "Offline",
+                "device": device, "origin": origin,
+            }
+            if key:
+                doc["value_template"] = "{{ value_json.%s }}" % key
+            if component == "sensor" and ha.get("unit_of_measurement") and "state_class" not in ha:
+                doc["state_class"] = "total_increasing" if ha.get("device_class") in _TOTALS else "measurement"
+            if component == "sensor" and not key and isinstance(fmt, str) and fmt[-1] in "fd":
+                doc["suggested_display_precision"] = int(fmt[-2]) if fmt[-1] == "f" else 0
+            for k, v in ha.items():
+                if k in ("component", "key", "name"):
+                    continue
+                if v is None:
+                    doc.pop(k, None)
+                else:
+                    doc[k] = doc["state_topic"] if v is True and k.endswith("_topic") else v
+            await _put("homeassistant/%s/%s/%s/config" % (component, name, uid),
+                       json.dumps(doc), True, 1)
+    if _states_after:  # Home Assistant restarted: it has no states, none are retained
+        _states_after = False
+        loop.later(_STATES_AFTER_DISCOVERY_MS, refresh)  # once it subscribed to them
+
+
+def _readable(uid):
+    # "CoarseLevelPct" -> "Coarse level pct", "0_State" -> "0 state"
+    out = ""
+    for i, c in enumerate(uid):
+        if c == "_":
+            c = " "
+        elif c.isupper() and i and uid[i - 1].islower():
+            c = " " + c
+        out += c
+    return out[:1].upper() + out[1:].lower()

@@ -40,12 +40,13 @@ def setup():
     for name, attr, fmt, ha in (("V", "voltage", "%.1f", ("voltage", "V")),
                                 ("A", "current", "%.3f", ("current", "A")),
                                 ("W", "power", "%.1f", ("power", "W")),
-                                ("PowerFactor", "pf", "%.2f", ("power_factor", None))):
+                                ("PowerFactor", "pf", "%.2f", ("power_factor", None, "measurement"))):
         _reading(name, attr, fmt, ha)
     mqtt.pub("Energy", lambda: total, "%d", check_s=60, force_s=1800,
              ha={"device_class": "energy", "unit_of_measurement": "Wh",
                  "state_class": "total_increasing"})
-    mqtt.pub("Malfunction", lambda: meter.malfunction, "%d", check_s=5, force_s=1800)
+    mqtt.pub("Malfunction", lambda: meter.malfunction, "%d", check_s=5, force_s=1800,
+             ha=mqtt.MALFUNCTION)
     if TICKER.value:
         loop.task(_listen(TICKER.value))
 

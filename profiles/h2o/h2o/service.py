@@ -71,16 +71,20 @@ def setup():
     loop.every(_TICK_MS, _tick)
     u = UNIT.value
     mqtt.pub("VolUnit", lambda: u, "%s", check_s=60000, force_s=1800, retain=True)
-    mqtt.pub("CoarseLevelPct", lambda: tank.level_pct, "%.0f", check_s=1, force_s=600, ha=(None, "%"))
-    mqtt.pub("CoarseLevelVol", lambda: tank.level_vol, "%.0f", check_s=1, force_s=600, ha=("volume_storage", u))
-    mqtt.pub("EstimatedLevelVol", lambda: estimate()[0], "%.0f", check_s=10, force_s=600, ha=("volume_storage", u))
-    mqtt.pub("EstimatedLevelStr", estimate_text, "%s", check_s=10, force_s=600)
+    mqtt.pub("CoarseLevelPct", lambda: tank.level_pct, "%.0f", check_s=1, force_s=600, ha={"name": "Level", "unit_of_measurement": "%"})
+    mqtt.pub("CoarseLevelVol", lambda: tank.level_vol, "%.0f", check_s=1, force_s=600,
+             ha={"name": "Volume", "device_class": "volume_storage", "unit_of_measurement": u})
+    mqtt.pub("EstimatedLevelVol", lambda: estimate()[0], "%.0f", check_s=10, force_s=600,
+             ha={"name": "Estimated volume", "device_class": "volume_storage", "unit_of_measurement": u})
+    mqtt.pub("EstimatedLevelStr", estimate_text, "%s", check_s=10, force_s=600,
+             ha={"name": "Estimated level"})
     # Flow: every 10 s while water flows, else on change and every 30 min (one topic).
     # (force_s under check_s: forced at every check, counted from the last send.)
     mqtt.pub("Flow", lambda: flow.rate or None, "%.1f", check_s=10, force_s=5)
     mqtt.pub("Flow", _still, "%.1f", check_s=10, force_s=1800, ha=("volume_flow_rate", u + "/min"))
-    mqtt.pub("PumpedAfterLevelChange", lambda: flow.since_level, "%.1f", check_s=10, force_s=1800, ha=("volume", u))
-    mqtt.pub("Malfunction", malfunction, "%d", check_s=1, force_s=1800, ha=(None, None))
+    mqtt.pub("PumpedAfterLevelChange", lambda: flow.since_level, "%.1f", check_s=10, force_s=1800, ha={"name": "Pumped since level change", "device_class": "volume", "unit_of_measurement": u,
+                 "state_class": "total_increasing"})
+    mqtt.pub("Malfunction", malfunction, "%d", check_s=1, force_s=1800, ha=mqtt.MALFUNCTION)
     loop.every(_PUMPED_MS, _send_pumped)
 
 

@@ -87,6 +87,7 @@ def _declare(i, max_s):
     _states.append(mqtt.pub("%d/State" % i, lambda: 1 if relays.is_on(i) else 0, "%d",
                             check_s=_CHECK_S, force_s=_FORCE_S,
                             ha={"component": "switch", "command_topic": command,
+                                "name": "Relay %d" % i,
                                 "payload_on": str(max_s), "payload_off": "0",
                                 "state_on": "1", "state_off": "0"}))
     mqtt.sub("%d/TurnOnWithTimeout" % i, lambda text: _command(i, text))

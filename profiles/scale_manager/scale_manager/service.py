@@ -31,12 +31,14 @@ def setup():
     _pubs.append(mqtt.pub("Weight", lambda: weight, "%.3f", check_s=60, force_s=_FORCE_S,
                           ha=("weight", "kg")))
     _pubs.append(mqtt.pub("Malfunction", lambda: malfunction, "%d", check_s=60,
-                          force_s=_FORCE_S))
+                          force_s=_FORCE_S, ha=mqtt.MALFUNCTION))
     _pubs.append(mqtt.pub("Battery", lambda: battery, "%.2f", check_s=60, force_s=_FORCE_S,
                           ha=("voltage", "V")))
     mqtt.pub("LastSeen", last_seen_min, "%d", check_s=60, force_s=_FORCE_S,
-             ha=(None, "min"))
-    mqtt.pub("Refused", lambda: refused, "%d", check_s=60, force_s=_FORCE_S)
+             ha=("duration", "min"))
+    mqtt.pub("Refused", lambda: refused, "%d", check_s=60, force_s=_FORCE_S,
+             ha={"name": "Refused frames", "state_class": "total_increasing",
+                 "entity_category": "diagnostic"})
     loop.task(_serve())
 
 

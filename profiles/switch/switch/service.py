@@ -72,9 +72,11 @@ def setup():
     for k in range(board.n_inputs):
         # Events are one-off messages; this publication only announces them to Home Assistant.
         mqtt.pub("Manual%d/Event" % k, lambda: None, check_s=3600, force_s=0,
-                 ha={"component": "event", "event_types": _EVENTS, "value_template": _EVENT_JSON})
+                 ha={"component": "event", "event_types": _EVENTS, "value_template": _EVENT_JSON,
+                     "name": "Button %d" % k})
     _program_pubs = (
-        mqtt.pub("ProgramCompilation", lambda: compilation, "%s", check_s=_CHECK_S, force_s=_FORCE_S),
+        mqtt.pub("ProgramCompilation", lambda: compilation, "%s", check_s=_CHECK_S, force_s=_FORCE_S,
+                 ha={"name": "Program compilation", "entity_category": "diagnostic"}),
         mqtt.pub("Program", lambda: panel.program.text, "%s", check_s=_CHECK_S, force_s=_FORCE_S))
     mqtt.sub("Program", _on_program)
     log.info("switch: %s, %d inputs, %d outputs %s, restored from %s" % (
@@ -87,6 +89,7 @@ def _declare_output(i):
     _states.append(mqtt.pub(name, lambda: panel.outputs >> i & 1, "%d", check_s=_CHECK_S,
                             force_s=_FORCE_S,
                             ha={"component": "switch", "command_topic": mqtt.topic("cmnd", name),
+                                "name": "Output %d" % i,
                                 "payload_on": "1", "payload_off": "0"}))
     mqtt.sub(name, lambda text: _on_state(i, text))
 

@@ -33,7 +33,8 @@ def setup():
              ha=("humidity", "%"))
     mqtt.pub("Pressure", lambda: station.pressure, "%.1f", check_s=60, force_s=1800,
              ha=("atmospheric_pressure", "hPa"))
-    mqtt.pub("Malfunction", lambda: station.malfunction, "%d", check_s=5, force_s=1800)
+    mqtt.pub("Malfunction", lambda: station.malfunction, "%d", check_s=5, force_s=1800,
+             ha=mqtt.MALFUNCTION)
 
 
 def _measure():
