@@ -167,3 +167,15 @@ def test_the_core_runs_across_the_ticks_wrap_around(device, broker, mqtt_watch):
     w.wait_for("stat/bare/Uptime", lambda p: p == "2", device=dev)
     assert dev.call("clock.now") // 1000 > 2**30  # the clock did pass the wrap
     assert "Traceback" not in dev.output() and len(dev.boots) == 1
+
+
+def test_the_cpu_runs_at_the_configured_clock(device, broker):
+    """80 MHz unless config says otherwise (machine.freq, as the original's boot did); a
+    clock the chip cannot run is a config error naming its line."""
+    dev = make(device, broker)
+    dev.wait_console(r"cpu: 80 MHz", boot=1)
+    fast = make(device, broker, cpufreq=240)
+    fast.wait_console(r"cpu: 240 MHz", boot=1)
+    odd = make(device, broker, cpufreq=100)
+    odd.wait_console(r"config.txt:\d+: cpufreq: '100' is not one of 20, 40, 80, 160, 240", boot=1)
+    odd.wait_console(r"cpu: 80 MHz", boot=1)

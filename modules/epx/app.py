@@ -26,6 +26,10 @@ _CAUSES = {
     machine.SOFT_RESET: "soft reset",
 }
 
+# The CPU clock in MHz (machine.freq takes these): 80 as the original ran its appliances,
+# cooler and plenty for them.
+CPU_MHZ = config.key("cpufreq", config.one_of("20", "40", "80", "160", "240"), "80")
+
 safe_mode = False
 safe_reasons = []  # why, when safe_mode
 _reports = []
@@ -63,6 +67,8 @@ def _boot(setup, grace_ms, network, safe_setup):
         log.error(e)
     if config.safe_mode:
         _safe("%s broken" % config.FILE)
+    machine.freq(int(CPU_MHZ.value) * 1000000)
+    log.info("cpu: %d MHz" % (machine.freq() // 1000000))
     _take_reports(cause)
     asyncio.get_event_loop().set_exception_handler(_task_failed)
     watchdog.start(grace_ms)

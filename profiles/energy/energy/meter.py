@@ -125,5 +125,6 @@ class Meter:
             self._reset_at = now
 
     def reading(self, name):
-        """A reading of the last tick, or None when it failed (nothing stale is published)."""
-        return getattr(self._pzem, name) if self.fresh else None
+        """A reading of the last tick, or None when it failed or the meter is in Malfunction
+        (nothing stale or doubtful is published)."""
+        return getattr(self._pzem, name) if self.fresh and not self.malfunction else None

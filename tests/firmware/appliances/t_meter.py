@@ -77,11 +77,13 @@ def test_reset_failure_retried_and_subtracted():
     m.set_fault("noreset")
     run(meter, 3602)
     assert meter.windows == 1 and meter.malfunction == RESET_FAILED
+    # Reads still succeed, but no reading is published while the meter is in Malfunction.
+    assert meter.fresh and meter.reading("power") is None
     run(meter, 1800)
     assert m.energy() > 1400  # the meter still counts from the last good reset
     m.set_fault(None)
     run(meter, 1798)
-    assert meter.malfunction == 0
+    assert meter.malfunction == 0 and meter.reading("power") == 1000.0
     assert meter.windows == 2 and abs(meter.window_wh - 1000) <= 3, meter.window_wh
     assert m.energy() < 1000
 
