@@ -77,7 +77,7 @@ def test_timeout_clamp_restart_and_off(relay):
     assert levels(dev) == [1, 1, 1, 1]
     doc = json.loads(w.wait_for(f"homeassistant/switch/{NAME}/0_State/config", device=dev)[1])
     assert doc["command_topic"] == topic("cmnd", "0/TurnOnWithTimeout")
-    assert (doc["payload_on"], doc["payload_off"], doc["state_on"]) == ("600", "0", "1")
+    assert (doc["payload_on"], doc["payload_off"], doc["state_on"]) == ("ON", "0", "1")
     m = w.mark()
     turn_on(w, 0, "100000")  # relay 0: at most 600 s
     state(w, dev, 0, "1", m)
@@ -246,3 +246,30 @@ def test_safe_mode_switches_relays_off(relay):
     assert "boot loop" in dev.output(4)
     assert levels(dev) == [1, 1, 1, 1]
     assert dev.nvs()["relay"]["2"] == ["i32", 0]
+
+
+def test_on_time_set_from_home_assistant(relay):
+    """Each relay's on time is a number entity (1..its maximum): Home Assistant's switch turns
+    the relay on for that long; the value is kept in NVS across a power cycle."""
+    dev, w = relay()
+    doc = json.loads(w.wait_for(f"homeassistant/number/{NAME}/0_OnTime/config", device=dev)[1])
+    assert doc["command_topic"] == topic("cmnd", "0/OnTime") and doc["state_topic"] == topic("stat", "0/OnTime")
+    assert (doc["min"], doc["max"], doc["unit_of_measurement"]) == (1, 600, "s")
+    assert w.wait_for(topic("stat", "0/OnTime"), device=dev)[1] == "600"
+    m = w.mark()
+    for bad in ("0", "601", "soon"):
+        w.publish(topic("cmnd", "0/OnTime"), bad)
+        w.wait_for(topic("stat", "Log"), lambda p: p.startswith("0/OnTime: bad command %r" % bad), since=m, device=dev)
+    w.publish(topic("cmnd", "0/OnTime"), "30")
+    w.wait_for(topic("stat", "0/OnTime"), lambda p: p == "30", since=m, device=dev)
+    turn_on(w, 0, "ON")
+    state(w, dev, 0, "1", m)
+    advance_fed(w, dev, 29_000)
+    assert levels(dev)[0] == 0  # still on (active low)
+    advance_fed(w, dev, 2_000)
+    state(w, dev, 0, "0", m)
+    m = w.mark()
+    dev.power_cycle()
+    dev.wait_boot(2)
+    dev.advance(START_MS)
+    assert w.wait_for(topic("stat", "0/OnTime"), since=m, device=dev)[1] == "30"

@@ -51,16 +51,18 @@ _DISPLAY_MS = const(1000)
 relays = None
 _timer = None
 _states = []
+_on_s = []  # per relay: how long "ON" turns it on (s), set from Home Assistant, kept in NVS
+_nv = None
 
 
 def setup():
-    global relays, _timer
+    global relays, _timer, _nv
     pins, max_s = PINS.value, MAX_S.value
     if len(max_s) not in (1, len(pins)):
         log.warn("config: maxon has %d values for %d relays: the last one serves the rest"
                  % (len(max_s), len(pins)))
     max_s = [max_s[min(i, len(max_s) - 1)] for i in range(len(pins))]
-    nv = NVRAM("relay")
+    nv = _nv = NVRAM("relay")
     nv.set_bytes("pins", bytes(pins))  # for safe mode (relay.safe)
     state = keep.Kept(nv, "relay", len(pins))
     left = keep.Kept(nv, "relayt", len(pins), "t")
@@ -84,16 +86,36 @@ def setup():
 
 def _declare(i, max_s):
     command = mqtt.topic("cmnd", "%d/TurnOnWithTimeout" % i)
+    _on_s.append(min(_nv.get_int("on%d" % i, max_s), max_s))
     _states.append(mqtt.pub("%d/State" % i, lambda: 1 if relays.is_on(i) else 0, "%d",
                             check_s=_CHECK_S, force_s=_FORCE_S,
                             ha={"component": "switch", "command_topic": command,
-                                "name": "Relay %d" % i,
-                                "payload_on": str(max_s), "payload_off": "0",
+                                "name": "Relay %d" % i, "payload_on": "ON", "payload_off": "0",
                                 "state_on": "1", "state_off": "0"}))
     mqtt.sub("%d/TurnOnWithTimeout" % i, lambda text: _command(i, text))
+    on_time = mqtt.pub("%d/OnTime" % i, lambda: _on_s[i], "%d", check_s=3600, force_s=_FORCE_S,
+                       ha={"component": "number", "name": "Relay %d on time" % i,
+                           "command_topic": mqtt.topic("cmnd", "%d/OnTime" % i),
+                           "min": 1, "max": max_s, "step": 1, "mode": "box",
+                           "unit_of_measurement": "s", "entity_category": "config"})
+    mqtt.sub("%d/OnTime" % i, lambda text: _set_on_time(i, max_s, on_time, text))
+
+
+def _set_on_time(i, max_s, pub, text):
+    try:
+        s = int(float(text))
+    except ValueError:
+        raise ValueError("not a number of seconds")  # reported on stat/<n>/Log
+    if not 1 <= s <= max_s:
+        raise ValueError("%d s out of range 1..%d" % (s, max_s))
+    _on_s[i] = s
+    _nv.set_int("on%d" % i, s)
+    pub.check()
 
 
 def _command(i, text):
+    if text == "ON":  # Home Assistant's switch: on for the relay's on time
+        text = str(_on_s[i])
     if not relays.command(i, text, ticks_ms()):
         raise ValueError("not an integer number of seconds")  # reported on stat/<n>/Log
     _tick()
