@@ -119,6 +119,19 @@ def test_home_assistant_restart_gets_every_state_back(online):
         w.wait_for(f"stat/{NAME}/{name}", since=last_config + 1, device=dev)
 
 
+def test_restart_from_home_assistant_only_when_the_user_allows_it(online):
+    dev, w = online()
+    assert "Restart" not in discovery(w, dev)
+    w.publish(f"cmnd/{NAME}/Restart", "PRESS")  # nothing listens: no reboot
+    allowed, w2 = online(haunsigned="restart")  # same name: the command reaches both devices
+    doc = json.loads(w2.wait_for(f"homeassistant/button/{NAME}/Restart/config", device=allowed)[1])
+    assert doc["command_topic"] == f"cmnd/{NAME}/Restart" and doc["device_class"] == "restart"
+    w2.publish(doc["command_topic"], "PRESS")
+    assert allowed.wait_exit(1)["exit"] == 10  # machine.reset()
+    assert "restart from Home Assistant" in allowed.output(1)
+    assert len(dev.boots) == 1 and "exit" not in dev.boots[0]
+
+
 def test_commands_values_and_garbage(online):
     dev, w = online()
     w.wait_for(f"stat/{NAME}/Value", lambda p: p == "0", device=dev)

@@ -22,6 +22,8 @@ CA = config.key("mqttca", str, None)  # CA certificate file (DER): TLS to the br
 KEEPALIVE = config.key("mqttkeepalive", config.int_range(4, 65535), 30)
 REBOOT_S = config.key("mqttreboot", config.int_range(60, 86400), 600)
 HOMEASSISTANT = config.key("homeassistant", bool, True)
+# Controls Home Assistant may use without a signature (the user's choice): "restart".
+UNSIGNED = config.key("haunsigned", config.one_of("", "restart"), "")
 
 _FIRST_RETRY_MS = const(500)
 _MAX_RETRY_MS = const(120000)
@@ -172,6 +174,11 @@ def start():
     entity("Refresh", {"component": "button", "name": "Refresh", "state_topic": None,
                        "command_topic": topic("cmnd", "Refresh")})
     _subs.setdefault("Refresh", lambda text: refresh())
+    if UNSIGNED.value == "restart":
+        entity("Restart", {"component": "button", "name": "Restart", "state_topic": None,
+                           "device_class": "restart", "entity_category": "config",
+                           "command_topic": topic("cmnd", "Restart")})
+        _subs["Restart"] = lambda text: crash.reboot("restart from Home Assistant")
     diag.install()
     _queue_reports()
     _down_since = loop.uptime_ms()
