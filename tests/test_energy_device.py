@@ -188,3 +188,17 @@ def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_today_from_the_date_on_and_yesterday_after_a_midnight(energy, ntp):
+    """Energy per local day with SNTP's date (the split at midnight, and nothing without a
+    date: tests/firmware/appliances/t_meter.py): Today counts what the meter counted since
+    its start; Yesterday waits for a local midnight."""
+    m = energy(config=CONFIG + f"ntpserver {ntp.server}\ntzoffset 60\n")
+    assert 0 <= int(m.wait("Today")) < 100  # a few Wh at 300 W since the meter was zeroed
+    for name, state_class in (("Today", "total_increasing"), ("Yesterday", None)):
+        doc = json.loads(m.watch.wait_for(f"homeassistant/sensor/{NAME}/{name}/config",
+                                          timeout=20)[1])
+        assert (doc["device_class"], doc["unit_of_measurement"], doc.get("state_class")) == \
+            ("energy", "Wh", state_class)
+    assert m.seen("Yesterday") == []

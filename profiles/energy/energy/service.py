@@ -1,16 +1,19 @@
 # The energy appliance: the meter on a 1 s tick from 20 s after boot, its MQTT face, and an
 # optional read-only TCP ticker.
 import asyncio
+import time
 from machine import UART
 
-from epx import config, log, loop, mqtt
+from epx import config, log, loop, mqtt, sntp
 from epx.nvram import NVRAM
 from pzem import PZEM
+from energy.days import Days
 from energy.meter import Meter
 
 UART_TX = config.key("uarttx", config.int_range(0, 39), 17)
 UART_RX = config.key("uartrx", config.int_range(0, 39), 16)
 TICKER = config.key("ticker", config.int_range(1, 65535), None)
+TZ = config.key("tzoffset", config.int_range(-720, 840), 0)  # minutes east of UTC: local midnight
 
 _START_MS = const(20000)
 _TICK_MS = const(1000)  # one exchange per tick: the tick is the reply window
@@ -20,16 +23,18 @@ _TICKER_RETRY_MS = const(5000)
 _EVERY_CHECK = const(1)  # force_s: published at each check, changed or not
 
 meter = None
+days = None
 total = None  # Wh since the first boot: the sum of the closed windows (NVS)
 _nv = None
 _windows = 0
 _error = None
 _kept = None  # the window's base as NVS has it
 _clients = 0
+_dated = False
 
 
 def setup():
-    global meter, total, _nv, _kept
+    global meter, days, total, _nv, _kept
     _nv = NVRAM("energy")
     total = _nv.get_int("total", 0)
     _kept = _nv.get_int("base")
@@ -45,6 +50,13 @@ def setup():
     mqtt.pub("Energy", lambda: total, "%d", check_s=60, force_s=1800,
              ha={"device_class": "energy", "unit_of_measurement": "Wh",
                  "state_class": "total_increasing"})
+    days = Days(_nv, TZ.value)
+    mqtt.pub("Today", lambda: days.today_wh(_open_wh()), "%d", check_s=60, force_s=1800,
+             ha={"device_class": "energy", "unit_of_measurement": "Wh", "name": "Today",
+                 "state_class": "total_increasing"})
+    mqtt.pub("Yesterday", lambda: days.yesterday, "%d", check_s=60, force_s=1800,
+             ha={"device_class": "energy", "unit_of_measurement": "Wh", "name": "Yesterday",
+                 "state_class": None})
     mqtt.pub("Malfunction", lambda: meter.malfunction, "%d", check_s=5, force_s=1800,
              ha=mqtt.MALFUNCTION)
     if TICKER.value:
@@ -56,13 +68,17 @@ def _reading(name, attr, fmt, ha):
 
 
 def _tick():
-    global _windows, total, _error, _kept
+    global _windows, total, _error, _kept, _dated
     meter.tick()
     if meter.windows != _windows:
         _windows = meter.windows
         total += meter.window_wh
         _nv.set_int("total", total)
+        days.closed(meter.window_wh)
         mqtt.publish("Wh", "%.1f" % meter.window_wh)  # once per window, in order
+    if not _dated:
+        _dated = sntp.known()  # once the date is known it stays known until power is lost
+    days.tick(time.time() if _dated else None, _open_wh())
     if meter.base != _kept:
         _kept = meter.base
         _nv.set_int("base", _kept)  # about twice an hour: at the close and after the reset
@@ -70,6 +86,13 @@ def _tick():
         _error = meter.error
         if _error:
             log.warn("energy: " + _error)
+
+
+def _open_wh():
+    # What the open window has counted so far (0 when the meter cannot say).
+    if not meter.fresh or meter.base is None:
+        return 0
+    return max(0, meter.pzem.energy - meter.base)
 
 
 def ticker_line():

@@ -117,3 +117,40 @@ def test_kept_base_above_counter_means_meter_was_zeroed():
     meter = Meter(PZEM(Wire(m)), base=5000)
     run(meter, 3)
     assert meter.base == 0 and m.resets == 0
+
+
+# Energy per local day (energy.days): the day boundary at local midnight, exact to the Wh
+# even when an hour window spans midnight, kept across a reboot.
+from energy.days import Days
+from epx.nvram import NVRAM
+
+DAY = 86400
+MIDNIGHT = 20089 * DAY  # 2025-01-01 00:00 UTC: (date(2025, 1, 1) - date(1970, 1, 1)).days in CPython
+
+
+def test_days_split_a_window_at_local_midnight():
+    nv = NVRAM("t_days1")
+    d = Days(nv, 60)  # UTC+1: local midnight is 23:00 UTC
+    assert d.today_wh(0) is None and d.yesterday is None  # no date yet
+    d.closed(100)  # a window before the date was known counts for today
+    d.tick(MIDNIGHT - 2 * 3600, 0)  # 22:00 UTC = 23:00 local
+    assert d.today_wh(0) == 100
+    d.closed(300)
+    d.tick(MIDNIGHT - 3600 - 1, 40)  # one second before local midnight, 40 Wh in the window
+    assert d.today_wh(40) == 440
+    d.tick(MIDNIGHT - 3600, 50)  # local midnight: 50 Wh of the open window were yesterday's
+    assert d.yesterday == 450 and d.today_wh(50) == 0
+    d.closed(120)  # that window closes with 120 Wh: 70 of them today
+    assert d.today_wh(0) == 70
+    again = Days(NVRAM("t_days1"), 60)  # a reboot: the same from NVS
+    assert (again.today_wh(0), again.yesterday, again.day) == (70, 450, d.day)
+
+
+def test_days_after_a_day_off_and_without_a_date():
+    d = Days(NVRAM("t_days2"), 0)
+    d.tick(MIDNIGHT + 100, 0)
+    d.closed(10)
+    d.tick(None, 5)  # the clock lost (a power cycle, no SNTP yet): nothing moves
+    assert d.today_wh(5) == 15
+    d.tick(MIDNIGHT + 2 * DAY + 100, 0)  # two days later: yesterday was not seen
+    assert d.yesterday is None and d.today_wh(0) == 0
