@@ -93,7 +93,6 @@ def ntp():
 
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     with NtpServer(now) as server:
-        server.server = f"127.0.0.1:{server.port}"
         yield server
 
 

@@ -3,7 +3,8 @@ with server packets (mode 4) carrying the time the test chooses.
 
     with NtpServer(datetime(2025, 6, 1, 12, tzinfo=timezone.utc)) as ntp:
         config ... ntpserver 127.0.0.1:{ntp.port}
-        ntp.mode = "silent"   # or "answer", "unsynchronised" (stratum 0, a kiss-o'-death)
+        ntp.mode = "silent"   # or "answer", "unsynchronised" (stratum 0, a kiss-o'-death),
+                              # "stray" (an answer to some other request)
 
 Timestamps are seconds since 1900-01-01 00:00 UTC (RFC 5905 section 6, era 0; later eras
 wrap modulo 2**32) and a 32-bit binary fraction, computed here with CPython's datetime."""
@@ -34,6 +35,7 @@ class NtpServer:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
+        self.server = f"127.0.0.1:{self.port}"  # as config's ntpserver names it
         self._thread = threading.Thread(target=self._serve, daemon=True, name="ntp")
         self._thread.start()
 
@@ -43,9 +45,10 @@ class NtpServer:
         stratum, leap = (0, 3) if self.mode == "unsynchronised" else (1, 0)
         version = request[0] >> 3 & 7
         now = struct.pack("!II", *ntp_timestamp(self.when))
+        origin = bytes(8) if self.mode == "stray" else request[40:48]
         return (struct.pack("!BBbbII4s", leap << 6 | version << 3 | 4, stratum, request[2], -20,
                             0, 0, b"EPXT" if stratum else b"RATE")
-                + now + request[40:48] + now + now)
+                + now + origin + now + now)
 
     def wait_requests(self, n, timeout=10):
         """Until n requests came in."""
