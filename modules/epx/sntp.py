@@ -96,15 +96,15 @@ async def _ask_all():
                 continue
             _due = False
             _retry_ms = _FIRST_RETRY_MS
-            log.info("sntp: %s from %s (clock stepped %d s)" % (log.utc(), host, step))
             _next.start(_PERIOD_MS)
+            log.info("sntp: %s from %s (clock stepped %d s)" % (log.utc(), host, step))
             while _waiting:
                 _waiting.pop(0)()
             return
         delay = _retry_ms
         _retry_ms = min(_retry_ms * 2, _MAX_RETRY_MS)
+        _next.start(delay + randint(0, delay // 2))  # armed before it is said
         log.warn("sntp: no time (%s); retry in %d s" % ("; ".join(why), delay // 1000))
-        _next.start(delay + randint(0, delay // 2))
     finally:
         _round = None
 
