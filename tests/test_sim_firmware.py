@@ -10,6 +10,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -280,6 +281,30 @@ def test_watchdog_expiry_exits_with_wdt_code(device):
     d.request("clock.advance", ms=5000)
     assert d.wait() == EXIT_WDT
     assert d.event("reset")["cause"] == "wdt"
+
+
+def test_the_watchdog_counts_device_time_only(device):
+    d = device("wdtloop").start()
+    d.said("armed")
+    # The host stops the firmware for longer than the watchdog's 2 s of real time (as a busy
+    # host may): no device time passed for it, the device is not reset.
+    os.kill(d.proc.pid, signal.SIGSTOP)
+    threading.Event().wait(3)  # real time passing is what is tested, not a synchronisation
+    os.kill(d.proc.pid, signal.SIGCONT)
+    d.request("clock.advance", ms=10000)  # and 10 s of device time, fed all along
+    assert d.proc.poll() is None, d.why()
+    # A loop that stops feeding is reset 2 s of device time after its last feed, not a
+    # moment sooner, however long that takes in real time (device time nearly stands still).
+    d.request("clock.scale", factor=1e-6)
+    d.request("pin.set", pin=4, value=1)
+    d.request("clock.advance", ms=600)
+    fed = d.said("stopped")["stopped"]
+    now = d.request("clock.now") // 1000
+    d.request("clock.advance", ms=fed + 2000 - now - 2)
+    assert d.proc.poll() is None, d.why()
+    d.request("clock.advance", ms=3)
+    assert d.wait() == EXIT_WDT
+    assert fed + 1999 <= d.event("reset", cause="wdt")["t_us"] // 1000 <= fed + 2000
 
 
 def test_deepsleep_exit_code_and_duration(device):

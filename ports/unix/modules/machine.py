@@ -652,39 +652,32 @@ def deepsleep(time_ms=None):
 
 
 class WDT:
-    # ESP32: the task watchdog; once started it cannot be stopped. A thread resets the
-    # device (EXIT_WDT) when feed() has not been called for `timeout` ms of device time.
-    _fed = None
-    _timeout = 0
+    # ESP32: the task watchdog; once started it cannot be stopped. It counts device time
+    # (simclock.c decides when it bites: only where the firmware had its turn to feed); a
+    # thread waits for the bite and resets the device (EXIT_WDT).
+    _started = False
 
     def __init__(self, id=0, timeout=5000):
         if id != 0:
             raise ValueError
         if timeout <= 0:
             raise ValueError("WDT timeout too short")
-        started = WDT._fed is not None
-        WDT._timeout = timeout
-        WDT._fed = time.ticks_ms()
-        if not started:
+        _simclock.wdt(timeout)
+        if not WDT._started:
+            WDT._started = True
             _thread.start_new_thread(WDT._watch, ())
 
     def feed(self):
-        WDT._fed = time.ticks_ms()
+        _simclock.feed()
 
     @staticmethod
     def _watch():
-        # Overdue for a few real ms too: after a clock jump the firmware gets its turn to
-        # feed before the dog bites, as it would have while the time really passed.
-        overdue = 0
-        while True:
-            time.sleep(0.005)
-            if time.ticks_diff(time.ticks_ms(), WDT._fed) <= WDT._timeout:
-                overdue = 0
-            else:
-                overdue += 1
-                if overdue > 20:
-                    print("E (%d) task_wdt: Task watchdog got triggered." % time.ticks_ms())
-                    sim.exit(sim.EXIT_WDT, "wdt")
+        WDT._reset(_simclock.wdt_wait())
+
+    @staticmethod
+    def _reset(t_ms):
+        print("E (%d) task_wdt: Task watchdog got triggered." % t_ms)
+        sim.exit(sim.EXIT_WDT, "wdt")
 
 
 class RTC:

@@ -14,7 +14,7 @@ CFLAGS += -DMICROPY_PY_THREAD=1 -DMICROPY_PY_THREAD_GIL=1
 LDFLAGS += -lpthread
 
 SRC_C += $(VARIANT_DIR)/simclock.c
-LDFLAGS += -Wl,--wrap=poll
+LDFLAGS += -Wl,--wrap=poll,--wrap=write,--wrap=send,--wrap=sendto,--wrap=read,--wrap=recv,--wrap=recvfrom
 # Scheduled pin IRQs with a device's latency and pauses (gc.collect, TLS handshake).
 SRC_C += $(VARIANT_DIR)/simirq.c
 LDFLAGS += -Wl,--wrap=gc_collect,--wrap=gc_alloc,--wrap=gc_realloc,--wrap=mbedtls_ssl_handshake

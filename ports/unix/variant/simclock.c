@@ -1,24 +1,76 @@
-// The simulated device's clock. The test advances it (a jump: due timers fire, sleeping
-// polls wake) or scales it (device time runs N times faster than real time).
+// The simulated device's clock, in lockstep with the firmware (docs/simulator.md, "Device
+// time"). Device time runs with real time (times a scale), but never much past a deadline
+// that a waiting thread has not yet been woken for: a thread the host runs late finds the
+// clock about where it asked to wake. The test advances the clock by walking it from
+// deadline to deadline, each time until the firmware waits again. The task watchdog counts
+// device time only and bites at points where the firmware had its turn.
 
+#define _GNU_SOURCE  // ppoll
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "py/mphal.h"
 #include "py/runtime.h"
 
+#define NEVER ULONG_MAX
+#define MAX_WAITERS (32)
+#define MAX_MAIN_FDS (8)
+#define TICK_US (20000)           // the watchdog's own thread ticks this often (real time)
+#define STALL_US (200000)         // a tick this late: the process stood still
+#define LATE_REAL_US (20000)      // how far (real, times the scale) the clock may run past a
+                                  // waiting thread's deadline before it ran; 0 in a walk
+#define BUSY_CPU_US (1000000)     // main computed this long without waiting: stuck (CPU time)
+#define BLOCKED_US (200000)       // main sat this long (real) in a system call of its own: stuck
+#define NET_GRACE_MS (200)        // real time a peer gets to answer before a walk step
+#define MAX_FD (1024)
+#define SELECT_POLL_MS (1)        // extmod/modselect.c's MICROPY_PY_SELECT_IOCTL_CALL_PERIOD_MS
+
 static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t clock_cv;  // a wait began or ended, the watchdog bit
 static pthread_t main_thread;
 static unsigned long base_real_us;
 static unsigned long base_virt_us;
+static unsigned long last_us;  // the clock never goes back
 static double clock_scale = 1.0;
+
+// The main thread (the VM's, asyncio's) while it waits in poll() or a sleep.
+static bool main_waiting;
+static unsigned long main_deadline = NEVER;
+static int main_timeout;  // of its wait, ms
+static struct pollfd main_fds[MAX_MAIN_FDS];
+static nfds_t main_nfds;
+static bool wake_pending;  // main was signalled and has not waited again since
+
+// Other threads waiting with a deadline (Timer threads, may_block's feeder, models).
+static struct {
+    pthread_t thread;
+    unsigned long deadline;
+    bool used;
+} waiters[MAX_WAITERS];
+
+// Sockets written and not read since: their peer may be about to answer.
+static volatile unsigned char written[MAX_FD];
+
+// The task watchdog.
+static bool wdt_armed;
+static bool wdt_bitten;
+static bool walking;  // a walk is on (a bite during it is the walker's to act on)
+static unsigned long wdt_timeout_us;
+static unsigned long wdt_fed_us;
+
+// The watchdog thread's last tick: much older means the process stood still (SIGSTOP).
+static unsigned long last_tick_real_us;
 
 static unsigned long monotonic_us(void) {
     struct timespec ts;
@@ -30,21 +82,105 @@ static void wake(int signo) {
     (void)signo;
 }
 
+static void *watchdog_thread(void *arg);
+
 // Before main(): device time starts at EPX_SIM_TICKS_START ms (0 like a booting ESP32,
 // or just short of the ticks period to exercise wrap-around).
 __attribute__((constructor)) static void simclock_init(void) {
     base_real_us = monotonic_us();
+    last_tick_real_us = base_real_us;
     const char *start = getenv("EPX_SIM_TICKS_START");
     base_virt_us = start ? strtoul(start, NULL, 0) * 1000UL : 0;
+    last_us = base_virt_us;
     main_thread = pthread_self();
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&clock_cv, &attr);
     struct sigaction sa = {0};
     sa.sa_handler = wake;  // no SA_RESTART: a sleeping poll() returns EINTR and re-reads the clock
     sigemptyset(&sa.sa_mask);
     sigaction(SIGUSR2, &sa, NULL);
+    // SIGUSR2 (a wake-up) reaches a thread only inside sleep_poll(): none is lost between
+    // reading the clock and starting to wait. Threads inherit the mask.
+    sigset_t usr2;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+    // The watchdog thread blocks every signal: they go to the firmware's threads.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    pthread_create(&t, NULL, watchdog_thread, NULL);
+    pthread_detach(t);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void cond_wait_us(unsigned long us) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    unsigned long ns = ts.tv_nsec + (us % 1000000UL) * 1000UL;
+    ts.tv_sec += us / 1000000UL + ns / 1000000000UL;
+    ts.tv_nsec = ns % 1000000000UL;
+    pthread_cond_timedwait(&clock_cv, &clock_lock, &ts);
+}
+
+static unsigned long wdt_deadline_locked(void) {
+    return wdt_armed ? wdt_fed_us + wdt_timeout_us : NEVER;
+}
+
+// While the main thread waits, the clock does not run past the earliest deadline of a
+// waiting thread (plus a little lateness outside a walk) nor past the watchdog's: it moves
+// on once that thread has been woken and run.
+static unsigned long cap_locked(void) {
+    if (!main_waiting) {
+        return NEVER;
+    }
+    unsigned long cap = main_deadline;
+    for (int i = 0; i < MAX_WAITERS; i++) {
+        if (waiters[i].used && waiters[i].deadline < cap) {
+            cap = waiters[i].deadline;
+        }
+    }
+    if (!walking && cap != NEVER) {
+        cap += (unsigned long)(LATE_REAL_US * clock_scale);
+    }
+    unsigned long w = wdt_deadline_locked();
+    return w < cap ? w : cap;
 }
 
 static unsigned long now_us_locked(void) {
-    return base_virt_us + (unsigned long)((monotonic_us() - base_real_us) * clock_scale);
+    unsigned long real = monotonic_us();
+    if (real - last_tick_real_us > STALL_US) {
+        // The watchdog thread missed its ticks: the whole process stood still (SIGSTOP, or
+        // no CPU at all). The device did not live through that: drop it.
+        base_real_us += real - last_tick_real_us - TICK_US;
+        last_tick_real_us = real;
+    }
+    unsigned long t = base_virt_us + (unsigned long)((real - base_real_us) * clock_scale);
+    unsigned long cap = cap_locked();
+    if (t > cap) {
+        t = cap;
+    }
+    if (t < last_us) {
+        t = last_us;
+    }
+    last_us = t;
+    return t;
+}
+
+// Restart the flow from the clock as it reads now (the time it was held at a cap is dropped).
+static void rebase_locked(void) {
+    base_virt_us = now_us_locked();
+    base_real_us = monotonic_us();
+}
+
+static void set_clock_locked(unsigned long t) {
+    rebase_locked();
+    if (t > base_virt_us) {
+        base_virt_us = last_us = t;
+    }
 }
 
 static unsigned long now_us(void) {
@@ -67,21 +203,164 @@ uint64_t epx_sim_clock_us(void) {
     return now_us();
 }
 
-void epx_sim_delay_ms(unsigned long ms) {
-    unsigned long start = now_us();
-    while (now_us() - start < ms * 1000UL) {
-        // Every handler that is due, as the port's delay loop drains its queue.
-        do {
-            mp_event_handle_nowait();
-        } while (MP_STATE_VM(sched_state) == MP_SCHED_PENDING && pthread_equal(pthread_self(), main_thread));
-        MP_THREAD_GIL_EXIT();
-        usleep(500);
-        MP_THREAD_GIL_ENTER();
+static bool waiter_due_locked(unsigned long now) {
+    for (int i = 0; i < MAX_WAITERS; i++) {
+        if (waiters[i].used && waiters[i].deadline <= now) {
+            return true;
+        }
     }
+    return false;
+}
+
+static bool wdt_overdue_locked(unsigned long now) {
+    return wdt_armed && !wdt_bitten && now >= wdt_deadline_locked();
+}
+
+static void bite_locked(void) {
+    wdt_bitten = true;
+    pthread_cond_broadcast(&clock_cv);
+}
+
+static void signal_waiters_locked(unsigned long upto) {
+    for (int i = 0; i < MAX_WAITERS; i++) {
+        if (waiters[i].used && waiters[i].deadline <= upto) {
+            pthread_kill(waiters[i].thread, SIGUSR2);
+        }
+    }
+}
+
+static void wake_main_locked(void) {
+    wake_pending = true;
+    pthread_kill(main_thread, SIGUSR2);
+}
+
+// Real µs to wait for device time to reach `until` from `now`; -1 for ever.
+static long real_us(unsigned long now, unsigned long until) {
+    if (until == NEVER) {
+        return -1;
+    }
+    double us = ceil((until - now) / clock_scale);
+    return us > 1e15 ? (long)1e15 : (long)us;
 }
 
 int __real_poll(struct pollfd *fds, nfds_t nfds, int timeout);
 
+// poll() for `us` real µs (-1: for ever) that a wake-up (SIGUSR2) interrupts with EINTR.
+static int sleep_poll(struct pollfd *fds, nfds_t nfds, long us) {
+    sigset_t mask;
+    pthread_sigmask(SIG_SETMASK, NULL, &mask);
+    sigdelset(&mask, SIGUSR2);
+    struct timespec ts = { us / 1000000, (us % 1000000) * 1000L };
+    return ppoll(fds, nfds, us < 0 ? NULL : &ts, &mask);
+}
+
+// The main thread waits: poll() or a sleep with a timeout (ms of device time, -1 for ever).
+// The watchdog bites here when the firmware chose to wait past it.
+static int wait_main(struct pollfd *fds, nfds_t nfds, int timeout) {
+    pthread_mutex_lock(&clock_lock);
+    rebase_locked();
+    unsigned long now = now_us_locked();
+    unsigned long deadline = timeout < 0 ? NEVER : now + timeout * 1000UL;
+    main_waiting = true;
+    main_deadline = deadline;
+    main_timeout = timeout;
+    wake_pending = false;
+    main_nfds = nfds < MAX_MAIN_FDS ? nfds : MAX_MAIN_FDS;
+    for (nfds_t i = 0; i < main_nfds; i++) {
+        main_fds[i] = fds[i];
+    }
+    pthread_cond_broadcast(&clock_cv);
+    int r;
+    for (;;) {
+        now = now_us_locked();
+        if (wdt_bitten || wdt_overdue_locked(now)) {
+            if (!wdt_bitten && !waiter_due_locked(now)) {
+                bite_locked();
+            }
+            if (!wdt_bitten) {  // a thread that is due may still feed: its turn first
+                cond_wait_us(1000);
+                continue;
+            }
+            for (;;) {  // the chip resets: the watchdog's thread ends the process
+                pthread_cond_wait(&clock_cv, &clock_lock);
+            }
+        }
+        if (now >= deadline) {
+            r = nfds ? __real_poll(fds, nfds, 0) : 0;
+            break;
+        }
+        unsigned long w = wdt_deadline_locked();
+        long us = real_us(now, w < deadline ? w : deadline);
+        pthread_mutex_unlock(&clock_lock);
+        r = sleep_poll(fds, nfds, us);
+        int err = errno;
+        pthread_mutex_lock(&clock_lock);
+        errno = err;
+        if (r != 0) {
+            break;
+        }
+    }
+    int err = errno;
+    rebase_locked();
+    main_waiting = false;
+    main_deadline = NEVER;
+    pthread_cond_broadcast(&clock_cv);
+    pthread_mutex_unlock(&clock_lock);
+    errno = err;
+    return r;
+}
+
+// Another thread waits: registered, so the clock waits for it and a walk wakes it.
+static int wait_other(struct pollfd *fds, nfds_t nfds, int timeout) {
+    pthread_mutex_lock(&clock_lock);
+    rebase_locked();
+    unsigned long now = now_us_locked();
+    unsigned long deadline = timeout < 0 ? NEVER : now + timeout * 1000UL;
+    int slot = -1;
+    for (int i = 0; i < MAX_WAITERS && deadline != NEVER; i++) {
+        if (!waiters[i].used) {
+            slot = i;
+            waiters[i].used = true;
+            waiters[i].thread = pthread_self();
+            waiters[i].deadline = deadline;
+            break;
+        }
+    }
+    pthread_cond_broadcast(&clock_cv);
+    int r;
+    for (;;) {
+        now = now_us_locked();
+        if (now >= deadline) {
+            r = nfds ? __real_poll(fds, nfds, 0) : 0;
+            break;
+        }
+        long us = real_us(now, deadline);
+        pthread_mutex_unlock(&clock_lock);
+        r = sleep_poll(fds, nfds, us);
+        int err = errno;
+        pthread_mutex_lock(&clock_lock);
+        errno = err;
+        if (r != 0) {
+            break;
+        }
+    }
+    int err = errno;
+    rebase_locked();
+    if (slot >= 0) {
+        waiters[slot].used = false;
+    }
+    pthread_cond_broadcast(&clock_cv);
+    pthread_mutex_unlock(&clock_lock);
+    errno = err;
+    return r;
+}
+
+static int wait_device(struct pollfd *fds, nfds_t nfds, int timeout) {
+    return pthread_equal(pthread_self(), main_thread) ? wait_main(fds, nfds, timeout)
+                                                       : wait_other(fds, nfds, timeout);
+}
+
+// poll() everywhere in the firmware: the timeout is device time.
 int __wrap_poll(struct pollfd *fds, nfds_t nfds, int timeout) {
     if (timeout != 0 && MP_STATE_VM(sched_state) == MP_SCHED_PENDING
         && pthread_equal(pthread_self(), main_thread)) {
@@ -90,32 +369,290 @@ int __wrap_poll(struct pollfd *fds, nfds_t nfds, int timeout) {
         errno = EINTR;
         return -1;
     }
-    if (timeout > 0 && clock_scale != 1.0) {
-        timeout = (int)ceil(timeout / clock_scale);
+    if (timeout == 0) {
+        return __real_poll(fds, nfds, 0);
     }
-    return __real_poll(fds, nfds, timeout);
+    return wait_device(fds, nfds, timeout);
 }
 
-static void rebase(void) {
+// time.sleep_ms: device time, the GIL released (FreeRTOS lets the ESP32's other tasks run),
+// scheduled callbacks run meanwhile as mp_hal_delay_ms does on the ESP32.
+void epx_sim_delay_ms(unsigned long ms) {
+    unsigned long end = now_us() + ms * 1000UL;
+    for (;;) {
+        // Every handler that is due, as the port's delay loop drains its queue.
+        do {
+            mp_event_handle_nowait();
+        } while (MP_STATE_VM(sched_state) == MP_SCHED_PENDING && pthread_equal(pthread_self(), main_thread));
+        unsigned long now = now_us();
+        if (now >= end) {
+            return;
+        }
+        MP_THREAD_GIL_EXIT();
+        wait_device(NULL, 0, (int)((end - now + 999) / 1000));
+        MP_THREAD_GIL_ENTER();
+    }
+}
+
+ssize_t __real_write(int fd, const void *buf, size_t n);
+ssize_t __real_send(int fd, const void *buf, size_t n, int flags);
+ssize_t __real_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len);
+
+ssize_t __wrap_write(int fd, const void *buf, size_t n) {
+    if (fd > 2 && fd < MAX_FD) {
+        written[fd] = 1;
+    }
+    return __real_write(fd, buf, n);
+}
+
+ssize_t __real_read(int fd, void *buf, size_t n);
+ssize_t __real_recv(int fd, void *buf, size_t n, int flags);
+ssize_t __real_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len);
+
+ssize_t __wrap_read(int fd, void *buf, size_t n) {
+    ssize_t r = __real_read(fd, buf, n);
+    if (r > 0 && fd >= 0 && fd < MAX_FD) {
+        written[fd] = 0;
+    }
+    return r;
+}
+
+ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags) {
+    ssize_t r = __real_recv(fd, buf, n, flags);
+    if (r > 0 && fd >= 0 && fd < MAX_FD) {
+        written[fd] = 0;
+    }
+    return r;
+}
+
+ssize_t __wrap_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len) {
+    ssize_t r = __real_recvfrom(fd, buf, n, flags, from, len);
+    if (r > 0 && fd >= 0 && fd < MAX_FD) {
+        written[fd] = 0;
+    }
+    return r;
+}
+
+ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags) {
+    if (fd >= 0 && fd < MAX_FD) {
+        written[fd] = 1;
+    }
+    return __real_send(fd, buf, n, flags);
+}
+
+ssize_t __wrap_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len) {
+    if (fd >= 0 && fd < MAX_FD) {
+        written[fd] = 1;
+    }
+    return __real_sendto(fd, buf, n, flags, to, len);
+}
+
+// The firmware is idle: main waits and is not due, nothing is pending for it, no other
+// waiting thread is due.
+static bool settled_locked(void) {
+    unsigned long now = now_us_locked();
+    return main_waiting && !wake_pending && main_deadline > now && !waiter_due_locked(now)
+           && !wdt_overdue_locked(now);
+}
+
+// The main thread waits to read sockets it wrote to and has not read from since: give
+// their peer (a real process) up to NET_GRACE_MS of real time per walk step to answer
+// before device time moves on; true if an answer came (main runs with it first).
+static bool net_grace_locked(unsigned long *until_real) {
+    struct pollfd fds[MAX_MAIN_FDS];
+    nfds_t n = 0;
+    for (nfds_t i = 0; i < main_nfds; i++) {
+        int fd = main_fds[i].fd;
+        if (fd >= 0 && fd < MAX_FD && written[fd] && (main_fds[i].events & POLLIN)) {
+            fds[n].fd = fd;
+            fds[n].events = POLLIN;
+            fds[n].revents = 0;
+            n++;
+        }
+    }
+    if (!n) {
+        return false;
+    }
     unsigned long real = monotonic_us();
-    base_virt_us += (unsigned long)((real - base_real_us) * clock_scale);
-    base_real_us = real;
+    if (!*until_real) {
+        *until_real = real + NET_GRACE_MS * 1000UL;
+    }
+    int r = 0;
+    if (real < *until_real) {
+        pthread_mutex_unlock(&clock_lock);
+        r = __real_poll(fds, n, (int)((*until_real - real + 999) / 1000));
+        pthread_mutex_lock(&clock_lock);
+    }
+    if (r > 0) {
+        return true;
+    }
+    for (nfds_t i = 0; i < n; i++) {
+        written[fds[i].fd] = 0;  // no answer: a message that wants none
+    }
+    return false;
 }
 
-// _simclock.advance(ms): jump the device clock forward and wake the main thread.
-static mp_obj_t simclock_advance(mp_obj_t ms_in) {
-    mp_int_t ms = mp_obj_get_int(ms_in);
+static unsigned long next_deadline_locked(unsigned long next) {
+    for (int i = 0; i < MAX_WAITERS; i++) {
+        if (waiters[i].used && waiters[i].deadline < next) {
+            next = waiters[i].deadline;
+        }
+    }
+    unsigned long w = wdt_deadline_locked();
+    return w < next ? w : next;
+}
+
+// asyncio polls objects without a file descriptor (ThreadSafeFlag) every ms, as on the
+// ESP32: then the main thread's own deadline is asyncio's next task, asked of `next_task`
+// (ms from now, or None) with the GIL.
+static unsigned long main_due_locked(mp_obj_t next_task) {
+    if (!main_waiting || main_timeout < 0 || main_timeout > SELECT_POLL_MS
+        || next_task == mp_const_none) {
+        return main_waiting ? main_deadline : NEVER;
+    }
+    unsigned long polled = main_deadline;
+    pthread_mutex_unlock(&clock_lock);
+    MP_THREAD_GIL_ENTER();
+    mp_obj_t ms = mp_call_function_0(next_task);
+    MP_THREAD_GIL_EXIT();
+    pthread_mutex_lock(&clock_lock);
+    if (!main_waiting || main_deadline != polled) {
+        return 0;  // main moved meanwhile: look again
+    }
+    if (ms == mp_const_none) {
+        return NEVER;
+    }
+    unsigned long due = (now_us_locked() / 1000 + mp_obj_get_int(ms)) * 1000;
+    return due > polled ? due : polled;
+}
+
+static unsigned long main_cpu_us(void) {
+    clockid_t cid;
+    struct timespec ts;
+    if (pthread_getcpuclockid(main_thread, &cid) || clock_gettime(cid, &ts)) {
+        return 0;
+    }
+    return ts.tv_sec * 1000000UL + ts.tv_nsec / 1000;
+}
+
+// Main sits in a system call of its own (a blocking read, connect, a real-time sleep), not
+// waiting for the GIL (a futex) nor runnable.
+static bool main_in_syscall(void) {
+    char path[64], buf[32];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)getpid());
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return false;
+    }
+    bool in = fgets(buf, sizeof(buf), f) && buf[0] >= '0' && buf[0] <= '9' && atol(buf) != SYS_futex;
+    fclose(f);
+    return in;
+}
+
+// Walk device time forward by `us`: to the next deadline, until the firmware waits again,
+// and so on to the target.
+static void walk_locked(unsigned long us, mp_obj_t next_task) {
+    unsigned long target = now_us_locked() + us;
+    bool stuck = false;
+    for (;;) {
+        unsigned long cpu0 = main_cpu_us(), blocked = 0;
+        unsigned long grace = 0;
+        while (!wdt_bitten) {
+            if (settled_locked()) {
+                if (!net_grace_locked(&grace)) {
+                    break;
+                }
+                continue;  // an answer came: main runs with it first
+            }
+            if (main_waiting) {
+                stuck = false;
+                cpu0 = main_cpu_us();
+                blocked = 0;
+            } else if (!stuck) {
+                // Busy (a second of its own CPU time) or blocked in a system call of its own:
+                // the clock moves on without it (and the watchdog bites if past due). A host
+                // that merely runs it late counts neither.
+                unsigned long real = monotonic_us();
+                blocked = main_in_syscall() ? (blocked ? blocked : real) : 0;
+                stuck = main_cpu_us() - cpu0 >= BUSY_CPU_US || (blocked && real - blocked >= BLOCKED_US);
+            }
+            if (stuck && !main_waiting && !waiter_due_locked(now_us_locked())) {
+                break;  // once the waiting threads that are due have run
+            }
+            cond_wait_us(2000);
+        }
+        if (wdt_bitten) {
+            return;
+        }
+        unsigned long due = main_due_locked(next_task);
+        if (due == 0) {
+            continue;
+        }
+        unsigned long now = now_us_locked();
+        unsigned long next = next_deadline_locked(due);
+        if (next <= now) {
+            next = now;
+        }
+        if (next >= target) {
+            set_clock_locked(target);
+            signal_waiters_locked(NEVER);  // every sleeper recomputes its real timeout
+            wake_main_locked();
+            return;
+        }
+        set_clock_locked(next);
+        signal_waiters_locked(next);
+        if (main_waiting && (due <= next || wdt_deadline_locked() <= next)) {
+            wake_main_locked();
+        }
+    }
+}
+
+// The task watchdog's thread: bites when device time is past the deadline while the main
+// thread is not waiting (busy, or blocked outside a wait) and no waiting thread is due.
+// A wait past the deadline bites in wait_main().
+static void *watchdog_thread(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&clock_lock);
+    for (;;) {
+        cond_wait_us(TICK_US);
+        unsigned long now = now_us_locked();  // drops a stop first
+        last_tick_real_us = monotonic_us();
+        if (!main_waiting && wdt_overdue_locked(now) && !waiter_due_locked(now)) {
+            bite_locked();
+        }
+    }
+    return NULL;
+}
+
+// _simclock.advance(ms[, next_task]): device time moves ms forward. From the host (the
+// control thread), a walk in lockstep with the firmware, True if the watchdog bit on the
+// way; from the main thread (lightsleep, in-firmware tests), a jump: the thread that would
+// have to run in between is the caller.
+static mp_obj_t simclock_advance(size_t n_args, const mp_obj_t *args) {
+    mp_int_t ms = mp_obj_get_int(args[0]);
+    mp_obj_t next_task = n_args > 1 ? args[1] : mp_const_none;
     if (ms < 0) {
         mp_raise_ValueError(MP_ERROR_TEXT("the clock only goes forward"));
     }
+    bool main = pthread_equal(pthread_self(), main_thread);
+    bool bitten = false;
+    MP_THREAD_GIL_EXIT();
     pthread_mutex_lock(&clock_lock);
-    rebase();
-    base_virt_us += ms * 1000UL;
+    if (main) {
+        set_clock_locked(now_us_locked() + ms * 1000UL);
+        signal_waiters_locked(NEVER);
+    } else if (!wdt_bitten) {
+        walking = true;
+        walk_locked(ms * 1000UL, next_task);
+        bitten = wdt_bitten;
+        walking = bitten;  // if it bit, the caller resets the device after answering
+        pthread_cond_broadcast(&clock_cv);
+    }
     pthread_mutex_unlock(&clock_lock);
-    pthread_kill(main_thread, SIGUSR2);
-    return mp_const_none;
+    MP_THREAD_GIL_ENTER();
+    return mp_obj_new_bool(bitten);
 }
-static MP_DEFINE_CONST_FUN_OBJ_1(simclock_advance_obj, simclock_advance);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(simclock_advance_obj, 1, 2, simclock_advance);
 
 // _simclock.scale(factor): device seconds per real second from now on.
 static mp_obj_t simclock_scale(mp_obj_t factor_in) {
@@ -124,10 +661,11 @@ static mp_obj_t simclock_scale(mp_obj_t factor_in) {
         mp_raise_ValueError(MP_ERROR_TEXT("scale must be > 0"));
     }
     pthread_mutex_lock(&clock_lock);
-    rebase();
+    rebase_locked();
     clock_scale = factor;
+    signal_waiters_locked(NEVER);
+    wake_main_locked();
     pthread_mutex_unlock(&clock_lock);
-    pthread_kill(main_thread, SIGUSR2);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(simclock_scale_obj, simclock_scale);
@@ -141,10 +679,49 @@ static MP_DEFINE_CONST_FUN_OBJ_0(simclock_now_us_obj, simclock_now_us);
 // _simclock.wake(): interrupt the main thread's poll() or sleep, as the ESP32's ISRs wake
 // the main task after scheduling a callback.
 static mp_obj_t simclock_wake(void) {
-    pthread_kill(main_thread, SIGUSR2);
+    pthread_mutex_lock(&clock_lock);
+    wake_main_locked();
+    pthread_mutex_unlock(&clock_lock);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(simclock_wake_obj, simclock_wake);
+
+// _simclock.wdt(timeout_ms): arm the task watchdog, or set its timeout; fed now.
+static mp_obj_t simclock_wdt(mp_obj_t timeout_in) {
+    mp_int_t ms = mp_obj_get_int(timeout_in);
+    pthread_mutex_lock(&clock_lock);
+    wdt_timeout_us = ms * 1000UL;
+    wdt_fed_us = now_us_locked();
+    wdt_armed = true;
+    wake_main_locked();  // a waiting main thread recomputes its wake-up
+    pthread_mutex_unlock(&clock_lock);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(simclock_wdt_obj, simclock_wdt);
+
+// _simclock.feed(): feed the task watchdog.
+static mp_obj_t simclock_feed(void) {
+    pthread_mutex_lock(&clock_lock);
+    wdt_fed_us = now_us_locked();
+    pthread_mutex_unlock(&clock_lock);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(simclock_feed_obj, simclock_feed);
+
+// _simclock.wdt_wait(): return once the watchdog has bitten (the caller resets the chip),
+// unless it bit during a walk: then the walker resets it once the host has its answer.
+static mp_obj_t simclock_wdt_wait(void) {
+    MP_THREAD_GIL_EXIT();
+    pthread_mutex_lock(&clock_lock);
+    while (!wdt_bitten || walking) {
+        pthread_cond_wait(&clock_cv, &clock_lock);
+    }
+    unsigned long now = now_us_locked();
+    pthread_mutex_unlock(&clock_lock);
+    MP_THREAD_GIL_ENTER();
+    return mp_obj_new_int_from_ull(now / 1000);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(simclock_wdt_wait_obj, simclock_wdt_wait);
 
 // _simclock.exit(code): end the process at once from any thread (a reset: no unwinding,
 // no finalisers), as the chip stops when it resets.
@@ -162,6 +739,9 @@ static const mp_rom_map_elem_t simclock_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_scale), MP_ROM_PTR(&simclock_scale_obj) },
     { MP_ROM_QSTR(MP_QSTR_now_us), MP_ROM_PTR(&simclock_now_us_obj) },
     { MP_ROM_QSTR(MP_QSTR_wake), MP_ROM_PTR(&simclock_wake_obj) },
+    { MP_ROM_QSTR(MP_QSTR_wdt), MP_ROM_PTR(&simclock_wdt_obj) },
+    { MP_ROM_QSTR(MP_QSTR_feed), MP_ROM_PTR(&simclock_feed_obj) },
+    { MP_ROM_QSTR(MP_QSTR_wdt_wait), MP_ROM_PTR(&simclock_wdt_wait_obj) },
     { MP_ROM_QSTR(MP_QSTR_exit), MP_ROM_PTR(&simclock_exit_obj) },
 };
 static MP_DEFINE_CONST_DICT(simclock_globals, simclock_globals_table);

@@ -91,6 +91,28 @@ def wdt():
         time.sleep_ms(10)
 
 
+def wdtloop():
+    # An asyncio loop feeds a 2 s watchdog every 500 ms until input 4 is high, then turns on
+    # without feeding.
+    import asyncio
+    from machine import WDT, Pin
+
+    w = WDT(timeout=2000)
+    stop = Pin(4, Pin.IN)
+
+    async def main():
+        while not stop.value():
+            w.feed()
+            fed = time.ticks_ms()
+            await asyncio.sleep_ms(500)
+        say(stopped=fed)
+        while True:
+            await asyncio.sleep_ms(100)
+
+    say(armed=1)
+    asyncio.run(main())
+
+
 def deepsleep():
     import machine
 

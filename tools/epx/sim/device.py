@@ -56,6 +56,10 @@ class SimTimeout(AssertionError):
     """A wait on a simulated device ran out; the message ends with its last console lines."""
 
 
+class DeviceReset(EpxError):
+    """The firmware reset (or lost power) before it answered a request."""
+
+
 class Device:
     def __init__(self, folder, name=None, medium=None, heapsize=DEFAULT_HEAP, on_console=None,
                  max_boots=30, console_lines=5000, env=None, mac=None):
@@ -340,7 +344,8 @@ class Device:
                     self._conn = None
                 for k, v in self._pending.items():
                     if v is None and self._pending_conn.get(k) is conn:
-                        self._pending[k] = {"ok": False, "error": "connection lost (device reset?)"}
+                        self._pending[k] = {"ok": False, "error": "connection lost (device reset?)",
+                                            "lost": True}
                 self._cv.notify_all()
             conn.close()
 
@@ -408,7 +413,7 @@ class Device:
                 self._pending.pop(ident, None)
                 self._pending_conn.pop(ident, None)
         if not answer.get("ok"):
-            raise EpxError(f"{op}: {answer.get('error')}")
+            raise (DeviceReset if answer.get("lost") else EpxError)(f"{op}: {answer.get('error')}")
         self._remember(op, args, answer.get("result"))
         return answer.get("result")
 
@@ -428,8 +433,17 @@ class Device:
             elif op == "clock.now" and isinstance(result, int):
                 self.t_us = result
 
-    def advance(self, ms, timeout=TIMEOUT):
-        return self.call("clock.advance", ms=ms, timeout=timeout)
+    def advance(self, ms, timeout=None):
+        """Walk the device clock `ms` forward in lockstep with the firmware: from deadline to
+        deadline, each time until the firmware waits again (docs/simulator.md, "Device
+        time"). A reset on the way ends the walk there: the next boot goes on from it. The
+        walk's real duration grows with `ms` (10 ms of real time allowed per device second)."""
+        if timeout is None:
+            timeout = TIMEOUT + ms / 100000
+        try:
+            self.call("clock.advance", ms=ms, timeout=timeout)
+        except DeviceReset:
+            pass
 
     def irq_timing(self, **us):
         """Scheduled IRQs as slow as a device's, in device microseconds (kept across
