@@ -1,18 +1,25 @@
-"""30 days of device time on the broker, the broker restarted now and then: the device
-stays on its first boot, keeps publishing, and its heap after gc.collect() does not trend
-up. The clock moves in steps shorter than half the keepalive, and after each the test
-waits for the device's next QoS 1 Tick (a value of the uptime): the loop kept up."""
+"""Days of device time on the broker, the broker restarted now and then: the device stays
+on its first boot, keeps publishing, and its heap after gc.collect() does not trend up.
+The clock walks (docs/simulator.md, "Device time"): every timer fires at its period, each
+Tick is published. It moves in steps shorter than half the keepalive, and after each the
+test waits for the device's next QoS 1 Tick (a value of the uptime): the loop kept up.
+A walked device-day takes about a minute of a busy host, so the suite runs two;
+EPX_SOAK_DAYS=30 is the long run."""
 
+import os
+
+import pytest
 
 from test_mqtt_epx import NAME, START_MS, config, restart_broker
 
 DAY_S = 24 * 3600
 KEEPALIVE_S = 65535  # MQTT's longest
 STEP_S = 21600  # six hours: < keepalive / 2
-DAYS = 30
+DAYS = int(os.environ.get("EPX_SOAK_DAYS", "2"))
 
 
-def test_thirty_days(device, broker, proxy, mqtt_watch):
+@pytest.mark.timeout(300 + DAYS * 300)
+def test_days_on_the_broker(device, broker, proxy, mqtt_watch):
     text = config(broker, mqttport=proxy.port, mqttkeepalive=KEEPALIVE_S)
     dev = device("netcheck", files={"config.txt": text})
     w = mqtt_watch(broker)
@@ -21,7 +28,7 @@ def test_thirty_days(device, broker, proxy, mqtt_watch):
     w.wait_for(f"stat/{NAME}/Value", device=dev)
     used = []
     for day in range(DAYS):
-        if day % 7 == 3:
+        if day % 7 == 1:
             mark = dev.console_mark()
             w = restart_broker(broker, proxy, w, mqtt_watch)
             dev.advance(4000)  # past the backoff; no further step until it is back

@@ -30,7 +30,7 @@
 #define STALL_US (200000)         // a tick this late: the process stood still
 #define LATE_REAL_US (20000)      // how far (real, times the scale) the clock may run past a
                                   // waiting thread's deadline before it ran; 0 in a walk
-#define BUSY_CPU_US (1000000)     // main computed this long without waiting: stuck (CPU time)
+#define BUSY_CPU_US (500000)      // main computed this long without waiting: stuck (CPU time)
 #define BLOCKED_US (200000)       // main sat this long (real) in a system call of its own: stuck
 #define NET_GRACE_MS (200)        // real time a peer gets to answer before a walk step
 #define MAX_FD (1024)

@@ -437,9 +437,10 @@ class Device:
         """Walk the device clock `ms` forward in lockstep with the firmware: from deadline to
         deadline, each time until the firmware waits again (docs/simulator.md, "Device
         time"). A reset on the way ends the walk there: the next boot goes on from it. The
-        walk's real duration grows with `ms` (10 ms of real time allowed per device second)."""
+        walk's real duration grows with `ms` (20 ms of real time allowed per device second,
+        and half a minute for a stuck firmware to be found so on a busy host)."""
         if timeout is None:
-            timeout = TIMEOUT + ms / 100000
+            timeout = 3 * TIMEOUT + ms / 50000
         try:
             self.call("clock.advance", ms=ms, timeout=timeout)
         except DeviceReset:
