@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -535,18 +536,60 @@ static unsigned long main_cpu_us(void) {
     return ts.tv_sec * 1000000UL + ts.tv_nsec / 1000;
 }
 
-// Main sits in a system call of its own (a blocking read, connect, a real-time sleep), not
-// waiting for the GIL (a futex) nor runnable.
+static bool is_socket(long fd) {
+    struct stat st;
+    return fd >= 0 && fstat((int)fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+// Main sits in a system call that waits by its own choice: for a socket (a blocking read,
+// connect, accept) or in a real-time sleep; not for the GIL (a futex), a file or the disk
+// (host latency).
 static bool main_in_syscall(void) {
-    char path[64], buf[32];
+    char path[64], buf[64];
     snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)getpid());
     FILE *f = fopen(path, "r");
     if (!f) {
         return false;
     }
-    bool in = fgets(buf, sizeof(buf), f) && buf[0] >= '0' && buf[0] <= '9' && atol(buf) != SYS_futex;
+    bool got = fgets(buf, sizeof(buf), f) != NULL;
     fclose(f);
-    return in;
+    if (!got || buf[0] < '0' || buf[0] > '9') {
+        return false;  // running
+    }
+    char *end;
+    long nr = strtol(buf, &end, 10);
+    long fd = strtol(end, NULL, 16);
+    switch (nr) {
+        case SYS_read:
+        #ifdef SYS_connect
+        case SYS_connect:
+        #endif
+        #ifdef SYS_recvfrom
+        case SYS_recvfrom:
+        #endif
+        #ifdef SYS_recvmsg
+        case SYS_recvmsg:
+        #endif
+        #ifdef SYS_accept
+        case SYS_accept:
+        #endif
+            return is_socket(fd);
+        #ifdef SYS_nanosleep
+        case SYS_nanosleep:
+        #endif
+        #ifdef SYS_clock_nanosleep
+        case SYS_clock_nanosleep:
+        #endif
+        #ifdef SYS_select
+        case SYS_select:
+        #endif
+        #ifdef SYS_pselect6
+        case SYS_pselect6:
+        #endif
+            return true;
+        default:
+            return false;
+    }
 }
 
 // Walk device time forward by `us`: to the next deadline, until the firmware waits again,
