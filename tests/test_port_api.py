@@ -64,10 +64,10 @@ def test_a_name_the_port_lacks_fails_the_check(api):
     assert portapi.check_sim("machine", source, api) == []
     broken = {
         "a function": source + "\n\ndef hard_reset():\n    pass\n",
-        "a constant": source.replace("    IRQ_RISING = 1\n", "    IRQ_RISING = 1\n    IRQ_LOW_LEVEL = 4\n"),
-        "a keyword": source.replace("def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, wake=None)",
-                                    "def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, wake=None, *, hard=False)"),
-        "a public attribute": source.replace("        g.pin = self\n", "        g.pin = self\n        self.handler = handler\n"),
+        "a constant": source.replace("\nclass Pin:\n", "\nclass Pin:\n    IRQ_LOW_LEVEL = 4\n", 1),
+        "a keyword": source + "\n\ndef reset_cause(*, hard=False):\n    pass\n",
+        "a public attribute": source + "\n\nclass WDT:\n    def __init__(self, id=0, timeout=5000):\n"
+                                        "        self.fed = 0\n\n    def feed(self):\n        pass\n",
     }
     for what, text in broken.items():
         assert text != source, what

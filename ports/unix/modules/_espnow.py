@@ -1,13 +1,13 @@
 # The simulated ESP32 `_espnow` (MicroPython v1.25.0, ports/esp32/modespnow.c), under the
 # port's own espnow.py. Frames leave as `espnow.send` events; the host's medium hands
 # frames in with the `espnow.deliver` op.
-import binascii
-import io
-import micropython
-import time
+import binascii as _binascii
+import io as _io
+import micropython as _micropython
+import time as _time
 import _simclock
 
-import sim
+import sim as _sim
 
 MAX_DATA_LEN = const(250)
 ADDR_LEN = const(6)
@@ -57,7 +57,7 @@ class _State:
 _s = _State
 
 
-class ESPNowBase(io.IOBase):
+class ESPNowBase(_io.IOBase):
     peers_table = {}
 
     def __init__(self):
@@ -78,7 +78,9 @@ class ESPNowBase(io.IOBase):
         if not _s.active:
             raise _err(0x3065)
 
-    def config(self, param=None, *, rxbuf=None, timeout_ms=None, rate=None):
+    def config(self, *args, rxbuf=None, timeout_ms=None, rate=None):
+        # the parameter asked for is positional only (modespnow.c:espnow_config)
+        param = args[0] if args else None
         if rxbuf is not None and rxbuf >= 0:
             _s.rxbuf = rxbuf
         if timeout_ms is not None:
@@ -106,11 +108,11 @@ class ESPNowBase(io.IOBase):
             raise ValueError("ESPNow.recvinto(): Invalid argument")
         if timeout_ms is None:
             timeout_ms = _s.timeout_ms
-        start = time.ticks_ms()
+        start = _time.ticks_ms()
         while not _s.rx:
-            if timeout_ms >= 0 and time.ticks_diff(time.ticks_ms(), start) >= timeout_ms:
+            if timeout_ms >= 0 and _time.ticks_diff(_time.ticks_ms(), start) >= timeout_ms:
                 return 0
-            time.sleep_ms(1)
+            _time.sleep_ms(1)
         peer, msg, rssi, t = _s.rx.pop(0)
         _s.rx_bytes -= _PKT_OVERHEAD + len(msg)
         buf = data[1]
@@ -159,8 +161,8 @@ class ESPNowBase(io.IOBase):
         channel = network.WLAN(0).config("channel")
         for mac in targets:
             p = _s.peers[mac]
-            sim.emit("espnow.send", peer=binascii.hexlify(mac).decode(),
-                     msg=binascii.b2a_base64(msg, newline=False).decode(),
+            _sim.emit("espnow.send", peer=_binascii.hexlify(mac).decode(),
+                     msg=_binascii.b2a_base64(msg, newline=False).decode(),
                      channel=p[1] or channel, key=_key(mac))
         _s.stats[0] += len(targets)
         _s.stats[1] += len(targets)
@@ -223,7 +225,7 @@ def _key(mac):
     p = _s.peers.get(mac)
     if p is None or not p[3] or mac == _BROADCAST:
         return None
-    return binascii.hexlify(_s.pmk + p[0]).decode()
+    return _binascii.hexlify(_s.pmk + p[0]).decode()
 
 
 def _deliver(peer, msg, rssi, key=None):
@@ -238,12 +240,12 @@ def _deliver(peer, msg, rssi, key=None):
     if _s.rx_bytes + _PKT_OVERHEAD + len(msg) >= _s.rxbuf:
         _s.stats[4] += 1
         return False
-    _s.rx.append((peer, msg, rssi, time.ticks_ms()))
+    _s.rx.append((peer, msg, rssi, _time.ticks_ms()))
     _s.rx_bytes += _PKT_OVERHEAD + len(msg)
     _s.stats[3] += 1
     if _s.irq is not None:
         try:
-            micropython.schedule(_s.irq, _s.irq_arg)
+            _micropython.schedule(_s.irq, _s.irq_arg)
         except RuntimeError:
             pass
     _simclock.wake()

@@ -2,15 +2,14 @@
 # <device>/nvs.json, Partition over <device>/flash.bin laid out by the partition table the
 # host wrote at 0x8000, OTA data in ESP-IDF's format. Errors are check_esp_err's:
 # OSError(-esp_err, "ESP_ERR_...").
-import binascii
-import hashlib
-import json
-import micropython
-import struct
+import binascii as _binascii
+import hashlib as _hashlib
+import json as _json
+import struct as _struct
 import _simirq
 
-import sim
-from sim import powercut
+import sim as _sim
+from sim import powercut as _powercut
 
 WAKEUP_ALL_LOW = False
 WAKEUP_ANY_HIGH = True
@@ -57,10 +56,6 @@ def raw_temperature():
     return 128
 
 
-def mcu_temperature():
-    return 45
-
-
 def idf_heap_info(capabilities):
     return [(98304, 61440, 40960, 60000)]
 
@@ -71,12 +66,12 @@ _INT_TYPES = ("u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64")
 
 
 def _nvs_load():
-    data = sim.read_file("nvs.json")
-    return json.loads(data) if data else {}
+    data = _sim.read_file("nvs.json")
+    return _json.loads(data) if data else {}
 
 
 def _nvs_store(store):
-    sim.write_file("nvs.json", json.dumps(store).encode())
+    _sim.write_file("nvs.json", _json.dumps(store).encode())
 
 
 def _check_name(name, code):
@@ -116,10 +111,10 @@ class NVS:
         return self._get(key, "i32")
 
     def set_blob(self, key, value):
-        self._set(key, "blob", binascii.b2a_base64(bytes(value), newline=False).decode())
+        self._set(key, "blob", _binascii.b2a_base64(bytes(value), newline=False).decode())
 
     def get_blob(self, key, buf):
-        value = binascii.a2b_base64(self._get(key, "blob"))
+        value = _binascii.a2b_base64(self._get(key, "blob"))
         if len(value) > len(buf):
             raise _esp_err(0x110C)
         buf[: len(value)] = value
@@ -149,7 +144,7 @@ _flash = None
 def _flash_file():
     global _flash
     if _flash is None:
-        _flash = sim.open_file("flash.bin", "r+b")
+        _flash = _sim.open_file("flash.bin", "r+b")
     return _flash
 
 
@@ -182,7 +177,7 @@ _erased = b"\xff" * _SECTOR
 
 
 def _flash_write(addr, data):
-    cut = powercut.at(addr)
+    cut = _powercut.at(addr)
     mv = memoryview(data)
     if cut:
         mv = mv[: len(mv) // 2]
@@ -198,7 +193,7 @@ def _flash_write(addr, data):
         done += len(piece)
     _flash_busy(((addr + len(mv) + 255) // 256 - addr // 256) * _simirq.timing(_WRITE_US))
     if cut:
-        powercut.stop()
+        _powercut.stop()
 
 
 def _flash_busy(us):
@@ -208,7 +203,7 @@ def _flash_busy(us):
 
 
 def _flash_erase(addr, size):
-    cut = powercut.at(addr)
+    cut = _powercut.at(addr)
     if cut:
         size //= 2
     size0 = size
@@ -220,7 +215,7 @@ def _flash_erase(addr, size):
         size -= n
     _flash_busy((size0 + _SECTOR - 1) // _SECTOR * _simirq.timing(_ERASE_US))
     if cut:
-        powercut.stop()
+        _powercut.stop()
 
 
 _table = None
@@ -234,7 +229,7 @@ def _partitions():
         raw = bytearray(0xC00)
         _flash_read(_TABLE, raw)
         for at in range(0, len(raw), 32):
-            magic, kind, subtype, offset, size, label, flags = struct.unpack_from("<HBBII16sI", raw, at)
+            magic, kind, subtype, offset, size, label, flags = _struct.unpack_from("<HBBII16sI", raw, at)
             if magic != 0x50AA:
                 break
             label = label.split(b"\0")[0].decode()
@@ -252,7 +247,7 @@ _OTA_UNDEFINED = const(0xFFFFFFFF)
 
 
 def _ota_crc(seq):
-    return binascii.crc32(struct.pack("<I", seq), 0xFFFFFFFF) & 0xFFFFFFFF
+    return _binascii.crc32(_struct.pack("<I", seq), 0xFFFFFFFF) & 0xFFFFFFFF
 
 
 def _otadata():
@@ -262,7 +257,7 @@ def _otadata():
         buf = bytearray(32)
         for i in range(2):
             _flash_read(part[2] + i * _SECTOR, buf)
-            seq, state, crc = struct.unpack_from("<I20xII", buf)
+            seq, state, crc = _struct.unpack_from("<I20xII", buf)
             entries.append([seq, state, crc])
     return part, entries
 
@@ -282,8 +277,8 @@ def _active(entries):
 
 def _write_ota_entry(part, index, seq, state):
     buf = bytearray(b"\xff" * 32)
-    struct.pack_into("<I", buf, 0, seq)
-    struct.pack_into("<II", buf, 24, state, _ota_crc(seq))
+    _struct.pack_into("<I", buf, 0, seq)
+    _struct.pack_into("<II", buf, 24, state, _ota_crc(seq))
     _flash_erase(part[2] + index * _SECTOR, _SECTOR)
     _flash_write(part[2] + index * _SECTOR, buf)
 
@@ -319,7 +314,7 @@ def _verify_image(p):
     seg = bytearray(8)
     for _ in range(head[1]):
         _flash_read(p[2] + at, seg)
-        _, length = struct.unpack("<II", seg)
+        _, length = _struct.unpack("<II", seg)
         at += 8
         if at + length > p[3]:
             return False
@@ -337,7 +332,7 @@ def _verify_image(p):
     if stored[0] != check:
         return False
     if head[23]:
-        h = hashlib.sha256()
+        h = _hashlib.sha256()
         done = 0
         while done < at:
             n = min(at - done, _SECTOR)
@@ -363,7 +358,7 @@ class Partition:
             if id == 0:
                 p = _boot_partition()
             elif id == 1:
-                p = _find_first(0, 0xFF, sim.BOOT["slot"])
+                p = _find_first(0, 0xFF, _sim.BOOT["slot"])
             else:
                 raise ValueError
         else:
@@ -371,7 +366,7 @@ class Partition:
         if p is None:
             raise OSError(2)  # ENOENT, as esp32_partition_new
         self._p = p
-        self.block_size = block_size
+        self._block_size = block_size
 
     @staticmethod
     def find(type=0, subtype=0xFF, label=None, block_size=4096):
@@ -396,10 +391,10 @@ class Partition:
         return self._p[2] + offset
 
     def readblocks(self, block_num, buf, offset=0):
-        _flash_read(self._range(block_num * self.block_size + offset, len(buf)), buf)
+        _flash_read(self._range(block_num * self._block_size + offset, len(buf)), buf)
 
     def writeblocks(self, block_num, buf, offset=None):
-        at = block_num * self.block_size + (offset or 0)
+        at = block_num * self._block_size + (offset or 0)
         addr = self._range(at, len(buf))
         if offset is None:
             # A plain write erases first, in whole sectors (keeping what shares them).
@@ -417,11 +412,11 @@ class Partition:
         if cmd in (1, 2, 3):
             return 0
         if cmd == 4:
-            return self._p[3] // self.block_size
+            return self._p[3] // self._block_size
         if cmd == 5:
-            return self.block_size
+            return self._block_size
         if cmd == 6:
-            if self.block_size != _SECTOR:
+            if self._block_size != _SECTOR:
                 return -22
             _flash_erase(self._range(arg * _SECTOR, _SECTOR), _SECTOR)
             return 0
@@ -462,7 +457,7 @@ class Partition:
     @staticmethod
     def mark_app_valid_cancel_rollback():
         part, entries = _otadata()
-        running = sim.BOOT["slot"]
+        running = _sim.BOOT["slot"]
         active = _active(entries)
         if active < 0:
             return

@@ -1,18 +1,18 @@
 # The simulated ESP32 `machine` module (MicroPython v1.25.0, ports/esp32): same names,
 # constants and errors; pins, buses and resets act on the simulated world (sim).
-import io
-import micropython
-import time
+import io as _io
+import micropython as _micropython
+import time as _time
 import _simclock
 import _simirq
 import _simrtc
 import _thread
-import umachine
-from errno import ENODEV, ETIMEDOUT
+import umachine as _umachine
+from errno import ENODEV as _ENODEV, ETIMEDOUT as _ETIMEDOUT
 from umachine import mem8, mem16, mem32
 
-import sim
-from sim import models
+import sim as _sim
+from sim import models as _models
 
 PWRON_RESET = const(1)
 HARD_RESET = const(2)
@@ -74,7 +74,7 @@ def _raise_irq(handler, arg, wait=False, ago_us=0):
         _deferred[arg] = handler
         return
     while not _simirq.isr(handler, arg, ago_us) and wait:
-        time.sleep_ms(1)
+        _time.sleep_ms(1)
 
 
 def _flash_busy(us):
@@ -120,9 +120,9 @@ class _GPIO:
             return
         if self.mode in (Pin.OUT, Pin.OPEN_DRAIN):
             # Every edge, formatted by hand: bit-banged lines make many.
-            sim.send_raw(b'{"event": "pin", "pin": %d, "value": %d, "t_us": %d}\n'
+            _sim.send_raw(b'{"event": "pin", "pin": %d, "value": %d, "t_us": %d}\n'
                          % (self.n, new, _simclock.now_us()))
-            watching = models.watchers(self.n)
+            watching = _models.watchers(self.n)
             if watching:
                 for m in watching:
                     m.on_pin(self.n, new)
@@ -244,18 +244,18 @@ class _PinIRQ:
 
 
 def time_pulse_us(pin, pulse_level, timeout_us=1000000):
-    start = time.ticks_us()
+    start = _time.ticks_us()
     while pin.value() == pulse_level:
-        if time.ticks_diff(time.ticks_us(), start) >= timeout_us:
+        if _time.ticks_diff(_time.ticks_us(), start) >= timeout_us:
             return -2
     while pin.value() != pulse_level:
-        if time.ticks_diff(time.ticks_us(), start) >= timeout_us:
+        if _time.ticks_diff(_time.ticks_us(), start) >= timeout_us:
             return -2
-    start = time.ticks_us()
+    start = _time.ticks_us()
     while pin.value() == pulse_level:
-        if time.ticks_diff(time.ticks_us(), start) >= timeout_us:
+        if _time.ticks_diff(_time.ticks_us(), start) >= timeout_us:
             return -1
-    return time.ticks_diff(time.ticks_us(), start)
+    return _time.ticks_diff(_time.ticks_us(), start)
 
 
 class Signal:
@@ -285,7 +285,7 @@ _ADC_FULL_MV = (950, 1250, 1750, 3100)  # by attenuation, as the calibration rea
 
 
 class ADC:
-    # The voltage on the pin comes from a model on "pins" (sim.models.PinModel.voltage).
+    # The voltage on the pin comes from a model on "pins" (_sim.models.PinModel.voltage).
     ATTN_0DB = 0
     ATTN_2_5DB = 1
     ATTN_6DB = 2
@@ -329,7 +329,7 @@ class ADC:
 
     def _raw12(self):
         full = _ADC_FULL_MV[ADC._attens[self._n]] * 1000
-        uv = models.voltage_at(self._n)
+        uv = _models.voltage_at(self._n)
         return max(0, min(4095, uv * 4095 // full))
 
     def read(self):
@@ -369,21 +369,21 @@ class Timer:
         else:
             period_ms = period * 1000 / tick_hz
         run = self._run = [True]
-        self._start = time.ticks_ms()
+        self._start = _time.ticks_ms()
         _thread.start_new_thread(self._tick, (run, mode, callback, max(period_ms, 1)))
 
     def _tick(self, run, mode, callback, period_ms):
-        due = time.ticks_add(time.ticks_us(), int(period_ms * 1000))
+        due = _time.ticks_add(_time.ticks_us(), int(period_ms * 1000))
         while run[0]:
-            left = time.ticks_diff(due, time.ticks_us())
+            left = _time.ticks_diff(due, _time.ticks_us())
             if left > 0:
-                time.sleep_ms(min(left // 1000 + 1, 10))
+                _time.sleep_ms(min(left // 1000 + 1, 10))
                 continue
             if callback is not None and run[0]:
                 _raise_irq(callback, self, True)
             if mode == Timer.ONE_SHOT:
                 return
-            due = time.ticks_add(due, int(period_ms * 1000))
+            due = _time.ticks_add(due, int(period_ms * 1000))
 
     def deinit(self):
         if self._run:
@@ -391,7 +391,7 @@ class Timer:
             self._run = None
 
     def value(self):
-        return time.ticks_diff(time.ticks_ms(), self._start) if self._run else 0
+        return _time.ticks_diff(_time.ticks_ms(), self._start) if self._run else 0
 
 
 # --- I2C --------------------------------------------------------------------------------
@@ -404,22 +404,22 @@ def _pin_id(p):
 class SoftI2C:
     def __init__(self, scl, sda, *, freq=400000, timeout=50000):
         self._names = ("i2c@%d,%d" % (_pin_id(scl), _pin_id(sda)),)
-        self.init(freq=freq, timeout=timeout)
+        self._freq = freq
+        self._timeout = timeout
 
-    def init(self, *, freq=400000, timeout=50000, scl=None, sda=None):
-        self.freq = freq
-        self.timeout = timeout
+    def init(self, *, scl, sda, freq=400000, timeout=50000):
+        self.__init__(scl, sda, freq=freq, timeout=timeout)
 
     def _target(self, addr):
         for name in self._names:
-            bus = models.buses.get(name)
+            bus = _models.buses.get(name)
             if bus:
                 m = bus.get(addr)
                 if m is not None and m.stuck:
-                    raise OSError(ETIMEDOUT)
+                    raise OSError(_ETIMEDOUT)
                 if m is not None and m.present:
                     return m
-        raise OSError(ENODEV)
+        raise OSError(_ENODEV)
 
     def scan(self):
         found = []
@@ -478,18 +478,26 @@ class I2C(SoftI2C):
         pins = _I2C_PINS[id]
         scl = pins[0] if scl is None else _pin_id(scl)
         sda = pins[1] if sda is None else _pin_id(sda)
-        self.id = id
+        self._id = id
+        self._scl = scl
+        self._sda = sda
         self._names = ("i2c%d" % id, "i2c@%d,%d" % (scl, sda))
-        self.init(freq=freq, timeout=timeout)
+        self._freq = freq
+        self._timeout = timeout
 
     def __repr__(self):
-        return "I2C(%d, freq=%d)" % (self.id, self.freq)
+        return "I2C(%d, scl=%d, sda=%d, freq=%d, timeout=%d)" % (
+            self._id, self._scl, self._sda, self._freq, self._timeout)
+
+    def init(self, *args):
+        # The hardware I2C's protocol has no init (extmod/machine_i2c.c:machine_i2c_init).
+        raise OSError("I2C operation not supported")
 
 
 # --- UART -------------------------------------------------------------------------------
 
 
-class UART(io.IOBase):
+class UART(_io.IOBase):
     INV_TX = 1
     INV_RX = 4
     INV_RTS = 2
@@ -500,28 +508,28 @@ class UART(io.IOBase):
     def __init__(self, id, baudrate=115200, bits=8, parity=None, stop=1, **kw):
         if not 0 <= id < 3:
             raise ValueError("UART(%d) does not exist" % id)
-        self.id = id
-        self.timeout = 0
-        self.timeout_char = 0
+        self._id = id
+        self._timeout = 0
+        self._timeout_char = 0
         self.init(baudrate, bits, parity, stop, **kw)
 
     def init(self, baudrate=115200, bits=8, parity=None, stop=1, *, tx=None, rx=None,
              rts=None, cts=None, txbuf=None, rxbuf=None, timeout=None, timeout_char=None,
              invert=None, flow=None):
-        self.baudrate = baudrate
+        self._baudrate = baudrate
         if timeout is not None:
-            self.timeout = timeout
+            self._timeout = timeout
         if timeout_char is not None:
-            self.timeout_char = timeout_char
+            self._timeout_char = timeout_char
 
     def deinit(self):
         pass
 
     def __repr__(self):
-        return "UART(%d, baudrate=%d, timeout=%d)" % (self.id, self.baudrate, self.timeout)
+        return "UART(%d, baudrate=%d, timeout=%d)" % (self._id, self._baudrate, self._timeout)
 
     def _peer(self):
-        return models.buses.get("uart%d" % self.id)
+        return _models.buses.get("uart%d" % self._id)
 
     def _rx(self):
         m = self._peer()
@@ -533,10 +541,10 @@ class UART(io.IOBase):
 
     def _wait(self, n):
         # uart_read_bytes: wait up to `timeout` ms (device time) for n bytes.
-        if self.timeout:
-            start = time.ticks_ms()
-            while self.any() < n and time.ticks_diff(time.ticks_ms(), start) < self.timeout:
-                time.sleep_ms(1)
+        if self._timeout:
+            start = _time.ticks_ms()
+            while self.any() < n and _time.ticks_diff(_time.ticks_ms(), start) < self._timeout:
+                _time.sleep_ms(1)
         return self.any()
 
     def readinto(self, buf, nbytes=None):
@@ -613,33 +621,33 @@ def freq(hz=None):
 
 
 def unique_id():
-    return sim.mac()
+    return _sim.mac()
 
 
 def reset():
-    sim.exit(sim.EXIT_RESET, "reset")
+    _sim.exit(_sim.EXIT_RESET, "reset")
 
 
 def soft_reset():
-    sim.exit(sim.EXIT_SOFT, "soft_reset")
+    _sim.exit(_sim.EXIT_SOFT, "soft_reset")
 
 
 def reset_cause():
-    return sim.BOOT["reset_cause"]
+    return _sim.BOOT["reset_cause"]
 
 
 def wake_reason():
-    return sim.BOOT["wake_reason"]
+    return _sim.BOOT["wake_reason"]
 
 
 def idle():
-    umachine.idle()
+    _umachine.idle()
 
 
 def lightsleep(time_ms=None):
     if time_ms is None:
         while True:
-            time.sleep_ms(1000)
+            _time.sleep_ms(1000)
     _simclock.advance(time_ms)
 
 
@@ -647,8 +655,8 @@ sleep = lightsleep
 
 
 def deepsleep(time_ms=None):
-    sim.write_file("run/deepsleep.json", ('{"ms": %s}' % ("null" if time_ms is None else int(time_ms))).encode())
-    sim.exit(sim.EXIT_DEEPSLEEP, "deepsleep")
+    _sim.write_file("run/deepsleep.json", ('{"ms": %s}' % ("null" if time_ms is None else int(time_ms))).encode())
+    _sim.exit(_sim.EXIT_DEEPSLEEP, "deepsleep")
 
 
 class WDT:
@@ -677,7 +685,7 @@ class WDT:
     @staticmethod
     def _reset(t_ms):
         print("E (%d) task_wdt: Task watchdog got triggered." % t_ms)
-        sim.exit(sim.EXIT_WDT, "wdt")
+        _sim.exit(_sim.EXIT_WDT, "wdt")
 
 
 class RTC:
@@ -695,10 +703,10 @@ class RTC:
 
     def memory(self, data=None):
         if data is None:
-            return sim.read_file("rtc.bin", b"")
+            return _sim.read_file("rtc.bin", b"")
         if len(data) > 2048:
             raise ValueError("buffer too long")
-        sim.write_file("rtc.bin", bytes(data))
+        _sim.write_file("rtc.bin", bytes(data))
 
 
 # GPIO registers for register-level bit-banging (modules/third/shiftreg.py), on the pins above.

@@ -1,9 +1,9 @@
 # The simulated ESP32 `network` module (MicroPython v1.25.0, ports/esp32): WLAN and LAN
 # whose link follows the WiFi world the host sets (wifi.set: ap, password, drop, delay_ms).
 # Association runs on the device clock; status codes are ESP-IDF's.
-import time
+import time as _time
 
-import sim
+import sim as _sim
 
 STA_IF = const(0)
 AP_IF = const(1)
@@ -84,7 +84,7 @@ def ipconfig(*args, **kw):
 
 
 def _mac(offset):
-    m = bytearray(sim.mac())
+    m = bytearray(_sim.mac())
     m[5] = (m[5] + offset) & 0xFF
     return bytes(m)
 
@@ -101,22 +101,22 @@ class _Interface:
         self._requested = False
         self._since = 0
         self._up = False
-        self._generation = sim.wifi["generation"]
+        self._generation = _sim.wifi["generation"]
         self._reason = 0
         self._link = None
         self._static = None
 
     def _update(self):
-        w = sim.wifi
+        w = _sim.wifi
         if self._up and (w["generation"] != self._generation or not w["ap"]):
             # Link lost: beacon timeout; the driver keeps trying (ESP32's reconnect loop).
             self._up = False
             self._reason = STAT_BEACON_TIMEOUT
-            self._since = time.ticks_ms()
+            self._since = _time.ticks_ms()
         self._generation = w["generation"]
         if self._up or not (self._active and self._requested):
             return
-        if time.ticks_diff(time.ticks_ms(), self._since) < (w.get("delay_ms") or 0):
+        if _time.ticks_diff(_time.ticks_ms(), self._since) < (w.get("delay_ms") or 0):
             return
         if not w["ap"]:
             self._reason = STAT_NO_AP_FOUND
@@ -136,7 +136,7 @@ class _Interface:
         self._requested = True
         self._up = False
         self._reason = 0
-        self._since = time.ticks_ms()
+        self._since = _time.ticks_ms()
 
     def active(self, is_active=None):
         if is_active is None:
@@ -211,7 +211,10 @@ class WLAN(_Interface):
     def _accepts(self, password):
         return password is None or password == self._config["key"]
 
-    def connect(self, ssid=None, key=None, *, bssid=None):
+    def connect(self, *args, bssid=None):
+        # ssid and key are positional only (network_wlan.c:network_wlan_connect)
+        ssid = args[0] if args else None
+        key = args[1] if len(args) > 1 else None
         if self._if != STA_IF:
             raise OSError("STA required")
         if not self._active:
@@ -251,7 +254,7 @@ class WLAN(_Interface):
     def scan(self):
         if not self._active:
             raise OSError("STA must be active")
-        if not sim.wifi["ap"]:
+        if not _sim.wifi["ap"]:
             return []
         return [(b"epx-sim", b"\x02\x00\x00\x00\x00\x01", 1, -55, 3, False)]
 

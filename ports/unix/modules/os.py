@@ -1,6 +1,8 @@
 # The simulated ESP32 `os`: the unix port's file functions (on the mounted littlefs), with
-# the ESP32's uname(), dupterm() and sync().
-from uos import *
+# the ESP32's uname(), dupterm() and sync(). Only what extmod/modos.c gives the ESP32: not
+# the unix port's getenv, system or VfsPosix.
+from uos import VfsLfs2, chdir, getcwd, ilistdir, listdir, mkdir, mount, remove, rename, rmdir
+from uos import sep, stat, statvfs, umount, unlink, urandom
 
 
 class _UName(tuple):

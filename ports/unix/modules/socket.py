@@ -1,14 +1,14 @@
 # The simulated ESP32 `socket` module: real host sockets behind the ESP32's interface
 # (addresses as ('ip', port) tuples, getaddrinfo errors as negative numbers), which need
 # the simulated network link: no link, no connection; a socket from a lost link is dead.
-import io
-import uselect
-import usocket
-from errno import ECONNABORTED, EHOSTUNREACH
+import io as _io
+import uselect as _uselect
+import usocket as _usocket
+from errno import ECONNABORTED as _ECONNABORTED, EHOSTUNREACH as _EHOSTUNREACH
 from usocket import AF_INET, AF_INET6, SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOL_SOCKET
 from usocket import SO_REUSEADDR, SO_BROADCAST
 
-import network
+import network as _network
 
 IPPROTO_IP = const(0)
 IPPROTO_TCP = const(6)
@@ -23,12 +23,12 @@ _CLOSE = const(4)
 def _raw(addr):
     # ('ip', port) -> the host's sockaddr
     if isinstance(addr, tuple):
-        return usocket.getaddrinfo(addr[0], addr[1])[0][-1]
+        return _usocket.getaddrinfo(addr[0], addr[1])[0][-1]
     return addr
 
 
 def _tuple(raw):
-    _, ip, port = usocket.sockaddr(raw)
+    _, ip, port = _usocket.sockaddr(raw)
     return ("%d.%d.%d.%d" % tuple(ip), port)
 
 
@@ -39,10 +39,10 @@ def _numeric(host):
 
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     # lwIP resolves an address literal without the network; a name needs DNS, so a link.
-    if not _numeric(host) and network._link() is None:
+    if not _numeric(host) and _network._link() is None:
         raise OSError(_EAI_FAIL)
     try:
-        found = usocket.getaddrinfo(host, port)
+        found = _usocket.getaddrinfo(host, port)
     except OSError:
         raise OSError(_EAI_FAIL)
     for entry in found:
@@ -51,14 +51,14 @@ def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     raise OSError(_EAI_FAIL)
 
 
-class socket(io.IOBase):
+class socket(_io.IOBase):
     def __init__(self, af=AF_INET, type=SOCK_STREAM, proto=0, _sock=None, _link=None):
-        self._s = _sock or usocket.socket(af, type, proto)
+        self._s = _sock or _usocket.socket(af, type, proto)
         self._link = _link
 
     def _check(self):
-        if self._link is not None and network._link() != self._link:
-            raise OSError(ECONNABORTED)
+        if self._link is not None and _network._link() != self._link:
+            raise OSError(_ECONNABORTED)
 
     def __repr__(self):
         return "<socket fd=%d>" % self._s.fileno()
@@ -71,7 +71,7 @@ class socket(io.IOBase):
             return self._s.fileno()
         if req == _POLL:
             # Asked by wrappers polling through this object (a tls socket over it).
-            p = uselect.poll()
+            p = _uselect.poll()
             p.register(self._s, arg)
             r = p.poll(0)
             return r[0][1] if r else 0
@@ -80,9 +80,9 @@ class socket(io.IOBase):
         return 0
 
     def connect(self, addr):
-        link = network._link()
+        link = _network._link()
         if link is None:
-            raise OSError(EHOSTUNREACH)
+            raise OSError(_EHOSTUNREACH)
         self._link = link
         self._s.connect(_raw(addr))
 
@@ -94,7 +94,7 @@ class socket(io.IOBase):
 
     def accept(self):
         s, addr = self._s.accept()
-        return socket(_sock=s, _link=network._link()), _tuple(addr)
+        return socket(_sock=s, _link=_network._link()), _tuple(addr)
 
     def setblocking(self, flag):
         self._s.setblocking(flag)
@@ -114,8 +114,8 @@ class socket(io.IOBase):
         return self._s.write(data)
 
     def sendto(self, data, addr):
-        if network._link() is None:
-            raise OSError(EHOSTUNREACH)
+        if _network._link() is None:
+            raise OSError(_EHOSTUNREACH)
         return self._s.sendto(data, _raw(addr))
 
     def recv(self, n):
