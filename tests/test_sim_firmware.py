@@ -54,8 +54,10 @@ def otadata_entry(seq, state):
 class Device:
     """A device folder, its control socket and one run of the firmware."""
 
-    def __init__(self, firmware, scenario, boot=None, world=None, env=None):
+    def __init__(self, firmware, scenario, boot=None, world=None, env=None, acks=None):
         self.firmware = firmware
+        # ESP-NOW: which frames the air acknowledges (the host's medium answers each send)
+        self.acks = acks or (lambda frame: frame["peer"] == "ffffffffffff")
         self.dir = Path(tempfile.mkdtemp(prefix="epx-simfw-"))
         (self.dir / "run").mkdir()
         self.parts = {p.name: p for p in partitions.load(ROOT / "boards/EPX_ESP32/partitions.csv")}
@@ -130,6 +132,8 @@ class Device:
                     self.replies[msg["id"]] = msg
                     self.reply_ready.notify_all()
             else:
+                if msg.get("event") == "espnow.send":
+                    self._send({"op": "espnow.sent", "ok": self.acks(msg), "id": 0})
                 self.events.put(msg)
 
     def _send(self, msg):
@@ -226,6 +230,34 @@ def test_nvs_missing_key_and_persistence(device):
     assert base64.b64decode(stored["blob"][1]) == b"\x00\x01abc"
     boot_again(d, reset_cause=2)
     assert d.said("boots")["boots"] == 1
+
+
+def test_nvs_raises_as_the_port(device):
+    d = device("nvs_strict").start()
+    got = d.said("errors")
+    e = got["errors"]
+    # mp_obj_get_int into int32_t; mp_obj_str_get_str; mp_get_buffer_raise (py/obj.c)
+    assert e["i32_max"] is None
+    assert e["i32_over"] == e["i32_under"] == ["OverflowError", "overflow converting long int to machine word"]
+    assert e["i32_float"] == ["TypeError", "can't convert float to int"]
+    assert e["i32_str"] == ["TypeError", "can't convert str to int"]
+    assert e["key_int"] == ["TypeError", "can't convert 'int' object to str implicitly"]
+    assert e["blob_int"] == e["into_bytes"] == ["TypeError", "object with buffer protocol required"]
+    # ESP-IDF's NVS (esp_err.h codes): keys and namespaces of 15 characters at most, a blob
+    # of min(pages - 1, 127) * 4000 bytes (the board's nvs partition has 6 pages)
+    assert e["key_15"] is None
+    assert e["key_16"] == e["ns_16"] == ["OSError", -0x1109, "ESP_ERR_NVS_KEY_TOO_LONG"]
+    assert e["blob_max"] is None
+    assert e["blob_over"] == ["OSError", -0x110E, "ESP_ERR_NVS_VALUE_TOO_LONG"]
+    assert e["into_short"] == ["OSError", -0x110C, "ESP_ERR_NVS_INVALID_LENGTH"]
+    # the value kept is the last that fit; a read compares the first 15 characters
+    assert got["big"] == 0x7FFFFFFF and got["k15"] == 15
+
+
+def test_blank_otadata_refuses_mark_valid(device):
+    d = device("blank_otadata").start()
+    assert d.said("blank")["blank"] == [1, "ESP_FAIL"]
+    assert d.flash(d.part("otadata").offset, 8192) == b"\xff" * 8192
 
 
 def test_partitions_and_littlefs(device):
@@ -330,6 +362,35 @@ def test_reset_exit_code_and_rtc_memory(device):
 
 # --- peripherals and clock -------------------------------------------------------------
 
+def test_a_held_pad_keeps_its_level(device):
+    d = device("hold").start()
+    assert d.said("held") == {"held": 1, "released": 0}
+    assert d.wait() == EXIT_RESET
+    # gpio_hold_en lives in the RTC domain: the reset keeps it
+    boot_again(d, reset_cause=2)
+    assert d.said("after_reset")["after_reset"] == [1, 1, 1]
+    assert d.wait() == EXIT_DEEPSLEEP
+    # deep sleep keeps the RTC pad (GPIO 25) held; digital pads (5, 18) only with
+    # esp32.gpio_deep_sleep_hold(True)
+    boot_again(d, reset_cause=4, wake_reason=4)
+    assert d.said("after_sleep")["after_sleep"] == [0, 0, 1]
+    # kept with rtc.bin, which a power cycle clears (epx.sim.Device removes both)
+    assert json.loads((d.dir / "hold.json").read_text())["pins"].keys() == {"25"}
+
+
+def test_a_write_to_a_held_pad_is_no_edge(device):
+    d = device("hold").start()
+    d.said("held")
+    edges = []
+    while True:
+        e = d.event("pin", pin=5)
+        edges.append(e["value"])
+        if len(edges) == 3:
+            break
+    # value=1 (held), the write of 0 is no edge; release applies 0; hold again at 1
+    assert edges == [1, 0, 1]
+
+
 def test_pin_irq_on_pin_set_and_output_events(device):
     d = device("pins").start()
     assert d.said("ready")["ready"] == 1
@@ -398,10 +459,15 @@ def test_wlan_status_and_sockets_follow_the_wifi_world(device):
 
 
 def test_espnow_send_and_deliver(device):
-    d = device("espnow").start()
+    # The air acknowledges frames to ...02 (in range) and broadcasts, not those to ...03.
+    d = device("espnow", acks=lambda f: f["peer"] in ("240ac4000002", "ffffffffffff")).start()
     assert d.said("unknown")["unknown"] == [-0x3069, "ESP_ERR_ESPNOW_NOT_FOUND"]
     sent = d.event("espnow.send")
     assert (sent["peer"], base64.b64decode(sent["msg"])) == ("240ac4000002", b"ping")
+    # send() returns the MAC-layer ack of a sync send; sync=False returns True at once
+    got = d.said("sent")
+    assert got["sent"] == [True, False, True, True]
+    assert got["stats"] == [4, 4, 2]  # tx packets, responses, failures
     assert d.request("espnow.deliver", peer="240ac4000002",
                      msg=base64.b64encode(b"pong").decode(), rssi=-40) is True
     assert d.said("got") == {"got": "pong", "host": "240ac4000002"}

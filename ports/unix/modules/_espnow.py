@@ -6,6 +6,7 @@ import io as _io
 import micropython as _micropython
 import time as _time
 import _simclock
+import _thread
 
 import sim as _sim
 
@@ -140,10 +141,13 @@ class ESPNowBase(_io.IOBase):
             return arg & 1 if _s.rx else 0
         return 0
 
-    def send(self, peer, msg=None, sync=True):
+    def send(self, *args):
+        # send(msg) or send(peer, msg, sync=True), positional (modespnow.c:espnow_send)
         self._check()
-        if msg is None:
-            peer, msg = None, peer
+        if not 1 <= len(args) <= 3:
+            raise TypeError("function expected at most 4 arguments, got %d" % (len(args) + 1))
+        peer, msg = (None, args[0]) if len(args) == 1 else args[:2]
+        sync = len(args) < 3 or args[2] is None or bool(args[2])
         msg = bytes(msg)
         if len(msg) > MAX_DATA_LEN:
             raise _err(0x3066)
@@ -152,21 +156,27 @@ class ESPNowBase(_io.IOBase):
         if not (network.WLAN(0).active() or network.WLAN(1).active()):
             raise _err(0x306C)
         if peer is None:
-            targets = list(_s.peers)
+            # every peer but broadcast and multicast ones (esp_now_send to NULL)
+            targets = [m for m in _s.peers if not m[0] & 1]
         else:
             peer = _bytes(peer, ADDR_LEN)
             if peer not in _s.peers:
                 raise _err(0x3069)
             targets = [peer]
+        if sync:
+            _wait_responses()  # the answers to earlier sync=False sends first
+        failures = _s.stats[2]
         channel = network.WLAN(0).config("channel")
         for mac in targets:
             p = _s.peers[mac]
+            _s.stats[0] += 1
             _sim.emit("espnow.send", peer=_binascii.hexlify(mac).decode(),
-                     msg=_binascii.b2a_base64(msg, newline=False).decode(),
-                     channel=p[1] or channel, key=_key(mac))
-        _s.stats[0] += len(targets)
-        _s.stats[1] += len(targets)
-        return True
+                      msg=_binascii.b2a_base64(msg, newline=False).decode(),
+                      channel=p[1] or channel, key=_key(mac))
+        if sync:
+            _wait_responses()
+        # send_cb's status: the MAC-layer ack of each frame (the host's medium decides it)
+        return not (sync and _s.stats[2] != failures)
 
     def set_pmk(self, pmk):
         _s.pmk = _bytes(pmk, KEY_LEN)
@@ -217,6 +227,29 @@ class ESPNowBase(_io.IOBase):
 
     def peer_count(self):
         return (len(_s.peers), sum(1 for p in _s.peers.values() if p[3]))
+
+
+_acked = _thread.allocate_lock()  # released by each answer (send_cb)
+_acked.acquire()
+
+
+def _sent(ok):
+    # The host's medium answers each espnow.send: acked by the peer's radio, or not.
+    _s.stats[1] += 1
+    if not ok:
+        _s.stats[2] += 1
+    try:
+        _acked.release()
+    except RuntimeError:
+        pass  # already released: the waiter will see the count
+
+
+def _wait_responses():
+    # _wait_for_pending_responses: on the host's answers, not on host speed
+    if _sim._link is None:
+        return
+    while _s.stats[1] < _s.stats[0]:
+        _acked.acquire()
 
 
 def _key(mac):

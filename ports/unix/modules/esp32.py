@@ -6,6 +6,7 @@ import binascii as _binascii
 import hashlib as _hashlib
 import json as _json
 import struct as _struct
+import time as _time
 import _simirq
 
 import sim as _sim
@@ -16,14 +17,16 @@ WAKEUP_ANY_HIGH = True
 HEAP_DATA = const(4)
 HEAP_EXEC = const(1)
 
+# esp_err.h / nvs.h / esp_ota_ops.h codes; check_esp_err raises OSError(-code, name).
 _ERRORS = {
+    -1: "ESP_FAIL",
     0x102: "ESP_ERR_INVALID_ARG",
     0x105: "ESP_ERR_NOT_FOUND",
     0x1102: "ESP_ERR_NVS_NOT_FOUND",
     0x1104: "ESP_ERR_NVS_READ_ONLY",
-    0x1108: "ESP_ERR_NVS_INVALID_NAME",
     0x1109: "ESP_ERR_NVS_KEY_TOO_LONG",
     0x110C: "ESP_ERR_NVS_INVALID_LENGTH",
+    0x110E: "ESP_ERR_NVS_VALUE_TOO_LONG",
     0x1503: "ESP_ERR_OTA_VALIDATE_FAILED",
 }
 
@@ -49,7 +52,9 @@ def wake_on_ext1(pins, level):
 
 
 def gpio_deep_sleep_hold(enable):
-    pass
+    import machine
+
+    machine._deep_sleep_hold(enable)
 
 
 def raw_temperature():
@@ -74,54 +79,98 @@ def _nvs_store(store):
     _sim.write_file("nvs.json", _json.dumps(store).encode())
 
 
-def _check_name(name, code):
-    if not name or len(name) > 15:
-        raise _esp_err(code)
+_KEY_MAX = const(15)  # nvs::Item::MAX_KEY_LENGTH
+_CHUNK_MAX = const(4000)  # nvs::Page::CHUNK_MAX_SIZE: a blob chunk is 125 entries of 32 bytes
+
+
+def _str(obj):
+    # mp_obj_str_get_str: a str or bytes, else TypeError
+    if isinstance(obj, bytes):
+        return obj.decode()
+    if not isinstance(obj, str):
+        raise TypeError("can't convert '%s' object to str implicitly" % type(obj).__name__)
+    return obj
+
+
+def _int32(obj):
+    # mp_obj_get_int into an int32_t: an int (or bool) that fits a machine word
+    if not isinstance(obj, int):
+        raise TypeError("can't convert %s to int" % type(obj).__name__)
+    if not -0x80000000 <= obj <= 0x7FFFFFFF:
+        raise OverflowError("overflow converting long int to machine word")
+    return obj
+
+
+def _max_blob():
+    # nvs::Storage::writeMultiPageBlob: min(pages - 1, 127) chunks of the nvs partition
+    p = _find_first(1, 0x02, None)
+    return min(p[3] // 4096 - 1, 127) * _CHUNK_MAX
 
 
 class NVS:
     def __init__(self, namespace):
-        _check_name(namespace, 0x1108)
+        namespace = _str(namespace)
+        if len(namespace) > _KEY_MAX:
+            # nvs_open finds a namespace by its first 15 characters, or writes a new one
+            # (nvs::Page::writeItem: ESP_ERR_NVS_KEY_TOO_LONG)
+            if namespace[:_KEY_MAX] not in _nvs_load():
+                raise _esp_err(0x1109)
+            namespace = namespace[:_KEY_MAX]
         self._ns = namespace
 
     def __repr__(self):
         return "<NVS namespace>"
 
     def _get(self, key, kind):
-        _check_name(key, 0x1109)
-        item = _nvs_load().get(self._ns, {}).get(key)
-        # NVS looks items up by type too: another type is "not found".
+        # nvs::Page::findItem compares 15 characters; items are found by type too
+        item = _nvs_load().get(self._ns, {}).get(_str(key)[:_KEY_MAX])
         if item is None or item[0] != kind:
             raise _esp_err(0x1102)
         return item[1]
 
     def _set(self, key, kind, value):
-        _check_name(key, 0x1109)
+        key = _str(key)
+        if len(key) > _KEY_MAX:
+            raise _esp_err(0x1109)
         store = _nvs_load()
         store.setdefault(self._ns, {})[key] = [kind, value]
         _nvs_store(store)
 
     def set_i32(self, key, value):
-        value = int(value)
-        if not -0x80000000 <= value <= 0x7FFFFFFF:
-            value = (value + 0x80000000) % 0x100000000 - 0x80000000
-        self._set(key, "i32", value)
+        key = _str(key)
+        self._set(key, "i32", _int32(value))
 
     def get_i32(self, key):
         return self._get(key, "i32")
 
     def set_blob(self, key, value):
-        self._set(key, "blob", _binascii.b2a_base64(bytes(value), newline=False).decode())
+        key = _str(key)
+        if isinstance(value, str):
+            value = value.encode()
+        try:
+            value = bytes(memoryview(value))
+        except TypeError:
+            raise TypeError("object with buffer protocol required")
+        if len(value) > _max_blob():
+            raise _esp_err(0x110E)
+        self._set(key, "blob", _binascii.b2a_base64(value, newline=False).decode())
 
     def get_blob(self, key, buf):
+        key = _str(key)
+        if isinstance(buf, (bytes, str)):
+            raise TypeError("object with buffer protocol required")  # not writable
+        try:
+            n = len(memoryview(buf))
+        except TypeError:
+            raise TypeError("object with buffer protocol required")
         value = _binascii.a2b_base64(self._get(key, "blob"))
-        if len(value) > len(buf):
+        if len(value) > n:
             raise _esp_err(0x110C)
-        buf[: len(value)] = value
+        memoryview(buf)[: len(value)] = value
         return len(value)
 
     def erase_key(self, key):
-        _check_name(key, 0x1109)
+        key = _str(key)[:_KEY_MAX]
         store = _nvs_load()
         if key not in store.get(self._ns, {}):
             raise _esp_err(0x1102)
@@ -456,13 +505,15 @@ class Partition:
 
     @staticmethod
     def mark_app_valid_cancel_rollback():
+        # esp_ota_mark_app_valid_cancel_rollback (app_update/esp_ota_ops.c): the active
+        # otadata entry becomes VALID; no active entry (blank otadata, a serial flash) is
+        # "Running firmware is factory": ESP_FAIL.
         part, entries = _otadata()
-        running = _sim.BOOT["slot"]
+        if part is None:
+            raise _esp_err(0x105)
         active = _active(entries)
-        if active < 0:
-            return
-        apps = _ota_apps()
-        if apps[(entries[active][0] - 1) % len(apps)][4] != running:
-            return
-        if entries[active][1] == _OTA_PENDING_VERIFY:
+        if active < 0 or not _ota_apps():
+            print("E (%d) esp_ota_ops: Running firmware is factory" % _time.ticks_ms())
+            raise _esp_err(-1)
+        if entries[active][1] != _OTA_VALID:
             _write_ota_entry(part, active, entries[active][0], _OTA_VALID)

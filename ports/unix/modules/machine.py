@@ -1,6 +1,7 @@
 # The simulated ESP32 `machine` module (MicroPython v1.25.0, ports/esp32): same names,
 # constants and errors; pins, buses and resets act on the simulated world (sim).
 import io as _io
+import json as _json
 import micropython as _micropython
 import time as _time
 import _simclock
@@ -31,6 +32,7 @@ TOUCHPAD_WAKE = const(5)
 ULP_WAKE = const(6)
 
 _MISSING_GPIOS = (24, 28, 29, 30, 31)
+_RTC_GPIOS = (0, 2, 4, 12, 13, 14, 15, 25, 26, 27, 32, 33, 34, 35, 36, 37, 38, 39)
 _FIRST_INPUT_ONLY = const(34)
 _POLL_RD = const(1)
 _POLL_WR = const(4)
@@ -105,20 +107,22 @@ class _GPIO:
         self.trigger = 0
         self.pin = None
         self.level = 0
+        self.held = None  # (mode, pull, out) the pad keeps while gpio_hold_en holds it
 
     def read(self):
-        if self.mode == Pin.OUT or (self.mode == Pin.OPEN_DRAIN and not self.out):
-            return self.out
+        mode, pull, out = self.held or (self.mode, self.pull, self.out)
+        if mode == Pin.OUT or (mode == Pin.OPEN_DRAIN and not out):
+            return out
         if self.ext is not None:
             return self.ext
-        return 1 if self.pull & Pin.PULL_UP else 0
+        return 1 if pull & Pin.PULL_UP else 0
 
     def update(self, wait=False, ago_us=0):
         old = self.level
         new = self.level = self.read()
         if new == old:
             return
-        if self.mode in (Pin.OUT, Pin.OPEN_DRAIN):
+        if (self.held or (self.mode,))[0] in (Pin.OUT, Pin.OPEN_DRAIN):
             # Every edge, formatted by hand: bit-banged lines make many.
             _sim.send_raw(b'{"event": "pin", "pin": %d, "value": %d, "t_us": %d}\n'
                          % (self.n, new, _simclock.now_us()))
@@ -182,6 +186,10 @@ class Pin:
             g.mode = mode
         if pull != -1:
             g.pull = pull or 0
+        if hold is not None and g.n < _FIRST_INPUT_ONLY:
+            # gpio_hold_dis applies what was set meanwhile; gpio_hold_en latches the pad
+            g.held = (g.mode, g.pull, g.out) if hold else None
+            _save_holds()
         g.update()
 
     def __repr__(self):
@@ -655,6 +663,12 @@ sleep = lightsleep
 
 
 def deepsleep(time_ms=None):
+    if not _hold_state["sleep"]:
+        # Non-RTC pads are disconnected in deep sleep unless esp32.gpio_deep_sleep_hold(True)
+        for n, g in _gpios.items():
+            if g.held and n not in _RTC_GPIOS:
+                g.held = None
+        _save_holds()
     _sim.write_file("run/deepsleep.json", ('{"ms": %s}' % ("null" if time_ms is None else int(time_ms))).encode())
     _sim.exit(_sim.EXIT_DEEPSLEEP, "deepsleep")
 
@@ -707,6 +721,34 @@ class RTC:
         if len(data) > 2048:
             raise ValueError("buffer too long")
         _sim.write_file("rtc.bin", bytes(data))
+
+
+# --- pad hold ---------------------------------------------------------------------------
+# gpio_hold_en latches a pad in the RTC domain: it outlives every reset but a power cycle
+# (the host removes hold.json then), and deep sleep for RTC GPIOs, or for all with
+# esp32.gpio_deep_sleep_hold(True).
+
+
+def _load_holds():
+    data = _sim.read_file("hold.json")
+    return _json.loads(data) if data else {"pins": {}, "sleep": False}
+
+
+def _save_holds():
+    _hold_state["pins"] = {str(n): list(g.held) for n, g in _gpios.items() if g.held}
+    _sim.write_file("hold.json", _json.dumps(_hold_state).encode())
+
+
+def _deep_sleep_hold(enable):
+    _hold_state["sleep"] = bool(enable)
+    _save_holds()
+
+
+_hold_state = _load_holds()
+for _n, _pad in _hold_state["pins"].items():
+    _g = _gpio(int(_n))
+    _g.held = tuple(_pad)
+    _g.level = _g.read()
 
 
 # GPIO registers for register-level bit-banging (modules/third/shiftreg.py), on the pins above.

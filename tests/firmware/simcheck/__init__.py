@@ -240,7 +240,14 @@ def espnow():
     except OSError as err:
         say(unknown=list(err.args))
     e.add_peer(peer)
-    e.send(peer, b"ping")
+    ok = e.send(peer, b"ping")
+    away = b"\x24\x0a\xc4\x00\x00\x03"
+    e.add_peer(away)
+    lost = e.send(away, b"nobody")
+    unsync = e.send(away, b"nobody", False)
+    e.add_peer(b"\xff" * 6)
+    everyone = e.send(b"\xff" * 6, b"all")
+    say(sent=[ok, lost, unsync, everyone], stats=list(e.stats()[:3]))
     host, msg = e.recv(5000)
     say(got=msg.decode() if msg else None, host=host.hex() if host else None)
     while True:
@@ -352,3 +359,74 @@ def rtc_sleep():
 
 def rtc_idle():
     _rtc("idle")
+
+
+def nvs_strict():
+    # esp32_nvs.c's conversions and ESP-IDF's NVS limits, each error as the port raises it
+    import esp32
+
+    nv = esp32.NVS("strict")
+    errors = {}
+
+    def attempt(name, f, *args):
+        try:
+            f(*args)
+            errors[name] = None
+        except Exception as e:
+            errors[name] = [type(e).__name__] + list(e.args)
+
+    attempt("i32_max", nv.set_i32, "big", 0x7FFFFFFF)
+    attempt("i32_over", nv.set_i32, "big", 0x80000000)
+    attempt("i32_under", nv.set_i32, "big", -0x80000001)
+    attempt("i32_float", nv.set_i32, "big", 1.5)
+    attempt("i32_str", nv.set_i32, "big", "1")
+    attempt("key_int", nv.set_i32, 7, 1)
+    attempt("key_15", nv.set_i32, "k" * 15, 15)
+    attempt("key_16", nv.set_i32, "k" * 16, 16)
+    attempt("ns_16", esp32.NVS, "n" * 16)
+    attempt("blob_int", nv.set_blob, "b", 5)
+    attempt("blob_max", nv.set_blob, "b", bytes(5 * 4000))
+    attempt("blob_over", nv.set_blob, "b", bytes(5 * 4000 + 1))
+    attempt("into_bytes", nv.get_blob, "b", bytes(8))
+    attempt("into_short", nv.get_blob, "b", bytearray(8))
+    say(errors=errors, big=nv.get_i32("big"), k15=nv.get_i32("k" * 16))
+
+
+def hold():
+    # Pad hold (machine_pin.c, gpio_hold_en): writes to a held pad do nothing until released
+    import machine
+    from machine import Pin
+
+    step = machine.RTC().memory()
+    if not step:
+        led = Pin(5, Pin.OUT, value=1, hold=True)
+        led.value(0)
+        held = led.value()
+        led.init(hold=False)  # the outstanding write applies now
+        released = led.value()
+        Pin(5, Pin.OUT, value=1, hold=True)
+        Pin(18, Pin.OUT, value=1, hold=True)  # a digital (non-RTC) pad
+        Pin(25, Pin.OUT, value=1, hold=True)  # an RTC pad
+        say(held=held, released=released)
+        machine.RTC().memory(b"1")
+        machine.reset()
+    elif step == b"1":
+        # after a reset the pads are still held; reconfiguring does nothing yet
+        Pin(5, Pin.OUT, value=0)
+        say(after_reset=[Pin(5).value(), Pin(18).value(), Pin(25).value()])
+        machine.RTC().memory(b"2")
+        machine.deepsleep(1000)
+    else:
+        # deep sleep kept the RTC pad only (no esp32.gpio_deep_sleep_hold(True))
+        say(after_sleep=[Pin(5).value(), Pin(18).value(), Pin(25).value()])
+
+
+def blank_otadata():
+    # No otadata entry (a serial flash): ESP-IDF's "Running firmware is factory", ESP_FAIL
+    from esp32 import Partition
+
+    try:
+        Partition.mark_app_valid_cancel_rollback()
+        say(blank=None)
+    except OSError as e:
+        say(blank=list(e.args))

@@ -28,6 +28,7 @@ import time
 
 from . import bootloader, provision
 from .flash import Flash
+from .medium import BROADCAST
 from .net import shut
 from ..errors import EpxError
 
@@ -168,9 +169,11 @@ class Device:
             self._spawn(self._supervise)
 
     def _clear_rtc(self):
-        rtc = os.path.join(self.folder, "rtc.bin")
-        if os.path.exists(rtc):
-            os.remove(rtc)
+        # RTC memory and the pad holds (gpio_hold_en) live in the RTC domain
+        for name in ("rtc.bin", "hold.json"):
+            path = os.path.join(self.folder, name)
+            if os.path.exists(path):
+                os.remove(path)
 
     def _start_rtc_clock(self, ticks_ms):
         """Power on: the RTC's wall clock starts at 2000-01-01 00:00:00 now (rtc_time.txt:
@@ -369,8 +372,13 @@ class Device:
                     if m.get("name") == msg.get("name"):
                         m["state"] = msg.get("state")
             self._cv.notify_all()
-        if kind == "espnow.send" and self.medium is not None:
-            self.medium.send(self, msg["peer"], msg["msg"], msg.get("channel"), msg.get("key"))
+        if kind == "espnow.send":
+            # the frame's fate, and the answer the sender's send callback waits for
+            if self.medium is not None:
+                acked = self.medium.send(self, msg["peer"], msg["msg"], msg.get("channel"), msg.get("key"))
+            else:
+                acked = msg["peer"] == BROADCAST
+            self.post("espnow.sent", ok=acked)
 
     def _send(self, conn, msg):
         with self._cv:

@@ -25,7 +25,10 @@ class Medium:
         self.devices.pop(device.mac, None)
 
     def send(self, sender, peer, msg, channel=None, key=None):
+        """Carry one frame; True if acknowledged, as ESP-NOW's send callback reports it: a
+        broadcast always, a unicast frame when it reached its peer's radio."""
         peer = peer.replace(":", "").lower()
+        acked = False
         targets = [d for m, d in self.devices.items()
                    if m != sender.mac and (peer == BROADCAST or m == peer)]
         for target in targets:
@@ -44,9 +47,13 @@ class Medium:
                     args["key"] = key  # PMK + LMK of an encrypted peer: must match the receiver's
                 if self.delay_ms:
                     threading.Timer(self.delay_ms / 1000, target.post, ("espnow.deliver",), args).start()
+                    acked = True
                 elif not target.post("espnow.deliver", **args):
                     with self.lock:
                         self.frames[-1] = (sender.mac, target.mac, msg, "receiver off")
+                else:
+                    acked = True
         if not targets:
             with self.lock:
                 self.frames.append((sender.mac, peer, msg, "no peer"))
+        return acked or peer == BROADCAST

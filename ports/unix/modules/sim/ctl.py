@@ -199,6 +199,12 @@ def clock_advance(msg):
         WDT._reset(time.ticks_ms())
 
 
+def espnow_sent(msg):
+    import _espnow
+
+    _espnow._sent(msg["ok"])
+
+
 def clock_scale(msg):
     _simclock.scale(msg["factor"])
     sim.scale = msg["factor"]
@@ -223,6 +229,7 @@ OPS = {
     "model.attach": attach,
     "model.call": lambda m: models.call(m["name"], m["method"], m.get("args") or ()),
     "espnow.deliver": espnow_deliver,
+    "espnow.sent": espnow_sent,
     "state": state,
     "world": world,
 }
