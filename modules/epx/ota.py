@@ -29,7 +29,6 @@ _SENT_MS = const(500)  # from a status handed to the socket to the reset
 _REBOOT_MS = const(5000)  # reset anyway when the status cannot be sent
 _MAX_REQUEST = const(896)  # one MQTT packet (epx.mqtt max_packet 1024) less topic and header
 _PROGRESS_STEP = const(5)  # percent
-_ESP_FAIL = const(1)  # check_esp_err(ESP_FAIL): OSError(1, "ESP_FAIL")
 _FIELDS = (("url", str), ("size", int), ("sha256", str), ("profile", str), ("version", str),
            ("counter", int), ("hmac", str))
 
@@ -233,13 +232,7 @@ def _stable():
 def _keep():
     if _stable():
         _check.cancel()
-        try:
-            Partition.mark_app_valid_cancel_rollback()
-        except OSError as e:
-            # Blank otadata (flashed over serial, never updated): no rollback to cancel;
-            # ESP-IDF says "Running firmware is factory" and returns ESP_FAIL.
-            if e.args[0] != _ESP_FAIL:
-                raise
+        Partition.mark_app_valid_cancel_rollback()
 
 
 def _verify_boot():

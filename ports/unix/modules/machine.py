@@ -173,7 +173,7 @@ class Pin:
         return g.pin
 
     def __init__(self, id, mode=None, pull=-1, *, value=None, drive=None, hold=None):
-        if mode is not None or pull != -1 or value is not None:
+        if mode is not None or pull != -1 or (value, drive, hold) != (None, None, None):
             self.init(mode, pull, value=value, drive=drive, hold=hold)
 
     def init(self, mode=None, pull=-1, *, value=None, drive=None, hold=None):
