@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -32,7 +33,7 @@
 #define LATE_REAL_US (20000)      // how far (real, times the scale) the clock may run past a
                                   // waiting thread's deadline before it ran; 0 in a walk
 #define BUSY_CPU_US (500000)      // main computed this long without waiting: stuck (CPU time)
-#define BLOCKED_US (200000)       // main sat this long (real) in a system call of its own: stuck
+#define BLOCKED_US (500000)       // main slept this long (real) in a system call of its own: stuck
 #define NET_GRACE_MS (200)        // real time a peer gets to answer before a walk step
 #define MAX_FD (1024)
 #define SELECT_POLL_MS (1)        // extmod/modselect.c's MICROPY_PY_SELECT_IOCTL_CALL_PERIOD_MS
@@ -544,8 +545,24 @@ static bool is_socket(long fd) {
 // Main sits in a system call that waits by its own choice: for a socket (a blocking read,
 // connect, accept) or in a real-time sleep; not for the GIL (a futex), a file or the disk
 // (host latency).
+static bool main_sleeping(void) {
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)getpid());
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return false;
+    }
+    bool got = fgets(buf, sizeof(buf), f) != NULL;
+    fclose(f);
+    char *p = got ? strrchr(buf, ')') : NULL;
+    return p && p[1] == ' ' && p[2] == 'S';  // not R: a host that runs it late
+}
+
 static bool main_in_syscall(void) {
     char path[64], buf[64];
+    if (!main_sleeping()) {
+        return false;
+    }
     snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)getpid());
     FILE *f = fopen(path, "r");
     if (!f) {
