@@ -97,7 +97,7 @@ ssid other
     assert out["values"]["ssid"] == "home"
 
 
-@pytest.mark.parametrize("text", ["None", "2", "yes", "", "onn", "-1"])
+@pytest.mark.parametrize("text", ["None", "2", "yes", "onn", "-1"])
 def test_booleans_are_strict(fw, tmp_path, text):
     out = run(fw, tmp_path, KEYS, {"config.txt": f"ssid x\ncapacity 1\nwatchdog {text}\n"})
     assert out["errors"] == [f"config.txt:3: watchdog: {text!r} is not a boolean (0/1/on/off/true/false)"]
@@ -107,6 +107,91 @@ def test_booleans_are_strict(fw, tmp_path, text):
 def test_numbers_are_finite_decimals(fw, tmp_path, text):
     out = run(fw, tmp_path, KEYS, {"config.txt": f"ssid x\ncapacity {text}\n"})
     assert out["errors"] == [f"config.txt:2: capacity: {text!r} is not a number"]
+
+
+def test_empty_values_are_errors(fw, tmp_path):
+    out = run(fw, tmp_path, KEYS, {"config.txt": "ssid\ncapacity 1\npassword  \t \nwatchdog\n"})
+    assert out["errors"] == [
+        "config.txt:1: ssid: empty value (required)",
+        "config.txt:3: password: empty value (leave the line out for the default)",
+        "config.txt:4: watchdog: empty value (leave the line out for the default)",
+    ]
+    assert out["safe"] is True and out["values"]["ssid"] is None
+
+
+def test_control_characters_are_refused_without_echoing_the_value(fw, tmp_path):
+    lines = ["ssid home", "capacity 1", "password ab\x00cdefgh", "ssid2 a\x1bb", "count 1\r2",
+             "password2 caf\u0085", "x \x7f", "driver\tdirect4", "levelsensors 1,\t2"]
+    out = run(fw, tmp_path, KEYS, {"config.txt": "\n".join(lines) + "\n"})
+    assert out["errors"] == [
+        "config.txt:3: control character 0x00", "config.txt:4: control character 0x1b",
+        "config.txt:5: control character 0x0d", "config.txt:6: control character 0x85",
+        "config.txt:7: control character 0x7f"]
+    assert out["values"]["password"] is None and out["values"]["count"] == 0
+    assert out["values"]["driver"] == "direct4"  # a tab is whitespace, not a control
+    assert out["values"]["levelsensors"] == [1.0, 2.0]
+
+
+def test_a_byte_order_mark_is_skipped_at_the_start_only(fw, tmp_path):
+    bom = "\ufeff".encode()
+    out = run(fw, tmp_path, KEYS, {"config.txt": bom + b"ssid home\ncapacity 3\n"})
+    assert out["errors"] == [] and out["warnings"] == [] and out["values"]["ssid"] == "home"
+    out = run(fw, tmp_path, KEYS, {"config.txt": b"ssid home\n" + bom + b"capacity 3\n"})
+    assert out["warnings"] == ["config.txt:2: \ufeffcapacity: unknown key (ignored)"]
+
+
+MEANING = """
+from epx import config
+K = {"name": config.key("mqttname", config.name), "host": config.key("mqttbroker", config.host),
+     "ssid": config.key("ssid", config.ssid), "pw": config.key("password", config.wifi_password)}
+got = []
+for kind, text in CASES:
+    try:
+        got.append(K[kind].parse(text))
+    except ValueError as e:
+        got.append("error: " + str(e))
+print(json.dumps(got))
+"""
+
+# What each protocol allows, from its standard, not from epx.config.
+VALID = [
+    ("name", "h2o"), ("name", "Tank_2-garden"), ("name", "x" * 32),
+    ("host", "broker"), ("host", "mqtt.example.com"), ("host", "a-1.b2"), ("host", "3com.net"),
+    ("host", "x" * 63 + ".com"), ("host", ".".join(["a" * 63] * 3) + "." + "b" * 61),
+    ("host", "192.168.1.2"), ("host", "0.0.0.0"), ("host", "255.255.255.255"),
+    ("ssid", "My Home  Network"), ("ssid", "x" * 32), ("ssid", "ç" * 16), ("ssid", "(wired)"),
+    ("pw", "None"), ("pw", "12345678"), ("pw", "p" * 63), ("pw", "a b ~!@#$%^&*()"),
+    ("pw", "0123456789abcdefABCDEF" + "0" * 42),
+]
+INVALID = [  # MQTT 3.1.1 4.7: / + # are topic separators and wildcards
+    ("name", "a/b"), ("name", "a+"), ("name", "#"), ("name", "my tank"), ("name", "x" * 33),
+    ("name", "tank.1"), ("name", "çafé"),
+    # RFC 1123 2.1 / RFC 952
+    ("host", "-broker"), ("host", "broker-"), ("host", "bro_ker"), ("host", "a..b"),
+    ("host", "x" * 64 + ".com"), ("host", ".".join(["a" * 63] * 4)), ("host", "broker."),
+    ("host", "192.168.1.256"), ("host", "1.2.3"), ("host", "1.2.3.4.5"), ("host", "0001.2.3.4"),
+    ("host", "broker:1883"), ("host", "[::1]"), ("host", "a b"),
+    # IEEE 802.11: an SSID is at most 32 octets
+    ("ssid", "x" * 33), ("ssid", "ç" * 17),
+    # IEEE 802.11i: passphrase 8-63 printable ASCII, or a 256-bit PSK as 64 hex digits
+    ("pw", "1234567"), ("pw", "p" * 64), ("pw", "p" * 65), ("pw", "pässwort"), ("pw", "g" * 64),
+]
+
+
+def test_values_checked_by_meaning(fw, tmp_path):
+    got = run(fw, tmp_path, f"CASES = {VALID + INVALID!r}\n" + MEANING)
+    for (kind, text), value in zip(VALID, got):
+        assert value == (None if text == "None" else text), (kind, text, value)
+    for (kind, text), value in zip(INVALID, got[len(VALID):]):
+        assert isinstance(value, str) and value.startswith("error: "), (kind, text, value)
+    errors = dict(zip([t for _, t in INVALID], got[len(VALID):]))
+    assert errors["a/b"] == "error: 'a/b' is not a name of 1-32 letters, digits, _ or -"
+    assert errors["broker:1883"] == \
+        "error: 'broker:1883' is not a host name or IPv4 address (the port has its own key)"
+    assert errors["192.168.1.256"] == "error: '192.168.1.256' is not an IPv4 address"
+    assert errors["x" * 33] == "error: an SSID is 1-32 bytes, this one 33"
+    # a refused password is not repeated in the error (it lands in logs and on MQTT)
+    assert "1234567" not in errors["1234567"] and "7 characters" in errors["1234567"]
 
 
 def test_missing_or_unreadable_file_is_safe_mode(fw, tmp_path):

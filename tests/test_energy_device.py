@@ -14,7 +14,7 @@ from epx.errors import EpxError
 NAME = "meter"
 CONFIG = """\
 ssid sim
-password secret
+password secret-passphrase
 mqttbroker 127.0.0.1
 mqttport {port}
 mqttname meter

@@ -12,7 +12,7 @@ import pytest
 NAME = "tank"
 CONFIG = """\
 ssid sim
-password secret
+password secret-passphrase
 mqttbroker 127.0.0.1
 mqttport {port}
 mqttname tank

@@ -17,10 +17,10 @@ def boot(device, broker, world=None, **extra):
 
 def test_wrong_password_then_right(device, broker, mqtt_watch):
     w = mqtt_watch(broker)
-    dev = boot(device, broker, world={"password": "s3cret"}, password="guess")
+    dev = boot(device, broker, world={"password": "s3cret"}, password="guessing")
     dev.wait_console(r"net: wrong password; retry in 1 s")
     mark = dev.console_mark()
-    dev.call("wifi.set", password="guess")  # the access point now takes that password
+    dev.call("wifi.set", password="guessing")  # the access point now takes that password
     dev.advance(2000)
     dev.wait_console(r"net: up", since=mark)
     w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", device=dev)

@@ -23,7 +23,7 @@ PMK = "00112233445566778899aabbccddeeff"
 LMK = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 MANAGER_CONFIG = """\
 ssid sim
-password secret
+password secret-passphrase
 channel {channel}
 mqttbroker 127.0.0.1
 mqttport {port}

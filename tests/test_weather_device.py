@@ -11,7 +11,7 @@ from appliance import Appliance
 NAME = "station"
 CONFIG = """\
 ssid sim
-password secret
+password secret-passphrase
 mqttbroker 127.0.0.1
 mqttport {port}
 mqttname station

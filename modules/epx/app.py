@@ -32,6 +32,7 @@ CPU_MHZ = config.key("cpufreq", config.one_of("20", "40", "80", "160", "240"), "
 
 safe_mode = False
 safe_reasons = []  # why, when safe_mode
+offline = None  # why the config cannot reach a broker: the fallback access point's cue
 _reports = []
 _cause = None  # why this boot happened, as text
 
@@ -94,12 +95,28 @@ def _task_failed(_loop, context):
 
 
 def _start_network():
+    # In safe mode nothing reboots for want of a network: a reboot cannot mend a config.
+    global offline
     from epx import health, net, mqtt, sntp
 
-    net.start()
+    offline = offline_reason()
+    if offline is not None:  # issue 13's fallback access point opens from here
+        return log.error("safe mode: %s: console only" % offline)
+    net.start(not safe_mode)
     sntp.start()
-    mqtt.start()
+    mqtt.start(not safe_mode)
     health.start(_cause, lambda: safe_mode)
+
+
+def offline_reason():
+    """Why config.txt cannot take the device to a broker (a key that is missing or bad), or
+    None when it can."""
+    from epx import net, mqtt
+
+    for name, k in (("ssid", net.SSID), ("mqttbroker", mqtt.BROKER)):
+        if k.value is None:
+            return "no usable %s in %s" % (name, config.FILE)
+    return None
 
 
 def _housekeeping():

@@ -2,13 +2,16 @@
 # all), `#` starts a comment line. Modules declare their keys, one line each:
 #     CAPACITY = config.key("capacity", float)        # required
 #     MAXFLOW = config.key("maxflow", float, 60.0)    # optional
-# A broken config (bad values, repeated or missing required keys, overlong lines) sets
-# safe_mode; errors name the line.
+# A broken config (bad values, empty values, control characters, repeated or missing
+# required keys, overlong lines) sets safe_mode; errors name the line. A UTF-8 byte order
+# mark at the start of the file is skipped.
 FILE = "config.txt"
 
 _HASH = const(35)  # ord("#")
 _NEWLINE = const(10)
 _MAX_LINE = const(512)  # bytes, newline included
+_BOM = b"\xef\xbb\xbf"
+_MAX_NAME = const(32)
 _REQUIRED = object()
 _keys = {}
 errors = []
@@ -69,6 +72,8 @@ def _read(f, path, seen, unknown_ok):
         if not line:
             break
         n += 1
+        if n == 1 and line.startswith(_BOM):
+            line = line[3:]
         if len(line) > _MAX_LINE:
             errors.append("%s:%d: longer than %d characters" % (path, n, _MAX_LINE))
             while line and line[-1] != _NEWLINE:  # the rest of it
@@ -82,6 +87,10 @@ def _read(f, path, seen, unknown_ok):
         except UnicodeError:
             errors.append("%s:%d: not UTF-8 text" % (path, n))
             continue
+        bad = _control(line)
+        if bad is not None:  # named by code only: the value may be a secret
+            errors.append("%s:%d: control character 0x%02x" % (path, n, bad))
+            continue
         parts = line.split(None, 1)
         name = parts[0]
         k = _keys.get(name)
@@ -93,10 +102,22 @@ def _read(f, path, seen, unknown_ok):
             errors.append("%s: repeated (first on line %d)" % (where, seen[name]))
         else:
             seen[name] = n
+            if len(parts) < 2:
+                errors.append("%s: empty value (%s)" % (
+                    where, "required" if k.required else "leave the line out for the default"))
+                continue
             try:
-                k.value = k.parse(parts[1] if len(parts) > 1 else "")
+                k.value = k.parse(parts[1])
             except ValueError as e:
                 errors.append("%s: %s" % (where, e))
+
+
+def _control(line):
+    # The code of the first control character (C0 but tab, DEL, C1) in line, or None.
+    for c in line:
+        if c < " " and c != "\t" or "\x7f" <= c <= "\x9f":
+            return ord(c)
+    return None
 
 
 # --- value types ---------------------------------------------------------------------
@@ -161,3 +182,61 @@ def ascending_floats(text):
         if values[i] <= values[i - 1]:
             raise ValueError("%r is not ascending" % text)
     return values
+
+
+def _name_chars(text):
+    for c in text:
+        if not ("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c in "_-"):
+            return False
+    return True
+
+
+def name(text):
+    """A name that becomes an MQTT topic level and client id (mqttname): 1 to 32 of
+    A-Z a-z 0-9 _ - (no / + # or spaces)."""
+    if not 0 < len(text) <= _MAX_NAME or not _name_chars(text):
+        raise ValueError("%r is not a name of 1-%d letters, digits, _ or -" % (text, _MAX_NAME))
+    return text
+
+
+def host(text):
+    """A host name (RFC 1123: labels of 1-63 letters, digits or -, not starting or ending
+    with -, 253 characters at most) or an IPv4 address (the ESP32 port resolves IPv4 only)."""
+    labels = text.split(".")
+    if all(l.isdigit() for l in labels):  # numeric: a dotted quad, nothing else
+        if len(labels) == 4 and all(len(l) <= 3 and int(l) <= 255 for l in labels):
+            return text
+        raise ValueError("%r is not an IPv4 address" % text)
+    if len(text) <= 253:
+        for l in labels:
+            if not 0 < len(l) <= 63 or l[0] == "-" or l[-1] == "-" or not _name_chars(l) \
+                    or "_" in l:
+                break
+        else:
+            return text
+    raise ValueError("%r is not a host name or IPv4 address%s" % (
+        text, " (the port has its own key)" if ":" in text else ""))
+
+
+def ssid(text):
+    """A WiFi network name: 1 to 32 bytes (IEEE 802.11)."""
+    if not 0 < len(text.encode()) <= 32:
+        raise ValueError("an SSID is 1-32 bytes, this one %d" % len(text.encode()))
+    return text
+
+
+def wifi_password(text):
+    """A WPA2 passphrase (8-63 printable ASCII characters) or PSK (64 hex digits); None
+    for an open network. The error does not repeat the value."""
+    if text == "None":
+        return None
+    if 8 <= len(text) <= 63 and all(" " <= c <= "~" for c in text):
+        return text
+    if len(text) == 64:
+        try:
+            bytes.fromhex(text)
+            return text
+        except ValueError:
+            pass
+    raise ValueError("a WPA2 password is 8-63 printable ASCII characters or 64 hex digits "
+                     "(None: an open network); this one has %d characters" % len(text))

@@ -13,8 +13,8 @@ import uumqtt
 from epx import config, crash, diag, log, loop, net, sntp, watchdog
 from epx.nvram import NVRAM
 
-BROKER = config.key("mqttbroker", str)
-NAME = config.key("mqttname", str)
+BROKER = config.key("mqttbroker", config.host)
+NAME = config.key("mqttname", config.name)
 PORT = config.key("mqttport", config.int_range(1, 65535), None)
 USER = config.key("mqttuser", str, None)
 PASSWORD = config.key("mqttpassword", str, None)
@@ -155,12 +155,20 @@ def state():
 # --- the connection ---------------------------------------------------------------
 
 
-def start():
+def start(reboot=True):
+    """Connect and keep connected; reboot after mqttreboot s without the broker unless told
+    not to (safe mode). Without a usable mqttname (safe mode) the device reports as
+    <profile>-<last 6 hex digits of its chip id>."""
     global client, _nv, _down_since, _cmnd
     if client is not None:
         return
     import machine
 
+    if NAME.value is None:
+        from epx.version import PROFILE
+
+        NAME.value = "%s-%s" % (PROFILE, machine.unique_id().hex()[-6:])
+        log.warn("mqtt: no usable mqttname: reporting as %s" % NAME.value)
     _nv = NVRAM("epx")
     _cmnd = "cmnd/%s/" % NAME.value
     will = (topic("stat", "LWT"), "Offline", True, 1)
@@ -184,7 +192,8 @@ def start():
     _down_since = loop.uptime_ms()
     sm.observe(_observe)
     net.sm.observe(_net_changed)
-    loop.every(1000, _check_reboot)
+    if reboot:
+        loop.every(1000, _check_reboot)
     loop.task(_sender())
     _attempt()
 

@@ -8,8 +8,8 @@ from epx import config, crash, log, loop
 WIRED = "(wired)"
 
 
-SSID = config.key("ssid", str)
-PASSWORD = config.key("password", lambda text: None if text == "None" else text, None)
+SSID = config.key("ssid", config.ssid)
+PASSWORD = config.key("password", config.wifi_password, None)
 CHANNEL = config.key("channel", config.int_range(1, 13), None)
 REBOOT_S = config.key("netreboot", config.int_range(60, 86400), 600)
 
@@ -44,7 +44,9 @@ def lost():
     return _nv.get_int("netlost", 0)
 
 
-def start():
+def start(reboot=True):
+    """Bring the link up and keep it up; reboot after netreboot s without it unless told
+    not to (safe mode: a reboot cannot mend a config)."""
     global nic, _nv, _down_since
     if nic is not None:
         return
@@ -56,7 +58,8 @@ def start():
     except ValueError as e:  # no network on this board: stay reachable over nothing, say why
         return log.error("net: %s" % e)
     _down_since = loop.uptime_ms()
-    loop.every(1000, _check_reboot)
+    if reboot:
+        loop.every(1000, _check_reboot)
     _connect()
 
 
