@@ -89,10 +89,10 @@ class Rig:
     """A device running ota_app-1.0 on the broker, watched on MQTT."""
 
     def __init__(self, device, broker, watch, name="ota1", env=None, heapsize=None, files=None,
-                 **cfg):
+                 start="1.0", **cfg):
         self.name = name
         self.config_text = config(broker, name, **cfg)
-        self.dev = device(image("1.0"), config=self.config_text, name=name, env=env or {},
+        self.dev = device(image(start), config=self.config_text, name=name, env=env or {},
                           files=files, **({"heapsize": heapsize} if heapsize else {}))
         self.dev.call("clock.scale", factor=SCALE)
         self.watch = watch
@@ -185,7 +185,8 @@ def test_rollback_from_an_image_that_fails_its_health_check(rig):
 
 # --- refused requests ---------------------------------------------------------------
 
-def ask(r, data, url, version=None, sha256=None, key=KEY, counter=None, size=None):
+def ask(r, data, url, version=None, sha256=None, key=KEY, counter=None, size=None,
+        allow_downgrade=False):
     """Send one signed request as `epx ota` would (but for whatever image and claims the
     test makes up) and return the device's final status for it."""
     desc_version = appimage.parse_descriptor(data[32:32 + 256])["version"] if version is None else version
@@ -196,6 +197,8 @@ def ask(r, data, url, version=None, sha256=None, key=KEY, counter=None, size=Non
     req["counter"] = counter if counter is not None else time.monotonic_ns() // 1000 % 2**31
     if size is not None:
         req["size"] = size
+    if allow_downgrade:
+        req["allow_downgrade"] = True
     # signed here, for claims epx ota would not make (a counter outside its range)
     req["hmac"] = hmac.new(key.encode(), ota.message(t.name, req).encode(), hashlib.sha256).hexdigest()
     link = ota.Link(t)
@@ -452,3 +455,83 @@ def test_epx_ota_waits_for_an_offline_device(broker):
     t = ota.Target("ghost", KEY, broker.host, broker.port, None, None)
     result = ota.rollout([t], ota.load_image(image("2.0")), serve_host="127.0.0.1", accept_timeout=0.5)
     assert result == [ota.Result("ghost", "timeout", None, "device offline (stat/ghost/LWT)")]
+
+
+# --- anti-rollback --------------------------------------------------------------------
+
+def with_secure_version(data, n):
+    """The same image with secure_version n in its app descriptor (esptool recomputes the
+    checksum and digest), as a release that raises the floor would be built."""
+    desc, exe = appimage.read(data)
+    return appimage.build(exe, desc["version"], secure_version=n)
+
+
+def test_versions_order_by_release_then_commits(tmp_path):
+    from fwcode import last_json, run_code
+
+    ascending = ["p-0.1.0-0-gabc", "p-0.1.0-3-gabc1234", "p-0.1.0-12-gdef", "p-0.2",
+                 "p-0.10.0", "p-1.0", "p-1.0.1-1-g9", "p-2.0", "p-10.0"]
+    same = [("p-2.0", "p-2.0-crash"), ("p-2.0", "p-2.0+"), ("p-2.0", "p-2.0.0"),
+            ("p-0.1.0", "p-0.1.0-0-gabc"), ("p-1.2.0-3-gabc+", "p-1.2.0-3-gdef")]
+    unordered = ["p-abc", "p", "p-1.x", "p-v1.0"]
+    exe = build.build_unix("coreunit")[0]
+    keys = last_json(run_code(exe, "import sys;sys.path[:]=['.frozen'];import json\n"
+                                   "from epx import ota\n"
+                                   f"print(json.dumps([ota.order(v) for v in {ascending + [v for p in same for v in p] + unordered!r}]))",
+                              tmp_path))
+    ranks = [tuple(k) if k else None for k in keys]
+    asc = ranks[:len(ascending)]
+    assert all(a < b for a, b in zip(asc, asc[1:])), list(zip(ascending, asc))
+    pairs = ranks[len(ascending):len(ascending) + 2 * len(same)]
+    assert [pairs[i] == pairs[i + 1] for i in range(0, len(pairs), 2)] == [True] * len(same)
+    assert ranks[-len(unordered):] == [None] * len(unordered)
+
+
+def test_downgrade_refused_unless_the_signed_request_allows_it(rig):
+    r = rig(start="2.0")
+    old = image("1.0")
+    server = ota.ImageServer(old)
+    url = server.url("127.0.0.1")
+    otadata = r.dev.flash.read("otadata")
+    try:
+        status = ask(r, old, url)
+        assert status == {"state": "refused", "error":
+                          "ota_app-1.0 is older than the running ota_app-2.0: allow_downgrade to install it"}
+        # the permission is signed: added to a request signed without it, the MAC fails
+        t = r.target
+        req = ota.request(t, ota.load_image(old), url, time.monotonic_ns() // 1000 % 2**31)
+        req["allow_downgrade"] = True
+        link = ota.Link(t)
+        try:
+            link.send(req)
+            assert link.next(30) == {"state": "refused", "error": "bad hmac"}
+        finally:
+            link.close()
+        assert r.dev.flash.read("otadata") == otadata and len(r.dev.boots) == 1
+    finally:
+        server.close()
+    result = ota.rollout([r.target], ota.load_image(old), serve_host="127.0.0.1",
+                         comeback_timeout=60, allow_downgrade=True)[0]
+    assert result == ota.Result("ota1", "kept", "ota_app-1.0", None), r.dev.output()
+
+
+def test_secure_version_floor_holds_even_with_allow_downgrade(rig):
+    r = rig(start="2.0")
+    assert r.update(with_secure_version(image("3.0"), 2)).outcome == "kept", r.dev.output()
+    assert r.dev.nvs()["ota"]["floor"] == ["i32", 2]  # raised when 3.0 was marked valid
+    otadata, boots = r.dev.flash.read("otadata"), len(r.dev.boots)
+    old = image("2.0")
+    server = ota.ImageServer(old)
+    try:
+        status = ask(r, old, server.url("127.0.0.1"), allow_downgrade=True,
+                     counter=int(time.time()) + 1)  # above the update's (Unix time)
+    finally:
+        server.close()
+    assert status == {"state": "failed", "version": "ota_app-2.0",
+                      "error": "image has secure version 0, this device's floor is 2"}
+    assert r.dev.flash.read("otadata") == otadata and len(r.dev.boots) == boots
+    # a release at the floor may still be installed (and an older one, when allowed)
+    again = with_secure_version(old, 2)
+    result = ota.rollout([r.target], ota.load_image(again), serve_host="127.0.0.1",
+                         comeback_timeout=60, allow_downgrade=True)[0]
+    assert result.outcome == "kept", r.dev.output()

@@ -79,8 +79,8 @@ out(hmac.compare_digest(b'ab', b'ac'), hmac.compare_digest(b'ab', b'a'))
 EXE = bytes(range(256)) * 40 + b"tail"
 
 
-def host_image(version="otaunit-1.0", exe=EXE):
-    return appimage.build(exe, version)
+def host_image(version="otaunit-1.0", exe=EXE, **desc):
+    return appimage.build(exe, version, **desc)
 
 
 def multi_segment_image(version="otaunit-1.0", kind=ESP32FirmwareImage):
@@ -122,7 +122,7 @@ for name in {names!r}:
 def test_valid_images_any_chunking(tmp_path):
     images = [host_image(), multi_segment_image("p-2")]
     for chunk in (1, 7, 100, 4096, 1 << 20):
-        assert check(tmp_path, images, chunk) == [("otaunit-1.0", "epx"), ("p-2", "epx")]
+        assert check(tmp_path, images, chunk) == [("otaunit-1.0", "epx", 0), ("p-2", "epx", 0)]
 
 
 def corrupt(data, at, value=None):
@@ -173,7 +173,9 @@ def test_checker_agrees_with_esptool_on_sim_images(tmp_path):
     img = host_image("x-1")
     desc, exe = appimage.read(img)
     assert exe == EXE and desc["version"] == "x-1"
-    assert check(tmp_path, [img]) == [("x-1", "epx")]
+    assert check(tmp_path, [img]) == [("x-1", "epx", 0)]
+    # the secure version is read from the descriptor esptool's image carries
+    assert check(tmp_path, [host_image("x-2", secure_version=7)]) == [("x-2", "epx", 7)]
 
 
 # --- HTTP --------------------------------------------------------------------------
@@ -277,7 +279,7 @@ import asyncio, binascii, esp32
 from epx import otawrite
 running = esp32.Partition(esp32.Partition.RUNNING)
 target = running.get_next_update()
-def accept(version, project):
+def accept(version, project, secure_version):
     if not version.startswith('otaunit-'):
         raise otawrite.Refused('not for this profile: ' + version)
 async def write(url, size, sha):

@@ -190,12 +190,13 @@ class Check:
         if magic != DESC_MAGIC:
             raise ValueError("image: no app descriptor (magic 0x%08x)" % magic)
         try:
-            self.desc = (_text(s[16:48]), _text(s[48:80]))
+            self.desc = (_text(s[16:48]), _text(s[48:80]), struct.unpack_from("<I", s, 4)[0])
         except UnicodeError:
             raise ValueError("image: app descriptor version is not text")
 
     def finish(self):
-        """(version, project_name) of a whole, valid image; ValueError otherwise."""
+        """(version, project_name, secure_version) of a whole, valid image; ValueError
+        otherwise."""
         if self.state != _S_END:
             raise ValueError("image: truncated at %d bytes" % self.pos)
         return self.desc

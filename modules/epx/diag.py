@@ -131,9 +131,7 @@ def _builtin(name, args):
         nxt = run.get_next_update()
         return "running %s, next %s" % (run.info()[4], nxt.info()[4])
     elif name == "keepversion":
-        from esp32 import Partition
-
-        Partition.mark_app_valid_cancel_rollback()
+        ota.mark_valid()
         return "kept"
     elif name == "log":
         return "\n".join(log.lines())

@@ -1,9 +1,12 @@
 # Full-image OTA. A request on cmnd/<n>/OTA is a JSON object
 #     {"url": "http://host:port/app.bin", "size": n, "sha256": "<hex>", "profile": "h2o",
-#      "version": "h2o-1.2.0", "counter": c, "hmac": "<hex>"}
+#      "version": "h2o-1.2.0", "counter": c, "hmac": "<hex>"[, "allow_downgrade": true]}
 # hmac = HMAC-SHA256(ota_key, "<mqttname> ota <url> <size> <sha256> <profile> <version>
-# <counter>"); counter below 2**64, above the last one accepted (epx.replay, shared with
-# signed diagnostics).
+# <counter>[ allow-downgrade]"); counter below 2**64, above the last one accepted
+# (epx.replay, shared with signed diagnostics). Anti-rollback: a version older than the
+# running one (order()) needs allow_downgrade; an image whose app descriptor's
+# secure_version is below the floor (NVS ota/floor, raised to the running image's
+# secure_version whenever an image is marked valid) is refused whatever the request says.
 # sha256 is the image's appended SHA-256 (of every byte before it; `esptool image-info`'s
 # validation hash) and size the whole file's length: together they fix every byte.
 # The image streams into the next OTA partition (epx.otawrite checks it) and only then
@@ -31,6 +34,7 @@ _MAX_REQUEST = const(896)  # one MQTT packet (epx.mqtt max_packet 1024) less top
 _PROGRESS_STEP = const(5)  # percent
 _FIELDS = (("url", str), ("size", int), ("sha256", str), ("profile", str), ("version", str),
            ("counter", int), ("hmac", str))
+_I32_MAX = const(0x7FFFFFFF)
 
 _nv = NVRAM("ota")
 _busy = False
@@ -48,16 +52,53 @@ def status(state, sent=None, **fields):
     mqtt.publish("OTA", json.dumps(fields), done=sent)
 
 
-def running_version():
-    """The version in the running image's app descriptor (what the bootloader booted)."""
+def _running_desc():
+    # (version, project, secure_version) of the running image's app descriptor, or None.
     head = bytearray(112)
     Partition(Partition.RUNNING).readblocks(0, head)
     c = appimage.Check()
     try:
         c.feed(head)
     except ValueError:
-        return VERSION
-    return c.desc[0] if c.desc else VERSION
+        return None
+    return c.desc
+
+
+def running_version():
+    """The version in the running image's app descriptor (what the bootloader booted)."""
+    desc = _running_desc()
+    return desc[0] if desc else VERSION
+
+
+def floor():
+    """The lowest secure_version this device installs (NVS ota/floor)."""
+    return _nv.get_int("floor", 0)
+
+
+def mark_valid():
+    """Keep the running image (no rollback) and raise the floor to its secure_version."""
+    Partition.mark_app_valid_cancel_rollback()
+    desc = _running_desc()
+    if desc and floor() < desc[2] <= _I32_MAX:
+        _nv.set_int("floor", desc[2])
+        log.info("ota: secure version floor raised to %d" % desc[2])
+
+
+def order(version):
+    """How versions compare: <profile>-<release>[-<n>-g<hash>][+] (`git describe`) orders
+    by the release's dot-separated numbers (missing ones are 0), then by n, the commits
+    since that release; other suffixes do not count. None when there is no release number."""
+    rest = version.split("-")[1:]
+    if not rest:
+        return None
+    numbers = rest[0].rstrip("+").split(".")
+    if not all(n.isdigit() for n in numbers):
+        return None
+    numbers = [int(n) for n in numbers] + [0] * (4 - len(numbers))
+    commits = 0
+    if len(rest) > 2 and rest[1].isdigit() and rest[2][:1] == "g":
+        commits = int(rest[1])
+    return tuple(numbers + [commits])
 
 
 # --- the request ---------------------------------------------------------------------
@@ -83,8 +124,9 @@ def request(text):
 
 def message(name, req):
     """The text the request's HMAC covers."""
-    return "%s ota %s %d %s %s %s %d" % (name, req["url"], req["size"], req["sha256"],
-                                         req["profile"], req["version"], req["counter"])
+    return "%s ota %s %d %s %s %s %d%s" % (name, req["url"], req["size"], req["sha256"],
+                                           req["profile"], req["version"], req["counter"],
+                                           " allow-downgrade" if req.get("allow_downgrade") else "")
 
 
 def _verify(text):
@@ -103,6 +145,8 @@ def _verify(text):
             raise ValueError("%s: missing or not %s" % (name, "a number" if kind is int else "text"))
         if kind is str and (not req[name] or any(c <= " " for c in req[name])):
             raise ValueError("%s: empty or with spaces" % name)
+    if not isinstance(req.get("allow_downgrade", False), bool):
+        raise ValueError("allow_downgrade: not true or false")
     key = diag.OTA_KEY.value
     if not key:
         raise ValueError("no ota_key configured")
@@ -119,8 +163,13 @@ def _verify(text):
         raise ValueError("image for profile %s, this device runs %s" % (req["profile"], PROFILE))
     if not req["version"].startswith(PROFILE + "-"):
         raise ValueError("version %s does not name profile %s" % (req["version"], PROFILE))
-    if req["version"] == running_version():
+    running = running_version()
+    if req["version"] == running:
         raise ValueError("already running %s" % req["version"])
+    new, now = order(req["version"]), order(running)
+    if not req.get("allow_downgrade") and (new is None or now is None or new < now):
+        raise ValueError("%s is %s the running %s: allow_downgrade to install it" % (
+            req["version"], "older than" if new and now else "not comparable with", running))
     try:
         req["sha256"] = binascii.unhexlify(req["sha256"])
     except ValueError:
@@ -150,9 +199,12 @@ async def _update(req):
     global _busy, _percent
     version = req["version"]
 
-    def accept(image_version, project):
+    def accept(image_version, project, secure_version):
         if image_version != version:
             raise otawrite.Refused("image is %s, the request says %s" % (image_version, version))
+        if secure_version < floor():  # no request crosses it, allow_downgrade included
+            raise otawrite.Refused("image has secure version %d, this device's floor is %d" % (
+                secure_version, floor()))
 
     _percent = -1
     try:
@@ -232,7 +284,7 @@ def _stable():
 def _keep():
     if _stable():
         _check.cancel()
-        Partition.mark_app_valid_cancel_rollback()
+        mark_valid()
 
 
 def _verify_boot():
@@ -240,7 +292,7 @@ def _verify_boot():
     version = _pending
     if _stable():
         _check.cancel()
-        Partition.mark_app_valid_cancel_rollback()
+        mark_valid()
         _nv.erase("pending")
         _pending = None
         log.info("ota: %s kept" % version)

@@ -23,8 +23,8 @@ class Refused(Exception):
 
 async def write(part, url, size, sha256, accept, progress=None, timeout_ms=20000, buf=None):
     """Stream url (size bytes, appended SHA-256 digest sha256) into part, whose ioctl
-    erases 4 KB blocks. accept(version, project) raises Refused for an app descriptor it
-    does not want; progress(done) is called after each sector. Returns the descriptor's version."""
+    erases 4 KB blocks. accept(version, project, secure_version) raises Refused for an app
+    descriptor it does not want; progress(done) is called after each sector. Returns the descriptor's version."""
     if size > part.ioctl(4, 0) * SECTOR:
         raise Refused("image of %d bytes does not fit the %s partition" % (size, part.info()[4]))
     buf = buf or _buf

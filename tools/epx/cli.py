@@ -114,7 +114,8 @@ def cmd_ota(args):
     targets = [ota.target(c, args.broker, args.cafile) for c in args.config]
     print(f"{image.version}: {len(image.data)} bytes, sha256 {image.sha256[:16]}...")
     results = ota.rollout(targets, image, url=args.url, serve_host=args.serve_host,
-                          progress=ota.ProgressBar(), comeback_timeout=args.timeout)
+                          progress=ota.ProgressBar(), comeback_timeout=args.timeout,
+                          allow_downgrade=args.allow_downgrade)
     for r in results:
         print(ota.describe(r, image))
     if len(results) < len(targets):
@@ -199,6 +200,9 @@ def parser():
     s.add_argument("--broker", metavar="HOST[:PORT]", help="instead of the config's mqttbroker")
     s.add_argument("--cafile", help="the broker's CA certificate (PEM), for TLS")
     s.add_argument("--timeout", type=float, default=900, help="seconds to come back healthy")
+    s.add_argument("--allow-downgrade", action="store_true",
+                   help="let devices install a version older than theirs (signed in the request; "
+                        "never below a device's secure version floor)")
     s.set_defaults(func=cmd_ota)
 
     s = sub.add_parser("cmd", help="send a diagnostic to a device (signed with --key) and print its reply")

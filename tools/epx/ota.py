@@ -103,14 +103,18 @@ def image_sha256(data):
 def message(name, req):
     """What the request's HMAC covers (epx.ota.message on the device)."""
     return (f"{name} ota {req['url']} {req['size']} {req['sha256']} {req['profile']} "
-            f"{req['version']} {req['counter']}")
+            f"{req['version']} {req['counter']}" + (" allow-downgrade" if req.get("allow_downgrade") else ""))
 
 
-def request(t, image, url, counter):
+def request(t, image, url, counter, allow_downgrade=False):
+    """The signed request; allow_downgrade lets the device install a version older than the
+    one it runs (never one below its secure version floor)."""
     if not 0 <= counter < 2**64:
         raise EpxError(f"counter {counter}: must be 0..2**64-1")
     req = {"url": url, "size": len(image.data), "sha256": image.sha256, "profile": image.profile,
            "version": image.version, "counter": counter}
+    if allow_downgrade:
+        req["allow_downgrade"] = True
     req["hmac"] = hmac.new(t.key.encode(), message(t.name, req).encode(), hashlib.sha256).hexdigest()
     return req
 
@@ -227,7 +231,7 @@ class Link:
 
 
 def update(t, image, url, counter=None, progress=None, accept_timeout=ACCEPT_TIMEOUT,
-           stall_timeout=STALL_TIMEOUT, comeback_timeout=COMEBACK_TIMEOUT):
+           stall_timeout=STALL_TIMEOUT, comeback_timeout=COMEBACK_TIMEOUT, allow_downgrade=False):
     """Update one device; a Result. progress(name, done, size) follows the transfer."""
     link = Link(t)
     try:
@@ -235,7 +239,7 @@ def update(t, image, url, counter=None, progress=None, accept_timeout=ACCEPT_TIM
             return Result(t.name, "timeout", None, "device offline (stat/%s/LWT)" % t.name)
         counter = int(time.time()) if counter is None else counter
         for attempt in range(2):
-            link.send(request(t, image, url, counter))
+            link.send(request(t, image, url, counter, allow_downgrade))
             status = link.next(accept_timeout)
             if status is None:
                 return Result(t.name, "timeout", None, "no answer to the request")

@@ -32,9 +32,9 @@ APP_SLOT = 0x1E0000
 assert DESC_SIZE == 256
 
 
-def descriptor(version, exe, project=PROJECT, idf_ver=IDF_VERSION, when=None):
+def descriptor(version, exe, project=PROJECT, idf_ver=IDF_VERSION, when=None, secure_version=0):
     when = when or datetime.datetime.now()
-    fields = (DESC_MAGIC, 0, len(exe), 0, version.encode(), project.encode(),
+    fields = (DESC_MAGIC, secure_version, len(exe), 0, version.encode(), project.encode(),
               when.strftime("%H:%M:%S").encode(), when.strftime("%b %d %Y").encode(),
               idf_ver.encode(), hashlib.sha256(exe).digest(), b"")
     for name, value, size in (("version", version, 32), ("project_name", project, 32)):
