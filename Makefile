@@ -6,7 +6,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 EPX := $(VENV)/bin/epx
 
-.PHONY: setup fetch unix esp32 esp32-check sim test test-stock bench clean
+.PHONY: setup fetch unix esp32 esp32-check sim test test-stock test-ha bench clean
 
 setup:
 	bash ci/setup.sh
@@ -32,6 +32,9 @@ test:
 # The README's two commands in a fresh clone with only the distribution's Python (slow).
 test-stock:
 	python3 ci/stock.py
+
+test-ha:
+	bash ci/ha.sh
 
 bench: fetch
 	$(PYTHON) bench/run.py

@@ -194,6 +194,7 @@ class MqttWatch:
 
         self._mqtt = mqtt
         self.messages = []  # (topic, payload bytes, retain)
+        self.times = []  # time.monotonic() each message arrived
         self._cv = threading.Condition()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"epx-watch-{os.getpid()}-{id(self)}")
         if username:
@@ -217,6 +218,7 @@ class MqttWatch:
     def _on_message(self, client, userdata, msg):
         with self._cv:
             self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
+            self.times.append(time.monotonic())
             self._cv.notify_all()
 
     def mark(self):

@@ -46,7 +46,6 @@ _wake = asyncio.ThreadSafeFlag()
 _retry_ms = _FIRST_RETRY_MS
 _down_since = 0
 _discovery = False  # discovery configs to send
-_states_after = False  # every state again after them
 _nv = None
 _cmnd = None  # "cmnd/<n>/"
 _STATES_AFTER_DISCOVERY_MS = const(1500)
@@ -348,8 +347,8 @@ def _on_message(t, msg, retained, dup):
         return log.warn("mqtt: undecodable message ignored")
     if t == "homeassistant/status":
         if text == "online" and HOMEASSISTANT.value:
-            global _discovery, _states_after
-            _discovery = _states_after = True
+            global _discovery
+            _discovery = True
             _wake.set()
         return
     if retained or dup:
@@ -379,7 +378,6 @@ async def _subscribe(name):
 async def _send_discovery():
     # Rarely (each connection, each Home Assistant restart): imports and all stay here.
     # Each publication with `ha` is one entity, or several reading fields of its JSON.
-    global _states_after
     from epx.version import PROFILE, VERSION
     import json
     import machine
@@ -421,9 +419,9 @@ async def _send_discovery():
                     doc[k] = doc["state_topic"] if v is True and k.endswith("_topic") else v
             await _put("homeassistant/%s/%s/%s/config" % (component, name, uid),
                        json.dumps(doc), True, 1)
-    if _states_after:  # Home Assistant restarted: it has no states, none are retained
-        _states_after = False
-        loop.later(_STATES_AFTER_DISCOVERY_MS, refresh)  # once it subscribed to them
+    # Home Assistant subscribes to a state topic once it has taken the config: states sent
+    # with the configs may go unseen (none are retained), so every state again a moment later.
+    loop.later(_STATES_AFTER_DISCOVERY_MS, refresh)
 
 
 def _readable(uid):

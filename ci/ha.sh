@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# make test-ha: every profile in a real Home Assistant Core. Home Assistant (pinned below)
+# lives in its own venv, .venv-ha/, made from Python 3.13 (what 2025.4 requires): python3.13
+# on PATH, a pyenv 3.13, or $EPX_HA_BASE_PYTHON.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HA_VERSION=2025.4.4
+venv=.venv-ha
+
+bash ci/setup.sh
+base=${EPX_HA_BASE_PYTHON:-}
+if [ -z "$base" ]; then
+    for candidate in python3.13 $(pyenv root 2>/dev/null | sed 's|$|/versions/3.13*/bin/python3|'); do
+        for found in $candidate; do
+            if command -v "$found" >/dev/null 2>&1 && "$found" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then
+                base=$found
+                break 2
+            fi
+        done
+    done
+fi
+if [ -z "$base" ]; then
+    echo "make test-ha: Home Assistant $HA_VERSION needs Python 3.13 and none was found" >&2
+    echo "(install python3.13, a pyenv 3.13, or set EPX_HA_BASE_PYTHON to one)" >&2
+    exit 2
+fi
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import homeassistant.const as c; assert c.__version__ == '$HA_VERSION'" 2>/dev/null; then
+    rm -rf "$venv"
+    "$base" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q "homeassistant==$HA_VERSION"
+fi
+export VIRTUAL_ENV=$PWD/.venv
+export PATH=$VIRTUAL_ENV/bin:$PATH
+python -m epx fetch >/dev/null
+python -m epx unix bare >/dev/null
+EPX_HA_PYTHON=$PWD/$venv/bin/python exec python -m pytest -q -p no:benchmark "$@" tests/test_homeassistant.py
