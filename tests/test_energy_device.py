@@ -13,7 +13,7 @@ from epx.errors import EpxError
 
 NAME = "meter"
 CONFIG = """\
-ssid sim
+ssid epx-sim
 password secret-passphrase
 mqttbroker 127.0.0.1
 mqttport {port}

@@ -11,7 +11,7 @@ import pytest
 
 NAME = "tank"
 CONFIG = """\
-ssid sim
+ssid epx-sim
 password secret-passphrase
 mqttbroker 127.0.0.1
 mqttport {port}

@@ -1,42 +1,114 @@
-"""epx.net in a simulated device: WiFi wrong password, no access point, a dropped link,
-and the reboot after too long without a network."""
+"""epx.net in a simulated device whose WLAN keeps its status as the ESP32 port does (the
+last failure's reason stays until an IP is got): wrong password, no access point, access
+point outages of 5 s, 5 min and 2 h, an access point back on another channel, the reboot
+after too long without a network, and the wired LAN."""
+
+import pytest
 
 from test_mqtt_epx import NAME, START_MS, config
 
+# A real association with DHCP takes a second or more; a failed attempt (a scan of every
+# channel, a handshake timing out) about two (the simulator's scan_ms default).
+ASSOCIATION_MS = 1500
+# Long outages: the device stays up (no reboot for want of a network or a broker), so what
+# brings the link back is net.py's reconnect logic alone.
+PATIENT = {"netreboot": 86400, "mqttreboot": 86400}
 
-def boot(device, broker, world=None, **extra):
+
+def boot(device, broker, world=None, wait=True, **extra):
     """A netcheck device whose WiFi world is set before its network starts."""
     text = config(broker, **extra)
     dev = device("netcheck", files={"config.txt": text})
     dev.wait_console("netapp ready")
-    if world:
-        dev.call("wifi.set", **world)
+    dev.call("wifi.set", **{"delay_ms": ASSOCIATION_MS, **(world or {})})
     dev.advance(START_MS)
+    if wait:
+        dev.wait_console(r"net: connecting to ")
     return dev
+
+
+def attempt_fails(dev, why):
+    """The attempt in progress ends without a link after 60 s, saying why; the next one
+    starts after its backoff (at most 1.5 times the delay it names)."""
+    mark = dev.console_mark()
+    dev.advance(60500)
+    delay = int(dev.wait_console(rf"net: no link after 60 s: {why}; retry in (\d+) s",
+                                 since=mark).group(1))
+    mark = dev.console_mark()
+    dev.advance(delay * 1500)
+    dev.wait_console(r"net: connecting to ", since=mark)
+    return delay
+
+
+def outage(dev, ms):
+    # In steps: the backoff runs its course (however many of them the device handles
+    # before the next, the link must come back after).
+    for _ in range(ms // 30000):
+        dev.advance(30000)
+    dev.advance(ms % 30000)
+
+
+def online(dev, w, since, advance_ms):
+    """After `advance_ms` of device time the link and the broker session are back."""
+    mark = dev.console_mark()
+    dev.advance(advance_ms)
+    dev.wait_console(r"net: up", since=mark)
+    w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", since=since, device=dev)
 
 
 def test_wrong_password_then_right(device, broker, mqtt_watch):
     w = mqtt_watch(broker)
-    dev = boot(device, broker, world={"password": "s3cret"}, password="guessing")
-    dev.wait_console(r"net: wrong password; retry in 1 s")
-    mark = dev.console_mark()
+    dev = boot(device, broker, world={"password": "s3cret-passphrase"}, password="guessing")
+    assert attempt_fails(dev, r"wrong password\?") == 1
+    m = w.mark()
     dev.call("wifi.set", password="guessing")  # the access point now takes that password
-    dev.advance(2000)
-    dev.wait_console(r"net: up", since=mark)
-    w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", device=dev)
+    online(dev, w, m, 3000)
 
 
 def test_no_access_point_then_one(device, broker, mqtt_watch):
     w = mqtt_watch(broker)
     dev = boot(device, broker, world={"ap": False})
-    dev.wait_console(r"net: no access point epx-sim; retry in 1 s")
-    dev.advance(2000)
-    dev.wait_console(r"net: no access point epx-sim; retry in 2 s")
-    mark = dev.console_mark()
+    assert attempt_fails(dev, "no access point epx-sim") == 1
+    m = w.mark()
     dev.call("wifi.set", ap=True)
-    dev.advance(4000)
-    dev.wait_console(r"net: up", since=mark)
+    online(dev, w, m, 3000)
+
+
+def test_a_missing_ssid_never_connects(device, broker):
+    # The world has one access point, "epx-sim"; the config names another.
+    dev = boot(device, broker, ssid="epx-sim-5G")
+    assert [attempt_fails(dev, "no access point epx-sim-5G") for _ in range(3)] == [1, 2, 4]
+    assert not [text for _, _, text in dev.console if "net: up" in text]
+
+
+@pytest.mark.parametrize("outage_ms", [5000, 5 * 60000, 2 * 3600000], ids=["5s", "5min", "2h"])
+def test_wifi_comes_back_after_an_access_point_outage(device, broker, mqtt_watch, outage_ms):
+    w = mqtt_watch(broker)
+    dev = boot(device, broker, **PATIENT)
     w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", device=dev)
+    mark = dev.console_mark()
+    dev.call("wifi.set", ap=False)
+    dev.advance(1000)
+    dev.wait_console(r"net: link lost", since=mark)
+    outage(dev, outage_ms)
+    m = w.mark()
+    dev.call("wifi.set", ap=True)
+    # At worst: the longest backoff (60 s) with its jitter (30 s), then an association.
+    online(dev, w, m, 95000)
+
+
+def test_access_point_back_on_another_channel(device, broker, mqtt_watch):
+    w = mqtt_watch(broker)
+    dev = boot(device, broker, world={"channel": 6}, **PATIENT)
+    w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", device=dev)
+    mark = dev.console_mark()
+    dev.call("wifi.set", ap=False)
+    dev.advance(1000)
+    dev.wait_console(r"net: link lost", since=mark)
+    outage(dev, 90000)
+    m = w.mark()
+    dev.call("wifi.set", ap=True, channel=11)
+    online(dev, w, m, 95000)
 
 
 def test_link_drop_counted(device, broker, mqtt_watch):
@@ -61,7 +133,6 @@ def test_link_drop_counted(device, broker, mqtt_watch):
 def test_no_network_reboots_and_says_why(device, broker, mqtt_watch):
     w = mqtt_watch(broker)
     dev = boot(device, broker, world={"ap": False}, netreboot=60)
-    dev.wait_console(r"net: no access point")
     dev.advance(70000)  # one jump: no call may race the reboot
     assert dev.wait_boot(2, timeout=20)["reset_cause"] == 2
     dev.call("wifi.set", ap=True)
@@ -87,5 +158,5 @@ def test_wired_lan_from_board_pins(tmp_path, device, broker, mqtt_watch):
 
 
 def test_wired_on_a_board_without_lan_says_so(device, broker):
-    dev = boot(device, broker, ssid="(wired)")
+    dev = boot(device, broker, ssid="(wired)", wait=False)
     dev.wait_console(r"net: ssid \(wired\): board EPX_ESP32 has no wired LAN")

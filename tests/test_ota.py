@@ -78,7 +78,7 @@ def _seed(build_dir):
 def config(broker, name, key=KEY, **extra):
     # At SCALE a device second is 50 ms: a loaded test machine must not look like a hung
     # loop or a dead broker. Tests about the watchdog turn it on.
-    lines = {"ssid": "testap", "mqttbroker": broker.host, "mqttport": broker.port,
+    lines = {"ssid": "epx-sim", "mqttbroker": broker.host, "mqttport": broker.port,
              "mqttname": name, "ota_key": key, "ota_healthy_s": 5, "ota_verify_s": 60,
              "homeassistant": 0, "mqttkeepalive": 600, "watchdog": 0}
     lines.update(extra)

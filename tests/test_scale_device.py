@@ -22,7 +22,7 @@ CHANNEL = 6
 PMK = "00112233445566778899aabbccddeeff"
 LMK = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 MANAGER_CONFIG = """\
-ssid sim
+ssid epx-sim
 password secret-passphrase
 channel {channel}
 mqttbroker 127.0.0.1

@@ -442,7 +442,7 @@ def test_wlan_status_and_sockets_follow_the_wifi_world(device):
     listener.listen(1)
     listener.settimeout(TIMEOUT)
     port = listener.getsockname()[1]
-    d = device("net", world={"wifi": {"ap": True, "password": "other"}},
+    d = device("net", world={"wifi": {"ssid": "epx", "password": "other"}},
                env={"SIMCHECK_PORT": str(port)}).start()
     assert d.said("dns_down")["dns_down"] == [-202]
     got = d.said("status")
@@ -453,6 +453,7 @@ def test_wlan_status_and_sockets_follow_the_wifi_world(device):
     assert d.said("connected")["connected"] == ["127.0.0.1", port]
     d.request("wifi.set", ap=False, drop=True)
     assert d.said("write")["write"] == 103  # ECONNABORTED
+    assert d.said("lost")["lost"] == 1001  # STAT_CONNECTING: reason 200 is not mapped
     assert d.said("status")["status"] == 201  # STAT_NO_AP_FOUND
     conn.close()
     listener.close()

@@ -10,7 +10,7 @@ from appliance import Appliance
 
 NAME = "station"
 CONFIG = """\
-ssid sim
+ssid epx-sim
 password secret-passphrase
 mqttbroker 127.0.0.1
 mqttport {port}

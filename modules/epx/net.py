@@ -1,6 +1,9 @@
-# The network link: WiFi station, or the board's wired LAN when ssid is "(wired)". A state
-# machine retries with backoff and jitter after a failed attempt or a lost link, counts
-# lost links in NVS, and reboots after REBOOT_S without a link.
+# The network link: WiFi station, or the board's wired LAN when ssid is "(wired)". The
+# port's WiFi driver retries by itself while a connection is requested, and status() keeps
+# the last failure's reason until an IP is got: so an attempt is judged by time alone
+# (no link within ATTEMPT_MS), never by status(), which only names the likely cause. Then
+# a fresh connect after a backoff with jitter; lost links are counted in NVS, and the
+# device reboots after REBOOT_S without a link.
 import network
 
 from epx import config, crash, log, loop
@@ -21,7 +24,7 @@ _MAX_RETRY_MS = const(60000)
 sm = loop.StateMachine("net", {
     "off": ("connecting",),
     "connecting": ("up", "waiting"),
-    "up": ("waiting",),
+    "up": ("connecting",),
     "waiting": ("connecting",),
 }, "off")
 
@@ -93,14 +96,33 @@ def _wired():
 
 
 def _connect():
-    sm.go("connecting")
+    log.info("net: connecting to %s" % SSID.value)
     if SSID.value != WIRED:
         try:
             nic.connect(SSID.value, PASSWORD.value)
         except OSError as e:
+            sm.go("connecting")
             return _retry("connect: %s" % e)
+    _connecting()
+
+
+def _connecting():
+    # Also after a lost link: the driver is reassociating on its own (a beacon timeout, a
+    # restarted access point, another channel).
+    sm.go("connecting")
     sm.every(_POLL_MS, _poll_connecting)
-    sm.timer(_ATTEMPT_MS, lambda: _retry("no link after %d s" % (_ATTEMPT_MS // 1000)))
+    sm.timer(_ATTEMPT_MS, lambda: _retry("no link after %d s%s" % (_ATTEMPT_MS // 1000, _cause())))
+
+
+def _cause():
+    if SSID.value == WIRED:
+        return ""
+    s = nic.status()
+    if s == network.STAT_WRONG_PASSWORD:
+        return ": wrong password?"
+    if s == network.STAT_NO_AP_FOUND:
+        return ": no access point %s" % SSID.value
+    return " (status %d)" % s
 
 
 def _poll_connecting():
@@ -110,10 +132,6 @@ def _poll_connecting():
         sm.go("up")
         log.info("net: up, %s" % nic.ifconfig()[0])
         sm.every(_POLL_MS, _poll_up)
-    elif SSID.value != WIRED and nic.status() in (network.STAT_WRONG_PASSWORD,
-                                                  network.STAT_NO_AP_FOUND):
-        _retry("wrong password" if nic.status() == network.STAT_WRONG_PASSWORD
-               else "no access point %s" % SSID.value)
 
 
 def _poll_up():
@@ -121,7 +139,8 @@ def _poll_up():
     if not nic.isconnected():
         _down_since = loop.uptime_ms()
         _nv.set_int("netlost", lost() + 1)
-        _retry("link lost")
+        log.warn("net: link lost")
+        _connecting()
 
 
 def _retry(why):

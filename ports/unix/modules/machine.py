@@ -13,7 +13,7 @@ from errno import ENODEV as _ENODEV, ETIMEDOUT as _ETIMEDOUT
 from umachine import mem8, mem16, mem32
 
 import sim as _sim
-from sim import models as _models
+from sim import models as _models, pads as _pads
 
 PWRON_RESET = const(1)
 HARD_RESET = const(2)
@@ -178,6 +178,7 @@ class Pin:
 
     def init(self, mode=None, pull=-1, *, value=None, drive=None, hold=None):
         g = self._g
+        _pads.take(g.n)  # a pad the EMAC held is the GPIO's now (Ethernet stops)
         if value is not None:
             g.out = 1 if value else 0
         if mode is not None:
@@ -492,6 +493,8 @@ class I2C(SoftI2C):
         self._names = ("i2c%d" % id, "i2c@%d,%d" % (scl, sda))
         self._freq = freq
         self._timeout = timeout
+        if _pads.take(scl) + _pads.take(sda):
+            self._names = ()  # the pads lead to the PHY: no device of ours answers
 
     def __repr__(self):
         return "I2C(%d, scl=%d, sda=%d, freq=%d, timeout=%d)" % (
@@ -525,6 +528,9 @@ class UART(_io.IOBase):
              rts=None, cts=None, txbuf=None, rxbuf=None, timeout=None, timeout_char=None,
              invert=None, flow=None):
         self._baudrate = baudrate
+        for n in (tx, rx, rts, cts):
+            if n is not None and _pads.take(_pin_id(n)):
+                self._cut = True  # the pads lead to the PHY: nothing of ours on the line
         if timeout is not None:
             self._timeout = timeout
         if timeout_char is not None:
@@ -536,8 +542,10 @@ class UART(_io.IOBase):
     def __repr__(self):
         return "UART(%d, baudrate=%d, timeout=%d)" % (self._id, self._baudrate, self._timeout)
 
+    _cut = False
+
     def _peer(self):
-        return _models.buses.get("uart%d" % self._id)
+        return None if self._cut else _models.buses.get("uart%d" % self._id)
 
     def _rx(self):
         m = self._peer()

@@ -1,9 +1,11 @@
-# The simulated ESP32 `network` module (MicroPython v1.25.0, ports/esp32): WLAN and LAN
-# whose link follows the WiFi world the host sets (wifi.set: ap, password, drop, delay_ms).
-# Association runs on the device clock; status codes are ESP-IDF's.
+# The simulated ESP32 `network` module (MicroPython v1.25.0, ports/esp32): WLAN keeps its
+# status as network_wlan.c does (the last disconnect reason stays until an IP is got; the
+# driver retries while a connection is requested) against the access points of the world
+# the host sets (wifi.set); LAN holds the EMAC's pads while it lives. Time is device _time.
 import time as _time
 
 import sim as _sim
+from sim import pads as _pads
 
 STA_IF = const(0)
 AP_IF = const(1)
@@ -52,6 +54,11 @@ ETH_CONNECTED = const(3)
 ETH_DISCONNECTED = const(4)
 ETH_GOT_IP = const(5)
 
+# ESP-IDF's wifi_err_reason_t values the port passes through status() or maps.
+_REASON_ASSOC_LEAVE = const(8)  # wlan.disconnect(): status() says STAT_IDLE
+_REASON_4WAY_HANDSHAKE_TIMEOUT = const(15)  # a wrong WPA2 key, first attempt
+_REASON_CONNECTION_FAIL = const(205)  # a wrong key, later attempts: STAT_WRONG_PASSWORD
+
 _hostname = "mpy-esp32"
 _country = "01"
 _links = 0  # counts links coming up: a socket opened on an older link is dead
@@ -93,59 +100,19 @@ def _address(mac):
     return "192.168.4.%d" % (2 + mac[5] % 250)
 
 
+def _new_link():
+    global _links
+    _links += 1
+    return _links
+
+
 class _Interface:
-    # Link state evaluated on demand from the world and the device clock.
     def __init__(self, mac_offset):
         self._mac = _mac(mac_offset)
         self._active = False
-        self._requested = False
-        self._since = 0
         self._up = False
-        self._generation = _sim.wifi["generation"]
-        self._reason = 0
         self._link = None
         self._static = None
-
-    def _update(self):
-        w = _sim.wifi
-        if self._up and (w["generation"] != self._generation or not w["ap"]):
-            # Link lost: beacon timeout; the driver keeps trying (ESP32's reconnect loop).
-            self._up = False
-            self._reason = STAT_BEACON_TIMEOUT
-            self._since = _time.ticks_ms()
-        self._generation = w["generation"]
-        if self._up or not (self._active and self._requested):
-            return
-        if _time.ticks_diff(_time.ticks_ms(), self._since) < (w.get("delay_ms") or 0):
-            return
-        if not w["ap"]:
-            self._reason = STAT_NO_AP_FOUND
-        elif not self._accepts(w.get("password")):
-            self._reason = STAT_WRONG_PASSWORD
-        else:
-            global _links
-            _links += 1
-            self._link = _links
-            self._up = True
-            self._reason = 0
-
-    def _accepts(self, password):
-        return True
-
-    def _start_link(self):
-        self._requested = True
-        self._up = False
-        self._reason = 0
-        self._since = _time.ticks_ms()
-
-    def active(self, is_active=None):
-        if is_active is None:
-            return self._active
-        self._active = bool(is_active)
-        if not self._active:
-            self._requested = False
-            self._up = False
-            self._reason = 0
 
     def isconnected(self):
         self._update()
@@ -176,6 +143,13 @@ class _Interface:
         raise ValueError("unexpected key")
 
 
+def _find_ap(ssid):
+    for ap in _sim.wifi["aps"]:
+        if ap["up"] and ap["ssid"] == ssid:
+            return ap
+    return None
+
+
 class WLAN(_Interface):
     IF_STA = const(0)
     IF_AP = const(1)
@@ -199,17 +173,117 @@ class WLAN(_Interface):
         wlan = WLAN._interfaces.get(interface_id)
         if wlan is None:
             wlan = WLAN._interfaces[interface_id] = object.__new__(cls)
-            _Interface.__init__(wlan, interface_id)
-            wlan._if = interface_id
-            wlan._config = {"ssid": "", "key": "", "channel": 1, "reconnects": -1,
-                            "txpower": 20, "pm": 1, "security": 0 if interface_id else 3}
+            wlan._setup(interface_id)
         return wlan
 
     def __init__(self, interface_id=STA_IF):
         pass
 
-    def _accepts(self, password):
-        return password is None or password == self._config["key"]
+    def _setup(self, interface_id):
+        _Interface.__init__(self, interface_id)
+        self._if = interface_id
+        self._config = {"ssid": "", "key": "", "txpower": 20, "pm": 1,
+                        "security": 0 if interface_id else 3}
+        self._channel = 1
+        # network_wlan.c's statics: wifi_sta_connect_requested, wifi_sta_disconn_reason,
+        # conf_wifi_sta_reconnects (0 = forever), wifi_sta_reconnects.
+        self._requested = False
+        self._reason = 0
+        self._conf_reconnects = 0
+        self._reconnects = 0
+        self._trying = False  # the driver is in an association attempt
+        self._attempt_ms = 0  # when the attempt in progress started
+        self._key_failures = 0  # handshakes failed since connect()
+        self._ap = None  # the access point (world entry) associated with, and its epoch
+        self._ap_epoch = 0
+        self._generation = 0
+
+    # --- the driver, evaluated on demand against the world and the device clock ---------
+
+    def _update(self):
+        if self._if != STA_IF:
+            return
+        w = _sim.wifi
+        if self._up:
+            ap = self._ap
+            if w["generation"] == self._generation and ap["up"] and ap["epoch"] == self._ap_epoch:
+                return
+            self._disconnected(STAT_BEACON_TIMEOUT)
+        if not self._trying:
+            return
+        now = _time.ticks_ms()
+        elapsed = _time.ticks_diff(now, self._attempt_ms)
+        ap = _find_ap(self._config["ssid"])
+        if ap is not None and self._accepts(ap):
+            if elapsed >= (w.get("delay_ms") or 0):
+                self._got_ip(ap)
+            return
+        # Each attempt (a scan of every channel, a handshake) fails after scan_ms; as many
+        # as fitted in the time since the last look.
+        failed = elapsed // w["scan_ms"]
+        if not failed:
+            return
+        if ap is None:
+            reason = STAT_NO_AP_FOUND
+        else:
+            self._key_failures += failed
+            reason = (_REASON_4WAY_HANDSHAKE_TIMEOUT if self._key_failures == 1
+                      else _REASON_CONNECTION_FAIL)
+        next_ms = _time.ticks_add(self._attempt_ms, failed * w["scan_ms"])
+        self._disconnected(reason, failed)
+        self._attempt_ms = next_ms  # the driver's retries keep their pace
+
+    def _accepts(self, ap):
+        return ap["password"] is None or ap["password"] == self._config["key"]
+
+    def _got_ip(self, ap):
+        # IP_EVENT_STA_GOT_IP: the only place the last reason is cleared.
+        self._up = True
+        self._trying = False
+        self._reason = 0
+        self._ap = ap
+        self._ap_epoch = ap["epoch"]
+        self._generation = _sim.wifi["generation"]
+        self._channel = ap["channel"]
+        self._link = _new_link()
+
+    def _disconnected(self, reason, times=1):
+        # WIFI_EVENT_STA_DISCONNECTED (`times` in a row): keep the reason; reconnect while
+        # requested, up to the configured number of reconnects.
+        self._up = False
+        self._trying = False
+        self._reason = reason
+        if not self._requested or not self._active:
+            return
+        if self._conf_reconnects:
+            self._reconnects += times
+            if self._reconnects >= self._conf_reconnects:
+                return
+        self._start_attempt()
+
+    def _start_attempt(self):
+        self._trying = True
+        self._attempt_ms = _time.ticks_ms()
+
+    # --- the API ------------------------------------------------------------------------
+
+    def active(self, is_active=None):
+        if is_active is None:
+            return self._active
+        is_active = bool(is_active)
+        if is_active == self._active:
+            return is_active
+        if not is_active:
+            # esp_wifi_stop: an association ends (ASSOC_LEAVE); the connect request stays.
+            self._update()
+            if self._up:
+                self._reason = _REASON_ASSOC_LEAVE
+            self._up = False
+            self._trying = False
+        else:
+            self._reconnects = 0  # WIFI_EVENT_STA_START
+        self._active = is_active
+        return is_active
 
     def connect(self, *args, bssid=None):
         # ssid and key are positional only (network_wlan.c:network_wlan_connect)
@@ -219,44 +293,77 @@ class WLAN(_Interface):
             raise OSError("STA required")
         if not self._active:
             raise OSError("Wifi Not Started")
-        if ssid is not None:
-            self._config["ssid"] = ssid
+        if bssid is not None and len(bssid) != 6:
+            raise ValueError
+        if ssid is not None or key is not None:
+            # A fresh wifi_config_t: the channel set by config() is forgotten (every
+            # channel is scanned).
+            self._config["ssid"] = ssid or ""
             self._config["key"] = key or ""
-        self._start_link()
+        self._update()
+        if self._up:
+            self._up = False
+            self._reason = _REASON_ASSOC_LEAVE
+        # No reason is cleared here: status() reports the last one until an IP is got.
+        self._reconnects = 0
+        self._key_failures = 0
+        self._requested = True
+        self._start_attempt()
 
     def disconnect(self):
+        self._update()
         self._requested = False
-        self._up = False
-        self._reason = _ASSOC_LEAVE
+        self._trying = False
+        if self._up:
+            # Only a station that was associated sees the event (ASSOC_LEAVE); one still
+            # searching keeps its last reason.
+            self._up = False
+            self._reason = _REASON_ASSOC_LEAVE
+
+    def isconnected(self):
+        if self._if != STA_IF:
+            return False  # no station ever joins the simulated soft AP
+        return _Interface.isconnected(self)
 
     def status(self, param=None):
         if param is None:
             if self._if != STA_IF:
                 return None
+            # network_wlan.c:network_wlan_status, case by case.
             self._update()
+            r = self._reason
             if self._up:
                 return STAT_GOT_IP
-            if self._reason in (STAT_NO_AP_FOUND, STAT_WRONG_PASSWORD):
-                return self._reason
-            if self._reason == _ASSOC_LEAVE:
+            if r in (STAT_NO_AP_FOUND, STAT_NO_AP_FOUND_IN_RSSI_THRESHOLD,
+                     STAT_NO_AP_FOUND_IN_AUTHMODE_THRESHOLD,
+                     STAT_NO_AP_FOUND_W_COMPATIBLE_SECURITY):
+                return r
+            if r in (STAT_WRONG_PASSWORD, _REASON_CONNECTION_FAIL):
+                return STAT_WRONG_PASSWORD
+            if r == _ASSOC_LEAVE:
                 return STAT_IDLE
-            if self._requested:
+            if self._requested and (self._conf_reconnects == 0
+                                    or self._reconnects < self._conf_reconnects):
                 return STAT_CONNECTING
-            return STAT_IDLE if self._reason == 0 else self._reason
+            if r == 0:
+                return STAT_IDLE
+            return r
         if param == "rssi":
             if not self.isconnected():
                 raise OSError("STA must be connected")
-            return -55
+            return self._ap.get("rssi", -55)
         if param == "stations":
+            if self._if != AP_IF:
+                raise OSError("AP required")
             return []
         raise ValueError("unknown status param")
 
     def scan(self):
         if not self._active:
             raise OSError("STA must be active")
-        if not _sim.wifi["ap"]:
-            return []
-        return [(b"epx-sim", b"\x02\x00\x00\x00\x00\x01", 1, -55, 3, False)]
+        return [(ap["ssid"].encode(), ap["bssid"], ap["channel"], ap.get("rssi", -55),
+                 AUTH_OPEN if ap["password"] is None else AUTH_WPA2_PSK, False)
+                for ap in _sim.wifi["aps"] if ap["up"]]
 
     def config(self, *args, **kw):
         if args and kw:
@@ -267,6 +374,13 @@ class WLAN(_Interface):
                     self._mac = bytes(value)
                 elif key in ("hostname", "dhcp_hostname"):
                     hostname(value)
+                elif key == "channel":
+                    # The starting channel of a scan, and the radio's channel (ESP-NOW).
+                    if not 0 < value <= 14:
+                        raise OSError("ESP_ERR_INVALID_ARG")
+                    self._channel = value
+                elif key == "reconnects":
+                    self._conf_reconnects = 0 if value == -1 else value + 1
                 elif key in self._config or key in ("essid", "password", "authmode", "max_clients"):
                     self._config[{"essid": "ssid", "password": "key"}.get(key, key)] = value
                 else:
@@ -279,55 +393,138 @@ class WLAN(_Interface):
             return self._mac
         if key in ("hostname", "dhcp_hostname"):
             return hostname()
+        if key == "channel":
+            self._update()
+            return self._channel  # esp_wifi_get_channel: the AP's once associated
+        if key == "reconnects":
+            return self._conf_reconnects - 1
         if key == "essid":
             key = "ssid"
-        if key in ("ssid", "channel", "reconnects", "txpower", "pm", "security"):
+        if key in ("ssid", "txpower", "pm", "security"):
             return self._config[key]
         if key == "authmode":
             return self._config["security"]
         raise ValueError("unknown config param")
 
 
+# The ESP32 EMAC's fixed RMII pads (TXD0, TX_EN, TXD1, RXD0, RXD1, CRS_DV); REF_CLK, MDC,
+# MDIO and the PHY power pin come from the arguments (ETH_ESP32_EMAC_DEFAULT_CONFIG: clock
+# in on GPIO 0).
+_RMII = (19, 21, 22, 25, 26, 27)
+_REF_CLK_DEFAULT = const(0)
+
+
 class _LAN(_Interface):
-    # A wired board: the cable follows the same world switch as the AP (wifi.set ap/drop).
-    def __init__(self):
+    # The cable follows the world (wifi.set cable); eth_status as network_lan.c keeps it.
+    def __init__(self, pins):
         super().__init__(3)
+        self._status = ETH_INITIALIZED
+        self._generation = _sim.wifi["generation"]
+        self._pins = pins
+        self._lost_pad = None  # a pad taken by Pin/I2C/UART: the EMAC no longer has it
+        _pads.hold(pins, "Ethernet", self._pad_taken)
+
+    def _pad_taken(self, n):
+        # machine_pin.c moves the pad to the GPIO matrix without a word: frames stop.
+        self._lost_pad = n
+        self._link = None
+
+    def _update(self):
+        w = _sim.wifi
+        if not self._active:
+            self._up = False
+            return
+        cable = w.get("cable", True)
+        if self._up and (not cable or w["generation"] != self._generation):
+            self._up = False
+            self._status = ETH_DISCONNECTED
+        self._generation = w["generation"]
+        if not self._up and cable:
+            self._up = True
+            self._status = ETH_GOT_IP
+            self._link = None if self._lost_pad is not None else _new_link()
 
     def active(self, is_active=None):
-        r = super().active(is_active)
-        if is_active:
-            self._start_link()
-        return r
+        if is_active is not None:
+            is_active = bool(is_active)
+            if is_active and not self._active:
+                self._status = ETH_STARTED
+            elif not is_active and self._active:
+                self._status = ETH_STOPPED
+                self._up = False
+            self._active = is_active
+        return self._active
+
+    def isconnected(self):
+        self._update()
+        return self._active and self._status == ETH_GOT_IP
 
     def status(self):
-        if not self._active:
-            return ETH_STOPPED
-        return ETH_GOT_IP if self.isconnected() else ETH_DISCONNECTED
+        self._update()
+        return self._status
 
     def config(self, *args, **kw):
+        if args and kw:
+            raise TypeError("either pos or kw args are allowed")
         if kw:
             if "mac" in kw:
-                self._mac = bytes(kw["mac"])
+                mac = bytes(kw["mac"])
+                if len(mac) != 6:
+                    raise ValueError("invalid buffer length")
+                self._mac = mac
             return
-        if args and args[0] == "mac":
+        if len(args) != 1:
+            raise TypeError("can query only one param")
+        if args[0] == "mac":
             return self._mac
+        if args[0] == "ifname":
+            return "en0"
         raise ValueError("unknown config param")
 
 
 _lan = None
+_PHY_TYPES = (PHY_LAN8710, PHY_LAN8720, PHY_IP101, PHY_RTL8201, PHY_DP83848, PHY_KSZ8041,
+              PHY_KSZ8081)
 
 
-def LAN(id=0, *, mdc=None, mdio=None, power=None, phy_addr=None, phy_type=None, ref_clk_mode=None,
-        ref_clk=None, spi=None, cs=None, int=None):
+def _pin_id(p):
+    # machine_pin_get_id: a Pin, or a GPIO number (ValueError "invalid pin" otherwise).
+    from machine import Pin
+
+    return Pin(p)._g.n
+
+
+def LAN(id=None, *, mdc=None, mdio=None, reset=None, power=None, phy_addr, phy_type,
+        spi=None, cs=None, int=None, ref_clk_mode=-1, ref_clk=None):
+    # network_lan.c:get_lan: one interface, made once; the EMAC takes its pads for good.
     global _lan
-    if _lan is None:
-        _lan = _LAN()
+    if _lan is not None:
+        return _lan
+    if id is not None and id != 0:
+        raise ValueError("invalid LAN interface identifier")
+    if not 0 <= phy_addr <= 0x1F:
+        raise ValueError("invalid phy address")
+    if phy_type not in _PHY_TYPES:
+        raise ValueError("invalid phy type")
+    if mdc is None or mdio is None:
+        raise ValueError("mdc and mdio must be specified")
+    pins = list(_RMII)
+    for p in (mdc, mdio, reset, power, ref_clk):
+        if p is not None:
+            pins.append(_pin_id(p))
+    if ref_clk is None:
+        pins.append(_REF_CLK_DEFAULT)
+    if power is not None:
+        from machine import Pin
+
+        Pin(power, Pin.OUT, value=1)  # the PHY powered before its reset, as the port does
+    _lan = _LAN(pins)
     return _lan
 
 
 def _link():
     """The number of the link in place (any interface), None when no link is up."""
     for nic in (WLAN._interfaces.get(STA_IF), _lan):
-        if nic is not None and nic.isconnected():
+        if nic is not None and nic.isconnected() and nic._link is not None:
             return nic._link
     return None

@@ -222,6 +222,11 @@ def net():
         say(write="ok")
     except OSError as e:
         say(write=e.args[0])
+    # The port reports a beacon timeout as "connecting" while its driver retries; the
+    # retry's own reason comes with the next failed attempt.
+    say(lost=wlan.status())
+    while wlan.status() == network.STAT_CONNECTING:
+        time.sleep_ms(10)
     say(status=wlan.status())
     while True:
         time.sleep_ms(10)

@@ -97,6 +97,23 @@ def config_value(config, key):
     return found.group(1) if found else None
 
 
+def access_point(config):
+    """The WiFi world's access point that `config` (config.txt text) names: the demo world
+    has the user's network (ssid, password, channel), as the real one would."""
+    keys = {}
+    for line in config.splitlines():
+        parts = line.strip().split(None, 1)
+        if len(parts) == 2 and parts[0] in ("ssid", "password", "channel"):
+            keys[parts[0]] = parts[1]
+    if keys.get("ssid", "(wired)") == "(wired)":
+        return {}
+    ap = {"ssid": keys["ssid"], "password": None if keys.get("password", "None") == "None"
+          else keys["password"]}
+    if keys.get("channel", "").isdigit():
+        ap["channel"] = int(keys["channel"])
+    return ap
+
+
 def world(profile, config=""):
     """The demo world of `profile` running `config` (the text of config.txt); {} if none."""
     entry = WORLDS.get(profile, {})

@@ -19,9 +19,13 @@ for _k, _v in (("reset_cause", 1), ("wake_reason", 0), ("slot", "ota_0"),
                ("running_state", "valid"), ("boot", 0)):
     BOOT.setdefault(_k, _v)
 
-# The WiFi world (set by the host with wifi.set): is the AP there, its password, has the
-# link been dropped, how long association takes.
-wifi = {"ap": True, "password": None, "delay_ms": 0, "generation": 0}
+# The radio world (set by the host with wifi.set, sim.ctl.wifi_set): the access points
+# (ssid, password (None: open), channel, up; epoch counts their restarts), how long a
+# successful association takes (delay_ms) and a failed attempt (scan_ms: a scan of every
+# channel, or a handshake that times out), the Ethernet cable, and drops (generation).
+wifi = {"aps": [{"ssid": "epx-sim", "password": None, "channel": 6, "up": True, "rssi": -55,
+                 "epoch": 0, "bssid": b"\x02\x00\x00\x00\x00\x01"}],
+        "delay_ms": 0, "scan_ms": 2000, "cable": True, "generation": 0}
 scale = 1.0  # device seconds per real second (clock.scale)
 
 # The device folder on the host, reached past the VFS (the littlefs is mounted at "/").

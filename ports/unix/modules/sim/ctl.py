@@ -163,13 +163,37 @@ def irq_timing(msg):
     return result
 
 
+_AP = {"ssid": "epx-sim", "password": None, "channel": 6, "up": True, "rssi": -55}
+
+
+def _ap(spec, i):
+    ap = {"epoch": 0, "bssid": b"\x02\x00\x00\x00\x00" + bytes((i + 1,))}
+    for key, default in _AP.items():
+        ap[key] = spec.get(key, default)
+    return ap
+
+
 def wifi_set(msg, boot=False):
-    for key in ("ap", "password", "delay_ms"):
+    w = sim.wifi
+    if "aps" in msg:
+        for old in w["aps"]:
+            old["up"] = False  # a new set of access points: the old ones are gone
+        w["aps"] = [_ap(spec, i) for i, spec in enumerate(msg["aps"])]
+    # ap (bool), ssid, password, channel, rssi: the first access point. A change restarts
+    # it: stations associated with it lose the link.
+    for key in ("ssid", "password", "channel", "rssi", "ap"):
         if key in msg:
-            sim.wifi[key] = msg[key]
+            first = w["aps"][0]
+            field = "up" if key == "ap" else key
+            if first[field] != msg[key]:
+                first[field] = msg[key]
+                first["epoch"] += 1
+    for key in ("delay_ms", "scan_ms", "cable"):
+        if key in msg:
+            w[key] = msg[key]
     # drop is an event: the association in place (if any) is lost, sockets break.
     if msg.get("drop") and not boot:
-        sim.wifi["generation"] += 1
+        w["generation"] += 1
 
 
 def espnow_deliver(msg):

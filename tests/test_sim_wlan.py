@@ -1,0 +1,203 @@
+"""The simulated network.WLAN and network.LAN against ports/esp32/network_wlan.c and
+network_lan.c: status() keeps the last disconnect reason until an IP is got (connect() does
+not clear it), a missing SSID never connects, a wrong key, an access point that goes and
+comes back on another channel, the reconnect budget; LAN takes the EMAC's pads, and a Pin,
+I2C or UART on one of them cuts the Ethernet. Device time moves only by advance()."""
+
+import socket
+
+import pytest
+
+from epx import build
+from fwcode import last_json, run_code
+
+# Device time frozen (a microsecond per real second): only advance() moves it, so no result
+# depends on how busy the host is.
+PRELUDE = """
+import json, network, time, _simclock, sim
+from sim import ctl
+_simclock.scale(1e-6)
+world = ctl.wifi_set
+adv = _simclock.advance
+w = network.WLAN(network.STA_IF)
+w.active(True)
+"""
+
+# ESP-IDF's reasons and the port's status codes (modnetwork_globals.h, modnetwork.h).
+IDLE, CONNECTING, GOT_IP = 1000, 1001, 1010
+NO_AP_FOUND, WRONG_PASSWORD = 201, 202
+
+
+@pytest.fixture(scope="module")
+def fw():
+    return build.build_unix("coreunit")[0]
+
+
+def run(fw, tmp_path, code):
+    return last_json(run_code(fw, PRELUDE + code, tmp_path))
+
+
+def test_status_keeps_the_last_reason_until_an_ip(fw, tmp_path):
+    out = run(fw, tmp_path, """
+seen = [w.status()]
+w.connect("elsewhere", "k3y-k3y-k3y")
+seen.append(w.status())          # the first attempt is running
+adv(2500)
+seen.append(w.status())          # it failed: no access point
+w.disconnect()                   # never associated: nothing to leave, the reason stays
+seen.append(w.status())
+w.connect("elsewhere", "k3y-k3y-k3y")
+seen.append(w.status())          # a new attempt, yet the old reason
+world({"ssid": "elsewhere"})
+adv(100)
+seen.append(w.status())          # association takes delay_ms (0 here): got an IP
+w.disconnect()
+seen.append(w.status())          # ASSOC_LEAVE reads as idle
+print(json.dumps(seen))
+""")
+    assert out == [IDLE, CONNECTING, NO_AP_FOUND, NO_AP_FOUND, NO_AP_FOUND, GOT_IP, IDLE]
+
+
+def test_a_missing_ssid_never_connects(fw, tmp_path):
+    out = run(fw, tmp_path, """
+w.connect("no-such-net", None)
+up = []
+for _ in range(300):             # ten minutes, two seconds at a time
+    adv(2000)
+    up.append(w.isconnected())
+print(json.dumps({"up": any(up), "status": w.status(), "ip": w.ifconfig()[0],
+                  "scan": [ap[0].decode() for ap in w.scan()]}))
+""")
+    assert out == {"up": False, "status": NO_AP_FOUND, "ip": "0.0.0.0", "scan": ["epx-sim"]}
+
+
+def test_wrong_password_then_the_right_one(fw, tmp_path):
+    out = run(fw, tmp_path, """
+world({"password": "right-key", "delay_ms": 1500})
+w.connect("epx-sim", "wrong-key")
+seen = []
+for _ in range(3):
+    adv(2100)
+    seen.append(w.status())
+w.connect("epx-sim", "right-key")
+seen.append(w.status())          # still the last attempt's reason
+adv(1500)
+seen.append(w.status())
+print(json.dumps(seen))
+""")
+    # A wrong WPA2 key: 4-way handshake timeout (15, not mapped: "connecting"), then
+    # CONNECTION_FAIL (205), which the port reports as STAT_WRONG_PASSWORD.
+    assert out == [CONNECTING, WRONG_PASSWORD, WRONG_PASSWORD, WRONG_PASSWORD, GOT_IP]
+
+
+def test_access_point_gone_then_back_on_another_channel(fw, tmp_path):
+    out = run(fw, tmp_path, """
+world({"aps": [{"ssid": "home", "password": "h0me-key", "channel": 1},
+               {"ssid": "neighbour", "password": "other-key", "channel": 6}]})
+w.connect("home", "h0me-key")
+adv(10)
+seen = [w.isconnected(), w.config("channel")]
+world({"ap": False})             # the first access point goes away
+adv(10)
+seen += [w.isconnected(), w.status()]   # beacon timeout (200): "connecting"
+adv(2100)
+seen.append(w.status())          # the driver's own retry found nothing
+adv(3600000)
+seen.append(w.isconnected())
+world({"ap": True, "channel": 11})
+adv(2100)                        # no connect(): the driver reassociates by itself
+seen += [w.isconnected(), w.status(), w.config("channel")]
+print(json.dumps(seen))
+""")
+    assert out == [True, 1, False, CONNECTING, NO_AP_FOUND, False, True, GOT_IP, 11]
+
+
+def test_reconnect_budget_as_configured(fw, tmp_path):
+    out = run(fw, tmp_path, """
+w.config(reconnects=0)           # no reconnect after a loss
+seen = [w.config("reconnects")]
+w.connect("epx-sim", None)
+adv(10)
+seen.append(w.isconnected())
+world({"ap": False})
+adv(10)
+seen.append(w.status())          # not retrying: the reason itself (beacon timeout)
+world({"ap": True})
+adv(10000)
+seen.append(w.isconnected())
+print(json.dumps(seen))
+""")
+    assert out == [0, True, 200, False]
+
+
+LAN = """
+from machine import I2C, Pin, UART
+from sim import models
+models.attach("i2c0", "SSD1306", 0x3C, {}, None, "oled")
+models.attach("uart2", "PZEM", None, {}, None, "pzem")
+lan = network.LAN(mdc=Pin(23), mdio=Pin(18), power=Pin(16), phy_type=network.PHY_LAN8720,
+                  phy_addr=1, ref_clk=Pin(0), ref_clk_mode=Pin.IN)
+lan.active(True)
+def reach(port):
+    s = __import__("socket").socket()
+    try:
+        s.connect(("127.0.0.1", port))
+        return "ok"
+    except OSError as e:
+        return e.args[0]
+    finally:
+        s.close()
+"""
+
+
+@pytest.fixture
+def listener():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(4)
+    yield s.getsockname()[1]
+    s.close()
+
+
+@pytest.mark.parametrize("taker, pad", [
+    ("I2C(0, scl=Pin(22), sda=Pin(21)).scan()", 21),  # TX_EN, TXD1
+    ("I2C(0).scan()", 18),  # I2C(0)'s default pins 18/19: MDIO and TXD0
+    ("UART(2, 9600, tx=17, rx=16).any()", 16),  # the PHY's power pin
+    ("Pin(27, Pin.IN).value()", 27),  # CRS_DV
+])
+def test_a_pad_the_emac_holds_cuts_the_ethernet(fw, tmp_path, listener, taker, pad):
+    out = run(fw, tmp_path, LAN + f"""
+before = [lan.isconnected(), reach({listener})]
+got = {taker}
+print(json.dumps(before + [reach({listener}), got]))
+""")
+    # No exception on the ESP32 either: the pad goes to the GPIO matrix, frames stop
+    # (lwIP: no route), and the I2C/UART user reaches the PHY, not its device.
+    assert out[:3] == [True, "ok", 113]  # EHOSTUNREACH
+    assert out[3] in ([], 0)
+
+
+def test_free_pads_leave_the_ethernet_alone(fw, tmp_path, listener):
+    out = run(fw, tmp_path, LAN + f"""
+found = I2C(0, scl=Pin(32), sda=Pin(33)).scan()
+u = UART(2, 9600, tx=17, rx=5)
+Pin(4, Pin.OUT, value=1)
+print(json.dumps([found, reach({listener}), lan.status()]))
+""")
+    assert out == [[0x3C], "ok", 5]  # ETH_GOT_IP
+
+
+def test_lan_arguments_checked_as_the_port_does(fw, tmp_path):
+    out = run(fw, tmp_path, """
+from machine import Pin
+errors = []
+for kw in ({"phy_type": network.PHY_LAN8720, "phy_addr": 32, "mdc": Pin(23), "mdio": Pin(18)},
+           {"phy_type": 99, "phy_addr": 1, "mdc": Pin(23), "mdio": Pin(18)},
+           {"phy_type": network.PHY_LAN8720, "phy_addr": 1}):
+    try:
+        network.LAN(**kw)
+    except ValueError as e:
+        errors.append(str(e))
+print(json.dumps(errors))
+""")
+    assert out == ["invalid phy address", "invalid phy type", "mdc and mdio must be specified"]
