@@ -227,7 +227,7 @@ def test_bad_relay_config_is_safe_mode(relay, device, broker):
     dev = device("relay", config=config(broker, relays="25,34", maxon="5,x"))
     dev.wait_console("safe mode")
     out = dev.output()
-    assert "relays: GPIO 34 cannot drive a relay" in out
+    assert "relays: GPIO 34 is input only" in out
     assert "maxon: '5,x' is not a comma-separated list of integers" in out
 
 

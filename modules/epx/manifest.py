@@ -17,6 +17,7 @@ package("epx", files=[
     "net.py",
     "nvram.py",
     "ota.py",
+    "pins.py",
     "otawrite.py",
     "pulse.py",
     "replay.py",

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import __version__, partitions, source
+from . import __version__, partitions, pincheck, source
 from .errors import EpxError
 from .paths import BOARDS, BUILD, DIST, MANIFESTS, ROOT, rel
 
@@ -192,8 +192,10 @@ def jobs():
     return max(1, os.cpu_count() or 1)
 
 
-def unix_build_dir(profile):
-    return BUILD / f"unix-{profile_name(profile)}"
+def unix_build_dir(profile, board=DEFAULT_BOARD):
+    # One folder per board too: a profile built for two boards must not swap executables.
+    suffix = "" if board == DEFAULT_BOARD else f"-{board}"
+    return BUILD / f"unix-{profile_name(profile)}{suffix}"
 
 
 def seed_from_sibling(build_dir):
@@ -236,11 +238,11 @@ def build_unix(profile, board=DEFAULT_BOARD, flags=UNIX_MPY_CROSS_FLAGS):
     manifest_of(profile)
     check_board(board)
     tree = source.micropython_dir()
-    build_dir = unix_build_dir(profile)
+    build_dir = unix_build_dir(profile, board)
     with locked(BUILD / ".seed.lock"):
         seed_from_sibling(build_dir)
         build_dir.mkdir(parents=True, exist_ok=True)
-    with locked(BUILD / f".unix-{profile_name(profile)}.lock"):
+    with locked(BUILD / f".{build_dir.name}.lock"):
         return _build_unix(profile, board, flags, tree, build_dir)
 
 
@@ -294,13 +296,17 @@ def esp32_build_dir(profile, board):
 
 
 def esp32_check(profile, board=DEFAULT_BOARD):
-    """Everything short of the IDF compile: manifest, xtensawin bytecode, partitions, budget."""
+    """Everything short of the IDF compile: manifest, pins, xtensawin bytecode, partitions,
+    budget."""
     manifest_of(profile)
     check_board(board)
     tree = source.micropython_dir()
     build_dir = esp32_build_dir(profile, board)
     top = prepare(build_dir, profile, board, BOARDS / board / "manifest.py")
     files = resolve(tree, top, "esp32", BOARDS / board)
+    bad = pincheck.check(profile_name(profile), board, [f[0] for f in files])
+    if bad:
+        raise EpxError("; ".join(bad))
     size = cross_compile(tree, files, ESP32_MARCH)
     table = partitions.load(BOARDS / board / "partitions.csv")
     if size > FROZEN_BUDGET:

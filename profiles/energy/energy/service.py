@@ -4,14 +4,14 @@ import asyncio
 import time
 from machine import UART
 
-from epx import config, log, loop, mqtt, sntp
+from epx import config, log, loop, mqtt, pins, sntp
 from epx.nvram import NVRAM
 from pzem import PZEM
 from energy.days import Days
 from energy.meter import Meter
 
-UART_TX = config.key("uarttx", config.int_range(0, 39), 17)
-UART_RX = config.key("uartrx", config.int_range(0, 39), 16)
+UART_TX = pins.key("uarttx", pins.OUT)
+UART_RX = pins.key("uartrx", pins.IN)
 TICKER = config.key("ticker", config.int_range(1, 65535), None)
 TZ = config.key("tzoffset", config.int_range(-720, 840), 0)  # minutes east of UTC: local midnight
 

@@ -1,9 +1,9 @@
-# The h2o appliance: tank level from float switches on an MCP23017 (I2C0, SDA 21, SCL 22),
-# flow from a pulse meter on GPIO14, an optional SSD1306; published under stat/<n>/.
+# The h2o appliance: tank level from float switches on an MCP23017 (I2C0, pins sda/scl),
+# flow from a pulse meter (pin flowpin), an optional SSD1306; published under stat/<n>/.
 from machine import I2C, Pin
 from micropython import const
 
-from epx import config, loop, mqtt, net
+from epx import config, loop, mqtt, net, pins
 from epx.pulse import PulseCounter
 from h2o.display import Page
 from h2o.flow import Flow
@@ -11,9 +11,6 @@ from h2o.level import Tank
 from mcp23017 import MCP23017
 from ssd1306 import SSD1306
 
-_SDA = const(21)
-_SCL = const(22)
-_FLOW_PIN = const(14)
 _MCP_ADDR = const(0x20)
 _OLED_ADDR = const(0x3C)
 _TICK_MS = const(1000)
@@ -54,6 +51,9 @@ CAPACITY = config.key("capacity", _positive)
 SENSORS = config.key("levelsensors", _sensors)
 PULSERATE = config.key("flowpulserate", _positive)
 MAXFLOW = config.key("maxflow", _positive, 60.0)
+SDA = pins.key("sda", pins.OUT)
+SCL = pins.key("scl", pins.OUT)
+FLOW_PIN = pins.key("flowpin", pins.IN)
 
 tank = None
 flow = None
@@ -62,8 +62,8 @@ page = None
 
 def setup():
     global tank, flow, page
-    i2c = I2C(0, scl=Pin(_SCL), sda=Pin(_SDA), freq=400000)
-    counter = PulseCounter(Pin(_FLOW_PIN, Pin.IN))
+    i2c = I2C(0, scl=Pin(SCL.value), sda=Pin(SDA.value), freq=400000)
+    counter = PulseCounter(Pin(FLOW_PIN.value, Pin.IN))
     flow = Flow(counter, PULSERATE.value, MAXFLOW.value)
     tank = Tank(MCP23017(i2c, _MCP_ADDR), SENSORS.value, CAPACITY.value, _level_changed)
     page = Page(SSD1306(i2c, addr=_OLED_ADDR), tank, flow, UNIT.value, estimate_text, net.ip,

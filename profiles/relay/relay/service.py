@@ -2,15 +2,12 @@
 from machine import I2C, Pin
 from time import ticks_ms
 
-from epx import config, log, loop, mqtt, net
+from epx import config, log, loop, mqtt, net, pins
 from epx.nvram import NVRAM
 from relay.display import Page
 from relay.relays import Relays
 from ssd1306 import SSD1306
 from switch import keep
-
-_NO_OUTPUT = (20, 21, 22, 24, 28, 29, 30, 31)  # missing, or the display's I2C; 34.. input only
-
 
 def _ints(text):
     try:
@@ -18,16 +15,6 @@ def _ints(text):
     except ValueError:
         raise ValueError("%r is not a comma-separated list of integers" % text)
     return values
-
-
-def _pins(text):
-    pins = _ints(text)
-    for p in pins:
-        if not 0 <= p < 34 or p in _NO_OUTPUT:
-            raise ValueError("GPIO %d cannot drive a relay" % p)
-    if len(set(pins)) != len(pins):
-        raise ValueError("a GPIO is listed twice")
-    return pins
 
 
 def _maxima(text):
@@ -38,13 +25,13 @@ def _maxima(text):
     return values
 
 
-PINS = config.key("relays", _pins, (25, 26, 27, 33))
-MAX_S = config.key("maxon", _maxima, (600, 86400, 86400, 86400))
+PINS = pins.keys("relays", pins.HELD)
+MAX_S = config.key("maxon", _maxima, None)  # default: relay 0 600 s, the others a day
+SDA = pins.key("sda", pins.OUT)
+SCL = pins.key("scl", pins.OUT)
 
 _CHECK_S = const(1)
 _FORCE_S = const(1800)
-_SDA = const(21)
-_SCL = const(22)
 _OLED_ADDR = const(0x3C)
 _DISPLAY_MS = const(1000)
 
@@ -57,7 +44,8 @@ _nv = None
 
 def setup():
     global relays, _timer, _nv
-    pins, max_s = PINS.value, MAX_S.value
+    pins = PINS.value
+    max_s = MAX_S.value or (600,) + (86400,) * (len(pins) - 1)
     if len(max_s) not in (1, len(pins)):
         log.warn("config: maxon has %d values for %d relays: the last one serves the rest"
                  % (len(max_s), len(pins)))
@@ -75,7 +63,7 @@ def setup():
         _declare(i, max_s[i])
     _timer = loop.Timer(_tick)
     _tick()
-    i2c = I2C(0, scl=Pin(_SCL), sda=Pin(_SDA), freq=400000)
+    i2c = I2C(0, scl=Pin(SCL.value), sda=Pin(SDA.value), freq=400000)
     page = Page(SSD1306(i2c, addr=_OLED_ADDR), relays, net.ip,
                 lambda: "up" if mqtt.connected else "down")
     loop.every(_DISPLAY_MS, page.refresh)

@@ -6,7 +6,7 @@ import machine
 import network
 from time import ticks_add, ticks_diff, ticks_ms
 
-from epx import config, log, loop, netnow
+from epx import config, log, loop, netnow, pins
 from epx.nvram import NVRAM
 from hx711 import HX711
 from scale.safe import SLEEP_MIN
@@ -19,8 +19,8 @@ MANAGER = config.key("manager", netnow.mac)
 LMK = config.key("manager_lmk", netnow.key)
 CAL_A = config.key("calibration_a", float, 1.0)
 CAL_B = config.key("calibration_b", float, 0.0)
-DOUT = config.key("hx711_dout", config.int_range(0, 39), 32)
-SCK = config.key("hx711_sck", config.int_range(0, 33), 33)
+DOUT = pins.key("hx711_dout", pins.IN)
+SCK = pins.key("hx711_sck", pins.OUT)
 SAMPLES = config.key("samples", config.int_range(1, 15), 5)
 RETRIES = config.key("retries", config.int_range(0, 10), 3)
 BATTERY_PIN = config.key("battery_pin", config.int_range(32, 39), None)

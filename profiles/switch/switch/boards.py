@@ -49,3 +49,15 @@ def n_inputs(b):
 
 def n_outputs(b):
     return b.get("n_outputs") or len(b["outputs"])
+
+
+def gpios(b):
+    """Every GPIO the board wires, as (gpio, driven): inputs False, outputs True."""
+    if "chain" in b:
+        c = b["chain"]
+        return [(c["clk"], True), (c["load"], True), (c["ser"], True), (c["latch"], True),
+                (c["qh"], False)]
+    found = [(n, False) for n, _ in b["inputs"]] + [(n, True) for n in b["outputs"]]
+    if "led" in b:
+        found.append((b["led"][0], True))
+    return found

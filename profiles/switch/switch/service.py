@@ -2,14 +2,20 @@
 from machine import Pin
 from time import ticks_ms
 
-from epx import config, log, loop, mqtt
+from epx import config, log, loop, mqtt, pins
 from epx.nvram import NVRAM
 from switch import boards, command, hardware, keep, program
 from switch.panel import Panel
 
 
 def _driver(text):
-    boards.board(text)  # ValueError names the known drivers
+    # A driver is a PCB with its ESP32 wired: its outputs are whatever the PCB made safe
+    # at boot, but every pin must exist on this board.
+    spec = boards.board(text)  # ValueError names the known drivers
+    for n, driven in boards.gpios(spec):
+        why = pins.check(n, pins.OUT if driven else pins.IN)
+        if why:
+            raise ValueError("%s: %s" % (text, why))
     return text
 
 

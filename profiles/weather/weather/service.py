@@ -2,16 +2,17 @@
 # face and the optional display.
 from machine import I2C, Pin
 
-from epx import log, loop, mqtt, net
+from epx import log, loop, mqtt, net, pins
 from ssd1306 import SSD1306
 from weather.display import Page
 from weather.station import Station, CONVERSION_MS
 
-_SDA = const(21)
-_SCL = const(22)
 _OLED_ADDR = const(0x3C)
 _START_MS = const(15000)
 _PERIOD_MS = const(5000)
+
+SDA = pins.key("sda", pins.OUT)
+SCL = pins.key("scl", pins.OUT)
 
 station = None
 page = None
@@ -20,7 +21,7 @@ _error = None
 
 def setup():
     global station, page
-    i2c = I2C(0, scl=Pin(_SCL), sda=Pin(_SDA), freq=100000)
+    i2c = I2C(0, scl=Pin(SCL.value), sda=Pin(SDA.value), freq=100000)
     station = Station(i2c)
     if station.error:
         log.warn("weather: " + station.error)
