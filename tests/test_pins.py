@@ -108,3 +108,23 @@ def test_switch_drivers_do_not_fit_the_wired_board(tmp_path, device, broker):
     dev.wait_console(r"config.txt:\d+: driver: hoffer6: GPIO 25 is taken on EPX_WT32_ETH01 "
                      r"\(Ethernet RXD0\)", timeout=60)
     dev.wait_console(r"safe mode", timeout=60)
+
+
+def test_the_scale_pair_boots_on_the_wired_board(tmp_path, device, broker, mqtt_watch):
+    # The manager on WiFi (ESP-NOW needs the radio), the battery sensor without network:
+    # both read their pins from the board, neither hears the other (no shared medium).
+    w = mqtt_watch(broker)
+    manager = device(wt32_app("scale_manager", tmp_path), start=False, name="manager",
+                     config=example("scale_manager", broker, ssid="epx-sim", password="None"))
+    manager.start()
+    manager.advance(12000)
+    manager.wait_console("scale: ESP-NOW on channel 6", timeout=60)
+    name = worlds.config_value(example("scale_manager", broker), "mqttname")
+    w.wait_for(f"stat/{name}/LWT", lambda p: p == "Online", timeout=60, device=manager)
+    sensor = device(wt32_app("scale", tmp_path), start=False, name="sensor",
+                    config=example("scale", broker, retries=0))
+    worlds.attach(sensor, worlds.world("scale"))
+    sensor.start()
+    sensor.wait_console(r"scale: #\d+ not acknowledged after 1 sends", timeout=60)
+    for dev in (manager, sensor):
+        assert not [t for _, _, t in dev.console if " E " in t or "safe mode" in t]

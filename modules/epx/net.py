@@ -96,7 +96,6 @@ def _wired():
 
 
 def _connect():
-    log.info("net: connecting to %s" % SSID.value)
     if SSID.value != WIRED:
         try:
             nic.connect(SSID.value, PASSWORD.value)
@@ -104,6 +103,9 @@ def _connect():
             sm.go("connecting")
             return _retry("connect: %s" % e)
     _connecting()
+    # Log lines come after the timers they announce: a test that reads one may move the
+    # clock at once.
+    log.info("net: connecting to %s" % SSID.value)
 
 
 def _connecting():
@@ -130,8 +132,8 @@ def _poll_connecting():
     if nic.isconnected():
         _retry_ms = _FIRST_RETRY_MS
         sm.go("up")
-        log.info("net: up, %s" % nic.ifconfig()[0])
         sm.every(_POLL_MS, _poll_up)
+        log.info("net: up, %s" % nic.ifconfig()[0])
 
 
 def _poll_up():
@@ -139,8 +141,8 @@ def _poll_up():
     if not nic.isconnected():
         _down_since = loop.uptime_ms()
         _nv.set_int("netlost", lost() + 1)
-        log.warn("net: link lost")
         _connecting()
+        log.warn("net: link lost")
 
 
 def _retry(why):
@@ -152,9 +154,9 @@ def _retry(why):
             pass
     delay = _retry_ms
     _retry_ms = min(_retry_ms * 2, _MAX_RETRY_MS)
-    log.warn("net: %s; retry in %d s" % (why, delay // 1000))
     sm.go("waiting")
     sm.timer(delay, _connect, jitter_ms=delay // 2)
+    log.warn("net: %s; retry in %d s" % (why, delay // 1000))
 
 
 def _check_reboot():

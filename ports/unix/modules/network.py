@@ -220,7 +220,8 @@ class WLAN(_Interface):
             return
         # Each attempt (a scan of every channel, a handshake) fails after scan_ms; as many
         # as fitted in the time since the last look.
-        failed = elapsed // w["scan_ms"]
+        scan_ms = max(1, w["scan_ms"])
+        failed = elapsed // scan_ms
         if not failed:
             return
         if ap is None:
@@ -229,7 +230,7 @@ class WLAN(_Interface):
             self._key_failures += failed
             reason = (_REASON_4WAY_HANDSHAKE_TIMEOUT if self._key_failures == 1
                       else _REASON_CONNECTION_FAIL)
-        next_ms = _time.ticks_add(self._attempt_ms, failed * w["scan_ms"])
+        next_ms = _time.ticks_add(self._attempt_ms, failed * scan_ms)
         self._disconnected(reason, failed)
         self._attempt_ms = next_ms  # the driver's retries keep their pace
 
