@@ -128,3 +128,23 @@ def test_the_scale_pair_boots_on_the_wired_board(tmp_path, device, broker, mqtt_
     sensor.wait_console(r"scale: #\d+ not acknowledged after 1 sends", timeout=60)
     for dev in (manager, sensor):
         assert not [t for _, _, t in dev.console if " E " in t or "safe mode" in t]
+
+
+def test_ci_leaves_out_exactly_the_pair_no_driver_fits():
+    import yaml
+
+    b = {name: pincheck._load(build.BOARDS / name / "board.py", "board") for name in build.boards()}
+    rules = {name: pincheck._load(pincheck.PINS_PY, "epx_pins", board=b[name]) for name in b}
+    drivers = pincheck._load(build.ROOT / "profiles/switch/switch/boards.py", "switch_boards")
+
+    def fits(driver, board):
+        r = rules[board]
+        return all(r.check(n, r.OUT if out else r.IN) is None
+                   for n, out in drivers.gpios(drivers.BOARDS[driver]))
+
+    assert all(fits(d, "EPX_ESP32") for d in drivers.BOARDS)
+    assert not any(fits(d, WT32) for d in drivers.BOARDS)
+    workflow = yaml.safe_load((build.ROOT / ".github/workflows/firmware.yml").read_text())
+    assert workflow["jobs"]["esp32"]["strategy"]["matrix"]["exclude"] == [
+        {"profile": "switch", "board": WT32}]
+    assert "`switch` is not built for `EPX_WT32_ETH01`" in (build.ROOT / "README.md").read_text()
