@@ -33,7 +33,10 @@ def start(reset_cause, safe_mode):
              "version": VERSION, "netlost": net.lost(), "mqttlost": mqtt.lost(),
              "safe": "ON" if safe_mode() else "OFF"}
         if wifi:
-            h["rssi"] = net.nic.status("rssi") if net.up() else None
+            try:  # the link may have gone since net last looked: "Wifi Not Connected"
+                h["rssi"] = net.nic.status("rssi")
+            except OSError:
+                h["rssi"] = None
         return h
 
     entities = []

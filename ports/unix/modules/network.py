@@ -350,8 +350,10 @@ class WLAN(_Interface):
                 return STAT_IDLE
             return r
         if param == "rssi":
+            if self._if != STA_IF:
+                raise OSError("STA required")
             if not self.isconnected():
-                raise OSError("STA must be connected")
+                raise OSError("Wifi Not Connected")  # esp_wifi_sta_get_ap_info
             return self._ap.get("rssi", -55)
         if param == "stations":
             if self._if != AP_IF:
