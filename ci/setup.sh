@@ -26,6 +26,8 @@ command -v "$python" >/dev/null 2>&1 || need_apt+=(python3)
 if [ ! -x "$venv/bin/python" ] && ! "$python" -c "import ensurepip, venv" >/dev/null 2>&1; then
     need_apt+=(python3-venv)
 fi
+# The host firmware is a 32-bit build, like the ESP32: gcc must link an -m32 program.
+echo 'int main(void) { return 0; }' | gcc -m32 -x c -o /dev/null - >/dev/null 2>&1 || need_apt+=(gcc-multilib)
 if [ ${#need_apt[@]} -gt 0 ]; then
     apt_install "${need_apt[@]}"
 fi

@@ -11,12 +11,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import __version__, partitions, pincheck, source
+from . import __version__, partitions, pincheck, portconfig, source
 from .errors import EpxError
 from .paths import BOARDS, BUILD, DIST, MANIFESTS, ROOT, rel
 
 UNIX_VARIANT = ROOT / "ports" / "unix" / "variant"
-UNIX_MPY_CROSS_FLAGS = "-march=x64"
+UNIX_MPY_CROSS_FLAGS = "-march=x86"
 ESP32_MARCH = "xtensawin"
 DEFAULT_BOARD = "EPX_ESP32"
 DOCKER_IMAGE = "epx-idf:v5.2.2-mpy1.25.0"
@@ -198,6 +198,15 @@ def unix_build_dir(profile, board=DEFAULT_BOARD):
     return BUILD / f"unix-{profile_name(profile)}{suffix}"
 
 
+def core_config():
+    """How the C core is compiled beyond what make's dependency files track (the variant's
+    make settings: word size, flags, sources). A build folder made otherwise starts over."""
+    return (UNIX_VARIANT / "mpconfigvariant.mk").read_text()
+
+
+CORE_CONFIG = "core-config"
+
+
 def seed_from_sibling(build_dir):
     """Start a new profile's build from another profile's objects: only the frozen part differs."""
     if build_dir.exists():
@@ -205,7 +214,8 @@ def seed_from_sibling(build_dir):
     for sibling in sorted(BUILD.glob("unix-*/micropython")):
         # Not while the sibling is being built: its generated headers may be half-written.
         with locked(BUILD / f".{sibling.parent.name}.lock"):
-            if not sibling.exists():
+            stamp = sibling.parent / CORE_CONFIG
+            if not sibling.exists() or not stamp.exists() or stamp.read_text() != core_config():
                 continue
             shutil.copytree(sibling.parent, build_dir, symlinks=True, ignore=shutil.ignore_patterns(
                 "frozen_mpy", "frozen_content.*", "micropython", "micropython.map", "gen", "manifest.py",
@@ -247,7 +257,13 @@ def build_unix(profile, board=DEFAULT_BOARD, flags=UNIX_MPY_CROSS_FLAGS):
 
 
 def _build_unix(profile, board, flags, tree, build_dir):
-    afresh_if_variant_changed(build_dir)
+    stamp = build_dir / CORE_CONFIG
+    if not stamp.exists() or stamp.read_text() != core_config():
+        shutil.rmtree(build_dir)
+        build_dir.mkdir(parents=True)
+        stamp.write_text(core_config())
+    # The ESP32 port's settings for this board (included by mpconfigvariant.h).
+    write_if_changed(build_dir / portconfig.HEADER, portconfig.header(tree, BOARDS / board))
     top = prepare(build_dir, profile, board, UNIX_VARIANT / "manifest.py")
     files = resolve(tree, top, "unix")
     stamp = build_dir / "mpy-cross-flags"
@@ -265,17 +281,6 @@ def _build_unix(profile, board, flags, tree, build_dir):
         raise
     stamp.write_text(flags)
     return exe, files
-
-
-def afresh_if_variant_changed(build_dir):
-    """make does not track flags: when the variant's .mk changed (flags, config files such as
-    mbedtls's), any object may be stale, so the build starts from nothing."""
-    digest = hashlib.sha256((UNIX_VARIANT / "mpconfigvariant.mk").read_bytes()).hexdigest()
-    stamp = build_dir / "variant-mk.sha256"
-    if not stamp.exists() or stamp.read_text() != digest:
-        shutil.rmtree(build_dir, ignore_errors=True)
-        build_dir.mkdir(parents=True)
-        stamp.write_text(digest)
 
 
 def run_logged(argv, log, what):

@@ -22,10 +22,11 @@ void epx_sim_delay_ms(unsigned long ms);
 // wrap-around bugs show on the host too (EPX_SIM_TICKS_START near 2**30).
 #define MICROPY_PY_TIME_TICKS_PERIOD (1 << 30)
 
-// Pin and Timer handlers queue as on the ESP32 (ports/esp32/mpconfigport.h): 8 deep.
-#define MICROPY_SCHEDULER_DEPTH (8)
-
 #include "variants/mpconfigvariant_common.h"
+
+// The ESP32 port's settings (32-bit float, MPZ, scheduler depth 8, its module set...),
+// generated from the pinned ports/esp32/mpconfigport.h by tools/epx/portconfig.py.
+#include "epx_esp32_config.h"
 
 // Ctrl-C is delivered between bytecodes, as on the ESP32 (required with the GIL).
 #undef MICROPY_ASYNC_KBD_INTR

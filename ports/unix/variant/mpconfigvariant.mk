@@ -1,6 +1,9 @@
 # epx host firmware. Frozen manifest, build folder and cross-compile flags come from
 # the epx tool (tools/epx/build.py), one build folder per profile.
 
+# A 32-bit build, as the ESP32 (mp_int_t, pointers and heap objects sized like a device's).
+MICROPY_FORCE_32BIT = 1
+
 # Not in the ESP32 build either, or not needed: the +ds source tree lacks their libraries.
 MICROPY_PY_BTREE = 0
 MICROPY_PY_FFI = 0
@@ -24,3 +27,7 @@ LDFLAGS += -Wl,--wrap=gc_collect,--wrap=gc_alloc,--wrap=gc_realloc,--wrap=mbedtl
 SRC_C += $(VARIANT_DIR)/simrtc.c
 CFLAGS += -DMP_CONFIGFILE='"mpconfigport_sim.h"'
 MBEDTLS_CONFIG_FILE = \"mbedtls_config_sim.h\"
+
+# The C stack limit (simstack.c).
+SRC_C += $(VARIANT_DIR)/simstack.c
+LDFLAGS += -Wl,--wrap=mp_cstack_init_with_sp_here

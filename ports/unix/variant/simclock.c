@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,10 @@
 #include "py/mphal.h"
 #include "py/runtime.h"
 
-#define NEVER ULONG_MAX
+// Microseconds in 64 bits: a 32-bit build's unsigned long wraps after 71 minutes.
+typedef uint64_t sim_us_t;
+
+#define NEVER UINT64_MAX
 #define MAX_WAITERS (32)
 #define MAX_MAIN_FDS (8)
 #define TICK_US (20000)           // the watchdog's own thread ticks this often (real time)
@@ -41,14 +45,14 @@
 static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t clock_cv;  // a wait began or ended, the watchdog bit
 static pthread_t main_thread;
-static unsigned long base_real_us;
-static unsigned long base_virt_us;
-static unsigned long last_us;  // the clock never goes back
+static sim_us_t base_real_us;
+static sim_us_t base_virt_us;
+static sim_us_t last_us;  // the clock never goes back
 static double clock_scale = 1.0;
 
 // The main thread (the VM's, asyncio's) while it waits in poll() or a sleep.
 static bool main_waiting;
-static unsigned long main_deadline = NEVER;
+static sim_us_t main_deadline = NEVER;
 static int main_timeout;  // of its wait, ms
 static struct pollfd main_fds[MAX_MAIN_FDS];
 static nfds_t main_nfds;
@@ -57,7 +61,7 @@ static bool wake_pending;  // main was signalled and has not waited again since
 // Other threads waiting with a deadline (Timer threads, may_block's feeder, models).
 static struct {
     pthread_t thread;
-    unsigned long deadline;
+    sim_us_t deadline;
     bool used;
 } waiters[MAX_WAITERS];
 
@@ -68,16 +72,16 @@ static volatile unsigned char written[MAX_FD];
 static bool wdt_armed;
 static bool wdt_bitten;
 static bool walking;  // a walk is on (a bite during it is the walker's to act on)
-static unsigned long wdt_timeout_us;
-static unsigned long wdt_fed_us;
+static sim_us_t wdt_timeout_us;
+static sim_us_t wdt_fed_us;
 
 // The watchdog thread's last tick: much older means the process stood still (SIGSTOP).
-static unsigned long last_tick_real_us;
+static sim_us_t last_tick_real_us;
 
-static unsigned long monotonic_us(void) {
+static sim_us_t monotonic_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000UL + ts.tv_nsec / 1000;
+    return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
 }
 
 static void wake(int signo) {
@@ -92,7 +96,7 @@ __attribute__((constructor)) static void simclock_init(void) {
     base_real_us = monotonic_us();
     last_tick_real_us = base_real_us;
     const char *start = getenv("EPX_SIM_TICKS_START");
-    base_virt_us = start ? strtoul(start, NULL, 0) * 1000UL : 0;
+    base_virt_us = start ? strtoull(start, NULL, 0) * 1000ULL : 0;
     last_us = base_virt_us;
     main_thread = pthread_self();
     pthread_condattr_t attr;
@@ -119,49 +123,49 @@ __attribute__((constructor)) static void simclock_init(void) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-static void cond_wait_us(unsigned long us) {
+static void cond_wait_us(sim_us_t us) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    unsigned long ns = ts.tv_nsec + (us % 1000000UL) * 1000UL;
-    ts.tv_sec += us / 1000000UL + ns / 1000000000UL;
-    ts.tv_nsec = ns % 1000000000UL;
+    sim_us_t ns = ts.tv_nsec + (us % 1000000ULL) * 1000ULL;
+    ts.tv_sec += us / 1000000ULL + ns / 1000000000ULL;
+    ts.tv_nsec = ns % 1000000000ULL;
     pthread_cond_timedwait(&clock_cv, &clock_lock, &ts);
 }
 
-static unsigned long wdt_deadline_locked(void) {
+static sim_us_t wdt_deadline_locked(void) {
     return wdt_armed ? wdt_fed_us + wdt_timeout_us : NEVER;
 }
 
 // While the main thread waits, the clock does not run past the earliest deadline of a
 // waiting thread (plus a little lateness outside a walk) nor past the watchdog's: it moves
 // on once that thread has been woken and run.
-static unsigned long cap_locked(void) {
+static sim_us_t cap_locked(void) {
     if (!main_waiting) {
         return NEVER;
     }
-    unsigned long cap = main_deadline;
+    sim_us_t cap = main_deadline;
     for (int i = 0; i < MAX_WAITERS; i++) {
         if (waiters[i].used && waiters[i].deadline < cap) {
             cap = waiters[i].deadline;
         }
     }
     if (!walking && cap != NEVER) {
-        cap += (unsigned long)(LATE_REAL_US * clock_scale);
+        cap += (sim_us_t)(LATE_REAL_US * clock_scale);
     }
-    unsigned long w = wdt_deadline_locked();
+    sim_us_t w = wdt_deadline_locked();
     return w < cap ? w : cap;
 }
 
-static unsigned long now_us_locked(void) {
-    unsigned long real = monotonic_us();
+static sim_us_t now_us_locked(void) {
+    sim_us_t real = monotonic_us();
     if (real - last_tick_real_us > STALL_US) {
         // The watchdog thread missed its ticks: the whole process stood still (SIGSTOP, or
         // no CPU at all). The device did not live through that: drop it.
         base_real_us += real - last_tick_real_us - TICK_US;
         last_tick_real_us = real;
     }
-    unsigned long t = base_virt_us + (unsigned long)((real - base_real_us) * clock_scale);
-    unsigned long cap = cap_locked();
+    sim_us_t t = base_virt_us + (sim_us_t)((real - base_real_us) * clock_scale);
+    sim_us_t cap = cap_locked();
     if (t > cap) {
         t = cap;
     }
@@ -178,16 +182,16 @@ static void rebase_locked(void) {
     base_real_us = monotonic_us();
 }
 
-static void set_clock_locked(unsigned long t) {
+static void set_clock_locked(sim_us_t t) {
     rebase_locked();
     if (t > base_virt_us) {
         base_virt_us = last_us = t;
     }
 }
 
-static unsigned long now_us(void) {
+static sim_us_t now_us(void) {
     pthread_mutex_lock(&clock_lock);
-    unsigned long t = now_us_locked();
+    sim_us_t t = now_us_locked();
     pthread_mutex_unlock(&clock_lock);
     return t;
 }
@@ -205,7 +209,7 @@ uint64_t epx_sim_clock_us(void) {
     return now_us();
 }
 
-static bool waiter_due_locked(unsigned long now) {
+static bool waiter_due_locked(sim_us_t now) {
     for (int i = 0; i < MAX_WAITERS; i++) {
         if (waiters[i].used && waiters[i].deadline <= now) {
             return true;
@@ -214,7 +218,7 @@ static bool waiter_due_locked(unsigned long now) {
     return false;
 }
 
-static bool wdt_overdue_locked(unsigned long now) {
+static bool wdt_overdue_locked(sim_us_t now) {
     return wdt_armed && !wdt_bitten && now >= wdt_deadline_locked();
 }
 
@@ -223,7 +227,7 @@ static void bite_locked(void) {
     pthread_cond_broadcast(&clock_cv);
 }
 
-static void signal_waiters_locked(unsigned long upto) {
+static void signal_waiters_locked(sim_us_t upto) {
     for (int i = 0; i < MAX_WAITERS; i++) {
         if (waiters[i].used && waiters[i].deadline <= upto) {
             pthread_kill(waiters[i].thread, SIGUSR2);
@@ -237,18 +241,18 @@ static void wake_main_locked(void) {
 }
 
 // Real µs to wait for device time to reach `until` from `now`; -1 for ever.
-static long real_us(unsigned long now, unsigned long until) {
+static int64_t real_us(sim_us_t now, sim_us_t until) {
     if (until == NEVER) {
         return -1;
     }
     double us = ceil((until - now) / clock_scale);
-    return us > 1e15 ? (long)1e15 : (long)us;
+    return us > 1e15 ? (int64_t)1e15 : (int64_t)us;
 }
 
 int __real_poll(struct pollfd *fds, nfds_t nfds, int timeout);
 
 // poll() for `us` real µs (-1: for ever) that a wake-up (SIGUSR2) interrupts with EINTR.
-static int sleep_poll(struct pollfd *fds, nfds_t nfds, long us) {
+static int sleep_poll(struct pollfd *fds, nfds_t nfds, int64_t us) {
     sigset_t mask;
     pthread_sigmask(SIG_SETMASK, NULL, &mask);
     sigdelset(&mask, SIGUSR2);
@@ -261,8 +265,8 @@ static int sleep_poll(struct pollfd *fds, nfds_t nfds, long us) {
 static int wait_main(struct pollfd *fds, nfds_t nfds, int timeout) {
     pthread_mutex_lock(&clock_lock);
     rebase_locked();
-    unsigned long now = now_us_locked();
-    unsigned long deadline = timeout < 0 ? NEVER : now + timeout * 1000UL;
+    sim_us_t now = now_us_locked();
+    sim_us_t deadline = timeout < 0 ? NEVER : now + timeout * 1000ULL;
     main_waiting = true;
     main_deadline = deadline;
     main_timeout = timeout;
@@ -291,8 +295,8 @@ static int wait_main(struct pollfd *fds, nfds_t nfds, int timeout) {
             r = nfds ? __real_poll(fds, nfds, 0) : 0;
             break;
         }
-        unsigned long w = wdt_deadline_locked();
-        long us = real_us(now, w < deadline ? w : deadline);
+        sim_us_t w = wdt_deadline_locked();
+        int64_t us = real_us(now, w < deadline ? w : deadline);
         pthread_mutex_unlock(&clock_lock);
         r = sleep_poll(fds, nfds, us);
         int err = errno;
@@ -316,8 +320,8 @@ static int wait_main(struct pollfd *fds, nfds_t nfds, int timeout) {
 static int wait_other(struct pollfd *fds, nfds_t nfds, int timeout) {
     pthread_mutex_lock(&clock_lock);
     rebase_locked();
-    unsigned long now = now_us_locked();
-    unsigned long deadline = timeout < 0 ? NEVER : now + timeout * 1000UL;
+    sim_us_t now = now_us_locked();
+    sim_us_t deadline = timeout < 0 ? NEVER : now + timeout * 1000ULL;
     int slot = -1;
     for (int i = 0; i < MAX_WAITERS && deadline != NEVER; i++) {
         if (!waiters[i].used) {
@@ -336,7 +340,7 @@ static int wait_other(struct pollfd *fds, nfds_t nfds, int timeout) {
             r = nfds ? __real_poll(fds, nfds, 0) : 0;
             break;
         }
-        long us = real_us(now, deadline);
+        int64_t us = real_us(now, deadline);
         pthread_mutex_unlock(&clock_lock);
         r = sleep_poll(fds, nfds, us);
         int err = errno;
@@ -380,13 +384,13 @@ int __wrap_poll(struct pollfd *fds, nfds_t nfds, int timeout) {
 // time.sleep_ms: device time, the GIL released (FreeRTOS lets the ESP32's other tasks run),
 // scheduled callbacks run meanwhile as mp_hal_delay_ms does on the ESP32.
 void epx_sim_delay_ms(unsigned long ms) {
-    unsigned long end = now_us() + ms * 1000UL;
+    sim_us_t end = now_us() + ms * 1000ULL;
     for (;;) {
         // Every handler that is due, as the port's delay loop drains its queue.
         do {
             mp_event_handle_nowait();
         } while (MP_STATE_VM(sched_state) == MP_SCHED_PENDING && pthread_equal(pthread_self(), main_thread));
-        unsigned long now = now_us();
+        sim_us_t now = now_us();
         if (now >= end) {
             return;
         }
@@ -452,7 +456,7 @@ ssize_t __wrap_sendto(int fd, const void *buf, size_t n, int flags, const struct
 // The firmware is idle: main waits and is not due, nothing is pending for it, no other
 // waiting thread is due.
 static bool settled_locked(void) {
-    unsigned long now = now_us_locked();
+    sim_us_t now = now_us_locked();
     return main_waiting && !wake_pending && main_deadline > now && !waiter_due_locked(now)
            && !wdt_overdue_locked(now);
 }
@@ -460,7 +464,7 @@ static bool settled_locked(void) {
 // The main thread waits to read sockets it wrote to and has not read from since: give
 // their peer (a real process) up to NET_GRACE_MS of real time per walk step to answer
 // before device time moves on; true if an answer came (main runs with it first).
-static bool net_grace_locked(unsigned long *until_real) {
+static bool net_grace_locked(sim_us_t *until_real) {
     struct pollfd fds[MAX_MAIN_FDS];
     nfds_t n = 0;
     for (nfds_t i = 0; i < main_nfds; i++) {
@@ -475,9 +479,9 @@ static bool net_grace_locked(unsigned long *until_real) {
     if (!n) {
         return false;
     }
-    unsigned long real = monotonic_us();
+    sim_us_t real = monotonic_us();
     if (!*until_real) {
-        *until_real = real + NET_GRACE_MS * 1000UL;
+        *until_real = real + NET_GRACE_MS * 1000ULL;
     }
     int r = 0;
     if (real < *until_real) {
@@ -494,25 +498,25 @@ static bool net_grace_locked(unsigned long *until_real) {
     return false;
 }
 
-static unsigned long next_deadline_locked(unsigned long next) {
+static sim_us_t next_deadline_locked(sim_us_t next) {
     for (int i = 0; i < MAX_WAITERS; i++) {
         if (waiters[i].used && waiters[i].deadline < next) {
             next = waiters[i].deadline;
         }
     }
-    unsigned long w = wdt_deadline_locked();
+    sim_us_t w = wdt_deadline_locked();
     return w < next ? w : next;
 }
 
 // asyncio polls objects without a file descriptor (ThreadSafeFlag) every ms, as on the
 // ESP32: then the main thread's own deadline is asyncio's next task, asked of `next_task`
 // (ms from now, or None) with the GIL.
-static unsigned long main_due_locked(mp_obj_t next_task) {
+static sim_us_t main_due_locked(mp_obj_t next_task) {
     if (!main_waiting || main_timeout < 0 || main_timeout > SELECT_POLL_MS
         || next_task == mp_const_none) {
         return main_waiting ? main_deadline : NEVER;
     }
-    unsigned long polled = main_deadline;
+    sim_us_t polled = main_deadline;
     pthread_mutex_unlock(&clock_lock);
     MP_THREAD_GIL_ENTER();
     mp_obj_t ms = mp_call_function_0(next_task);
@@ -524,17 +528,17 @@ static unsigned long main_due_locked(mp_obj_t next_task) {
     if (ms == mp_const_none) {
         return NEVER;
     }
-    unsigned long due = (now_us_locked() / 1000 + mp_obj_get_int(ms)) * 1000;
+    sim_us_t due = (now_us_locked() / 1000 + mp_obj_get_int(ms)) * 1000;
     return due > polled ? due : polled;
 }
 
-static unsigned long main_cpu_us(void) {
+static sim_us_t main_cpu_us(void) {
     clockid_t cid;
     struct timespec ts;
     if (pthread_getcpuclockid(main_thread, &cid) || clock_gettime(cid, &ts)) {
         return 0;
     }
-    return ts.tv_sec * 1000000UL + ts.tv_nsec / 1000;
+    return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
 }
 
 static bool is_socket(long fd) {
@@ -611,12 +615,12 @@ static bool main_in_syscall(void) {
 
 // Walk device time forward by `us`: to the next deadline, until the firmware waits again,
 // and so on to the target.
-static void walk_locked(unsigned long us, mp_obj_t next_task) {
-    unsigned long target = now_us_locked() + us;
+static void walk_locked(sim_us_t us, mp_obj_t next_task) {
+    sim_us_t target = now_us_locked() + us;
     bool stuck = false;
     for (;;) {
-        unsigned long cpu0 = main_cpu_us(), blocked = 0;
-        unsigned long grace = 0;
+        sim_us_t cpu0 = main_cpu_us(), blocked = 0;
+        sim_us_t grace = 0;
         while (!wdt_bitten) {
             if (settled_locked()) {
                 if (!net_grace_locked(&grace)) {
@@ -632,7 +636,7 @@ static void walk_locked(unsigned long us, mp_obj_t next_task) {
                 // Busy (a second of its own CPU time) or blocked in a system call of its own:
                 // the clock moves on without it (and the watchdog bites if past due). A host
                 // that merely runs it late counts neither.
-                unsigned long real = monotonic_us();
+                sim_us_t real = monotonic_us();
                 blocked = main_in_syscall() ? (blocked ? blocked : real) : 0;
                 stuck = main_cpu_us() - cpu0 >= BUSY_CPU_US || (blocked && real - blocked >= BLOCKED_US);
             }
@@ -644,12 +648,12 @@ static void walk_locked(unsigned long us, mp_obj_t next_task) {
         if (wdt_bitten) {
             return;
         }
-        unsigned long due = main_due_locked(next_task);
+        sim_us_t due = main_due_locked(next_task);
         if (due == 0) {
             continue;
         }
-        unsigned long now = now_us_locked();
-        unsigned long next = next_deadline_locked(due);
+        sim_us_t now = now_us_locked();
+        sim_us_t next = next_deadline_locked(due);
         if (next <= now) {
             next = now;
         }
@@ -675,7 +679,7 @@ static void *watchdog_thread(void *arg) {
     pthread_mutex_lock(&clock_lock);
     for (;;) {
         cond_wait_us(TICK_US);
-        unsigned long now = now_us_locked();  // drops a stop first
+        sim_us_t now = now_us_locked();  // drops a stop first
         last_tick_real_us = monotonic_us();
         if (!main_waiting && wdt_overdue_locked(now) && !waiter_due_locked(now)) {
             bite_locked();
@@ -699,11 +703,11 @@ static mp_obj_t simclock_advance(size_t n_args, const mp_obj_t *args) {
     MP_THREAD_GIL_EXIT();
     pthread_mutex_lock(&clock_lock);
     if (main) {
-        set_clock_locked(now_us_locked() + ms * 1000UL);
+        set_clock_locked(now_us_locked() + ms * 1000ULL);
         signal_waiters_locked(NEVER);
     } else if (!wdt_bitten) {
         walking = true;
-        walk_locked(ms * 1000UL, next_task);
+        walk_locked(ms * 1000ULL, next_task);
         bitten = wdt_bitten;
         walking = bitten;  // if it bit, the caller resets the device after answering
         pthread_cond_broadcast(&clock_cv);
@@ -750,7 +754,7 @@ static MP_DEFINE_CONST_FUN_OBJ_0(simclock_wake_obj, simclock_wake);
 static mp_obj_t simclock_wdt(mp_obj_t timeout_in) {
     mp_int_t ms = mp_obj_get_int(timeout_in);
     pthread_mutex_lock(&clock_lock);
-    wdt_timeout_us = ms * 1000UL;
+    wdt_timeout_us = ms * 1000ULL;
     wdt_fed_us = now_us_locked();
     wdt_armed = true;
     wake_main_locked();  // a waiting main thread recomputes its wake-up
@@ -776,7 +780,7 @@ static mp_obj_t simclock_wdt_wait(void) {
     while (!wdt_bitten || walking) {
         pthread_cond_wait(&clock_cv, &clock_lock);
     }
-    unsigned long now = now_us_locked();
+    sim_us_t now = now_us_locked();
     pthread_mutex_unlock(&clock_lock);
     MP_THREAD_GIL_ENTER();
     return mp_obj_new_int_from_ull(now / 1000);
