@@ -1,5 +1,6 @@
-"""What the viper benches share: a module's plain-bytecode twin, and a probe run inside a
-host firmware that prints its figures as `name value` lines."""
+"""What the benches share: a module's plain-bytecode twin, a probe run inside a host
+firmware that prints its figures as `name value` lines, and the heap the simulator's own
+Python modules take (C on an ESP32), to take off a device's heap figures."""
 
 import re
 import subprocess
@@ -28,3 +29,41 @@ def run_probe(exe, probe, modules):
     if out.returncode:
         sys.exit(out.stdout + out.stderr)
     return dict(line.split() for line in out.stdout.split("\n") if line)
+
+
+# --- the simulator's share of a device's heap -----------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+SIM_MODULES = ROOT / "ports" / "unix" / "modules"
+# Importing the entry point starts the simulated device: not measurable on its own.
+SIM_ENTRY = "_sim_start"
+
+SIM_IMPORTS = r"""
+import gc
+gc.collect()
+before = gc.mem_alloc()
+for name in NAMES:
+    __import__(name)
+gc.collect()
+print("sim", gc.mem_alloc() - before)
+"""
+
+
+def simulator_modules():
+    """The simulator's own modules (ports/unix/modules): Python in the host firmware, C (or
+    not there at all: chip models) on an ESP32."""
+    names = set()
+    for path in SIM_MODULES.rglob("*.py"):
+        parts = path.relative_to(SIM_MODULES).with_suffix("").parts
+        names.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def simulator_heap(exe, loaded):
+    """(bytes, names): the heap the simulator's modules among `loaded` (a device's
+    sys.modules) take once imported, measured in a fresh run of the same firmware. Their
+    import only (module dicts, classes, functions), not the objects they make at run time:
+    a lower bound of the simulator's share."""
+    names = sorted(n for n in simulator_modules() & set(loaded) if n != SIM_ENTRY)
+    probe = f"NAMES = {names!r}\n" + SIM_IMPORTS
+    return int(run_probe(exe, probe, {})["sim"]), names

@@ -1,10 +1,10 @@
 """Heap used by the epx core after boot: the `bare` profile (the core alone) on a simulated
 device, booted until MQTT is up on a local mosquitto, against a firmware that boots the
 same simulator with an idle asyncio loop and no core (tests/firmware/heapbase), in the same
-run. Heap in use after gc.collect() (control-channel op `state`); the difference is the
-core's, set against the ~110 KB a MicroPython ESP32 without PSRAM has free for its heap.
-The host is 64-bit: its objects and pointers are up to twice an ESP32's, so the ratio is an
-upper bound."""
+run. Heap in use after gc.collect() (control-channel op `state`), each less the heap the
+simulator's own Python modules take (C on an ESP32; measured on the same 32-bit firmware,
+_common.simulator_heap); the difference is the core's, set against the ~110 KB a
+MicroPython ESP32 without PSRAM has free for its heap."""
 
 import statistics
 import sys
@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _common import simulator_heap  # noqa: E402
 from epx import build  # noqa: E402
 from epx.sim import appimage, net  # noqa: E402
 from epx.sim.device import Device  # noqa: E402
@@ -30,13 +31,16 @@ def image(profile):
     return appimage.build(exe.read_bytes(), build.firmware_version(profile))
 
 
-def heap_used(dev):
-    """Median heap in use after gc.collect() over a few reads, a device second apart."""
+def heap_used(dev, profile):
+    """(median heap in use after gc.collect() over a few reads a device second apart, the
+    simulator's share of it)."""
     used = []
     for _ in range(READS):
         dev.advance(1000)
-        used.append(dev.call("state")["mem_alloc"])
-    return int(statistics.median(used))
+        state = dev.call("state")
+        used.append(state["mem_alloc"])
+    exe, _ = build.build_unix(profile)
+    return int(statistics.median(used)), simulator_heap(exe, state["modules"])[0]
 
 
 def bare(tmp, broker):
@@ -51,7 +55,7 @@ def bare(tmp, broker):
         watch.wait_for("stat/heap/LWT", lambda p: p == "Online", timeout=30, device=dev)
         watch.wait_for("stat/heap/Uptime", timeout=30, device=dev)
         watch.wait_for("stat/heap/Log", lambda p: p.startswith("boot "), timeout=30, device=dev)
-        return heap_used(dev)
+        return heap_used(dev, "bare")
     finally:
         dev.stop()
         watch.close()
@@ -62,19 +66,21 @@ def baseline(tmp):
     try:
         dev.start()
         dev.wait_console("heapbase: idle")
-        return heap_used(dev)
+        return heap_used(dev, "heapbase")
     finally:
         dev.stop()
 
 
 def main():
     with tempfile.TemporaryDirectory() as tmp, net.Broker() as broker:
-        base = baseline(tmp)
-        used = bare(tmp, broker)
-    core = used - base
-    print(f"core heap after boot: {core} bytes (bare with MQTT up {used}, simulator only {base})")
-    print(f"core heap / ESP32 free heap ({ESP32_HEAP // 1024} KB): {core / ESP32_HEAP:.2f} "
-          f"(host 64-bit objects: an upper bound)")
+        base, base_sim = baseline(tmp)
+        used, used_sim = bare(tmp, broker)
+    core = (used - used_sim) - (base - base_sim)
+    print(f"bare with MQTT up: {used} bytes in use, of which the simulator's modules {used_sim}")
+    print(f"simulator with an idle loop (heapbase): {base} bytes in use, of which the simulator's "
+          f"modules {base_sim}")
+    print(f"core heap after boot, simulator's modules off both: {core} bytes")
+    print(f"core heap / ESP32 free heap ({ESP32_HEAP // 1024} KB): {core / ESP32_HEAP:.2f}")
 
 
 if __name__ == "__main__":

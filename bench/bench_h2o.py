@@ -1,8 +1,8 @@
 """h2o, in its host firmware: the viper pulse handler (modules/epx/pulse.py) against the
 same handler compiled as plain bytecode (ns per pulse, ratio; goal <= 0.2); the highest
 pulse rate the simulator delivers without loss; heap taken by the profile's code frozen vs
-loaded from .py files (ratio; goal <= 0.35); free heap of the running appliance with an
-ESP32's heap (-X heapsize=110 KB)."""
+loaded from .py files (ratio; goal <= 0.35), the simulator's modules loaded before it (none
+of them is counted). The free heap of the running appliance is bench_profile_heap.py's."""
 
 import re
 import shutil
@@ -14,6 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
+from _common import simulator_modules  # noqa: E402
 from epx import build  # noqa: E402
 
 # Runs in the firmware. The pin's value() is a C method on the ESP32; a bound list.pop
@@ -113,13 +114,15 @@ asyncio.run(main())
 # Heap taken by importing the profile (everything h2o.service imports), past the platform:
 # the ESP32 port's modules (Python here: the simulator) and asyncio are loaded first.
 HEAP = r"""
-import gc
+import gc, sys
 import asyncio, esp32, machine, network, select, socket, time
 gc.collect()
 before = gc.mem_alloc()
+loaded = set(sys.modules)
 import h2o.service
 gc.collect()
 print("heap", gc.mem_alloc() - before)
+print("imported", ",".join(sorted(set(sys.modules) - loaded)) or "-")
 """
 
 
@@ -141,40 +144,6 @@ def as_py_files(folder, exe):
     for driver in ("mcp23017", "ssd1306"):
         shutil.copy(ROOT / "modules" / "third" / f"{driver}.py", lib)
     return str(lib)
-
-
-def small_heap(heapsize):
-    """Free heap after gc.collect() of the running appliance (online, 60 device seconds)."""
-    from epx.sim import appimage, net
-    from epx.sim.device import Device
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_h2o_device import CONFIG, wet
-
-    exe, _ = build.build_unix("h2o")
-    with tempfile.TemporaryDirectory() as tmp, net.Broker() as broker:
-        image = appimage.write(exe, build.firmware_version("h2o"), Path(tmp, "app.bin"))
-        dev = Device.create(Path(tmp, "dev"), image, heapsize=heapsize,
-                            files={"config.txt": CONFIG.format(port=broker.port, capacity=200)})
-        dev.world["clock_scale"] = 10
-        dev.world["models"] += [
-            {"bus": "i2c0", "model": "MCP23017", "addr": 0x20, "name": "mcp",
-             "args": {"inputs": 0, "floating": wet(2)}},
-            {"bus": "i2c0", "model": "SSD1306", "addr": 0x3C, "name": "oled"}]
-        with dev:
-            dev.wait_console(r"mqtt: up", timeout=30)
-            dev.wait_console(r"reported", timeout=30)
-            return dev.call("state")["mem_free"]
-
-
-# The simulated ESP32's Python modules: C in the ESP32 port, so heap it does not spend.
-SIMULATOR = r"""
-import gc
-gc.collect()
-before = gc.mem_alloc()
-import esp32, machine, network, select, socket, sim.ctl
-gc.collect()
-print("sim", gc.mem_alloc() - before)
-"""
 
 
 def bytecode_twin(source):
@@ -205,18 +174,13 @@ def main():
               f"{run_in(exe, tmp, 'rates', ['', '.frozen'])['rate']} Hz")
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "heap.py").write_text(HEAP)
-        frozen = int(run_in(exe, tmp, "heap", ["", ".frozen"])["heap"])
-        loaded = int(run_in(exe, tmp, "heap", ["", as_py_files(tmp, exe), ".frozen"])["heap"])
-    print(f"heap after importing h2o.service: frozen {frozen} bytes, from .py files {loaded} "
-          f"bytes, ratio {frozen / loaded:.2f} (goal <= 0.35)")
-    with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "simheap.py").write_text(SIMULATOR)
-        simulator = int(run_in(exe, tmp, "simheap", ["", ".frozen"])["sim"])
-    heap = 110 * 1024
-    free = small_heap(heap)
-    print(f"free heap, running online with -X heapsize={heap}: {free} bytes (+{simulator} bytes "
-          f"the simulator's Python machine/network/esp32/socket take, C on the ESP32: "
-          f"{free + simulator} bytes)")
+        frozen = run_in(exe, tmp, "heap", ["", ".frozen"])
+        loaded = run_in(exe, tmp, "heap", ["", as_py_files(tmp, exe), ".frozen"])
+    frozen_heap, loaded_heap = int(frozen["heap"]), int(loaded["heap"])
+    print(f"heap after importing h2o.service: frozen {frozen_heap} bytes, from .py files {loaded_heap} "
+          f"bytes, ratio {frozen_heap / loaded_heap:.2f} (goal <= 0.35)")
+    sim = simulator_modules() & set(frozen["imported"].split(",") + loaded["imported"].split(","))
+    print(f"simulator modules among what it imported: {', '.join(sorted(sim)) or 'none'}")
 
 
 if __name__ == "__main__":

@@ -250,18 +250,18 @@ def build_unix(profile, board=DEFAULT_BOARD, flags=UNIX_MPY_CROSS_FLAGS):
     tree = source.micropython_dir()
     build_dir = unix_build_dir(profile, board)
     with locked(BUILD / ".seed.lock"):
+        with locked(BUILD / f".{build_dir.name}.lock"):
+            stamp = build_dir / CORE_CONFIG
+            if build_dir.exists() and (not stamp.exists() or stamp.read_text() != core_config()):
+                shutil.rmtree(build_dir)
         seed_from_sibling(build_dir)
         build_dir.mkdir(parents=True, exist_ok=True)
+        (build_dir / CORE_CONFIG).write_text(core_config())
     with locked(BUILD / f".{build_dir.name}.lock"):
         return _build_unix(profile, board, flags, tree, build_dir)
 
 
 def _build_unix(profile, board, flags, tree, build_dir):
-    stamp = build_dir / CORE_CONFIG
-    if not stamp.exists() or stamp.read_text() != core_config():
-        shutil.rmtree(build_dir)
-        build_dir.mkdir(parents=True)
-        stamp.write_text(core_config())
     # The ESP32 port's settings for this board (included by mpconfigvariant.h).
     write_if_changed(build_dir / portconfig.HEADER, portconfig.header(tree, BOARDS / board))
     top = prepare(build_dir, profile, board, UNIX_VARIANT / "manifest.py")

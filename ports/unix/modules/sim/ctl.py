@@ -4,6 +4,7 @@ import binascii
 import gc
 import json
 import struct
+import sys
 import time
 import _simclock
 import _simirq
@@ -238,7 +239,7 @@ def state(msg):
     gc.collect()
     return {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc(),
             "uptime_ms": time.ticks_ms(), "t_us": _simclock.now_us(),
-            "models": list(models.by_name)}
+            "models": list(models.by_name), "modules": list(sys.modules)}
 
 
 OPS = {
