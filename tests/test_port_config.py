@@ -9,7 +9,7 @@ import pytest
 
 from epx import build, portconfig, source
 from epx.errors import EpxError
-from epx.paths import BOARDS
+from epx.paths import BOARDS, ROOT
 from fwcode import last_json, run_code
 
 ENTRY = "import sys;sys.path[:]=['.frozen'];"
@@ -120,3 +120,10 @@ def test_a_core_built_otherwise_starts_over(firmware, tmp_path, monkeypatch):
         assert not compiled_core(build_dir)
     finally:
         shutil.rmtree(build_dir, ignore_errors=True)
+
+
+def test_every_difference_is_documented():
+    doc = (ROOT / "docs" / "port-parity.md").read_text()
+    section = doc[doc.index("## Build configuration"):].split("\n## ")[0]
+    missing = [p for p in portconfig.HOST_DIFFERS if f"`{p}`" not in section]
+    assert not missing, f"docs/port-parity.md does not explain {missing}"
