@@ -49,9 +49,7 @@ HOST_DIFFERS = {
     "MICROPY_PY_BUILTINS_HELP_TEXT": "the ESP32's help() text lives in the port's C",
     "MICROPY_PY_RANDOM_SEED_INIT_FUNC": "seeded from esp_random() on the device, from the host's urandom here",
     "MICROPY_PY_STRING_TX_GIL_THRESHOLD": "the port's UART/USB stdout driver",
-    "MICROPY_PY_TIME_INCLUDEFILE": "the unix time module, on the simulated clock (simclock.c)",
-    "MICROPY_PY_TIME_GMTIME_LOCALTIME_MKTIME": "the unix time module brings its own gmtime, localtime "
-                                               "and mktime (extmod's would clash)",
+    "MICROPY_PY_TIME_INCLUDEFILE": "the port's modtime.c through simtime.h, on the simulated wall clock",
     "MICROPY_PY_OS_INCLUDEFILE": "the unix os module (VFS_POSIX); the device's os is simulated on top",
     "MICROPY_USE_INTERNAL_ERRNO": "C library choice (newlib on the ESP32, glibc here)",
     "MICROPY_USE_INTERNAL_PRINTF": "C library choice (newlib on the ESP32, glibc here)",
