@@ -19,10 +19,12 @@ COUNTERS = [0, 2**31 - 1, 2**31, 2**32, 2**63, 2**64 - 1]
 REFUSED = [-1, -(2**31), 2**64, 2**65]
 
 
-@pytest.fixture(scope="module")
-def coreunit():
+@pytest.fixture
+def coreunit(tmp_path):
     from epx import build
+    from epx.sim.flash import Flash
 
+    Flash.create(tmp_path / "flash.bin")  # the simulated NVS sizes blobs by its partition
     return build.build_unix("coreunit")[0]
 
 
