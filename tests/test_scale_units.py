@@ -6,4 +6,7 @@ from appliance_units import appliances_firmware, run_units  # noqa: F401 (fixtur
 
 
 def test_units(appliances_firmware, tmp_path):
+    from epx.sim.flash import Flash
+
+    Flash.create(tmp_path / "flash.bin")  # the replay guard's NVS blob: sized by the partition
     assert run_units(appliances_firmware, "t_scale", tmp_path) >= 13
