@@ -18,6 +18,10 @@ def fw():
 
 
 def run(fw, tmp_path, code, files=None):
+    from epx.sim.flash import Flash
+
+    if not (tmp_path / "flash.bin").exists():
+        Flash.create(tmp_path / "flash.bin")  # the simulated NVS sizes blobs by its partition
     for name, text in (files or {}).items():
         (tmp_path / name).write_bytes(text.encode() if isinstance(text, str) else text)
     return last_json(run_code(fw, ENTRY + code, tmp_path))
