@@ -36,7 +36,7 @@ import json, network
 def out(*a): print(json.dumps(a))
 wlan = network.WLAN(network.STA_IF)
 wlan.active(True)
-wlan.connect('ap', '')
+wlan.connect('epx-sim', None)  # the simulated world's access point
 while not wlan.isconnected():
     pass
 """

@@ -362,6 +362,12 @@ for name, spec in boards.BOARDS.items():
         on = models.by_name['HC595@pins'].latched
     r[name] = [b.read(), on]
     b.write(0)
+    # Boards are never swapped on a device: give the next one its pads free (outputs are
+    # held pads, kept through resets).
+    for n, low in spec.get('inputs', ()):
+        Pin._drive(n, None)
+    for n in spec.get('outputs', ()):
+        Pin(n, Pin.IN, hold=False)
 print(json.dumps(r))
 """)
     for name, (inputs, on) in out.items():
