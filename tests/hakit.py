@@ -64,7 +64,7 @@ class HomeAssistant:
                     break
             except OSError:
                 pass
-            time.sleep(0.5)
+            self._watch_process(0.5)
         if self.token is None:
             self._onboard()
         self.wait(lambda: self.call("GET", "/api/config")[1].get("state") == "RUNNING", 120,
@@ -142,7 +142,16 @@ class HomeAssistant:
             if value:
                 return value
             assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-            time.sleep(0.2)
+            self._watch_process(0.2)
+
+    def _watch_process(self, seconds):
+        """Between two looks at the API: wait (bounded) on the one event that ends all
+        hope, Home Assistant exiting."""
+        try:
+            code = self.proc.wait(seconds)
+        except subprocess.TimeoutExpired:
+            return
+        raise AssertionError(f"Home Assistant exited ({code}):\n" + self.log()[-3000:])
 
     def press(self, entity_id):
         status, r = self.call("POST", "/api/services/button/press", {"entity_id": entity_id})
