@@ -236,6 +236,52 @@ print(json.dumps(errors))
     assert out == ["config key a declared twice", "config key b declared after config.txt was read"]
 
 
+CHECK = KEYS.replace("config.load()\nprint(json.dumps(result()))\n", """
+before = result()
+checked = [config.check(t) for t in TEXTS]
+print(json.dumps({"checked": checked, "same": result() == before}))
+""")
+
+
+def test_check_reports_what_load_would_and_changes_nothing(fw, tmp_path):
+    good = "ssid other\ncapacity 7\npoll 99\n"
+    bad = "\ufeffssid x\ncapacity abc\npoll 5000\nssid y\ncolour blue\nwatchdog\n"
+    texts = [good, bad, bad.encode(), b"capacity 1\n\xff\n" + b"q" * 600 + b"\n", ""]
+    code = "TEXTS = %r\n" % texts + CHECK
+    out = run(fw, tmp_path, code, {"config.txt": "ssid home\ncapacity 1\n"})
+    assert out["same"] is True  # the running values (loaded first) are untouched
+    assert out["checked"][0] == []
+    assert out["checked"][1] == out["checked"][2] == [
+        "config.txt:2: capacity: 'abc' is not a number",
+        "config.txt:3: poll: 5000 is out of range 1..1000",
+        "config.txt:4: ssid: repeated (first on line 1)",
+        "config.txt:6: watchdog: empty value (leave the line out for the default)",
+    ]
+    assert out["checked"][3] == ["config.txt:2: not UTF-8 text", "config.txt:3: longer than 512 characters",
+                                 "config.txt: ssid: missing (required)"]
+    assert out["checked"][4] == ["config.txt: ssid: missing (required)",
+                                 "config.txt: capacity: missing (required)"]
+    # the same text as a file, through load(): the very same errors
+    loaded = run(fw, tmp_path, KEYS, {"config.txt": bad})
+    assert loaded["errors"] == out["checked"][1]
+
+
+def test_store_refuses_a_bad_candidate_and_stores_a_good_one_whole(fw, tmp_path):
+    out = run(fw, tmp_path, "from epx import confstore\n" + KEYS + """
+import os
+bad = confstore.store("ssid x\\ncapacity many\\n")
+files = sorted(os.listdir())
+good = confstore.store("ssid x\\ncapacity 3\\n")
+with open(confstore.NEW) as f:
+    stored = f.read()
+print(json.dumps([bad, files, good, stored, sorted(os.listdir())]))
+""", {"config.txt": "ssid home\ncapacity 1\n"})
+    bad, files, good, stored, after = out
+    assert bad == ["config.txt:2: capacity: 'many' is not a number"]
+    assert "config.new" not in files and good == [] and stored == "ssid x\ncapacity 3\n"
+    assert "config.new" in after and "config.tmp" not in after
+
+
 NV = """
 import esp32
 from epx import nvram

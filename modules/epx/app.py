@@ -8,7 +8,7 @@ import asyncio
 import gc
 import machine
 
-from epx import config, crash, log, loop, watchdog
+from epx import config, confstore, crash, log, loop, watchdog
 from epx.version import VERSION
 
 _BOOT_LOOP_RESETS = const(3)  # this many resets in a row, each within...
@@ -61,7 +61,7 @@ def _boot(setup, grace_ms, network, safe_setup):
         setup = __import__(setup, None, None, ("setup",)).setup
     if network:
         from epx import net, mqtt  # they declare their config keys
-    config.load(unknown_ok=safe_mode)
+    config.load(confstore.begin(), unknown_ok=safe_mode)
     for w in config.warnings:
         log.warn(w)
     for e in config.errors:
@@ -71,6 +71,11 @@ def _boot(setup, grace_ms, network, safe_setup):
     machine.freq(int(CPU_MHZ.value) * 1000000)
     log.info("cpu: %d MHz" % (machine.freq() // 1000000))
     _take_reports(cause)
+    if confstore.trial:
+        if safe_mode:  # a candidate the device cannot run: back at once
+            _candidate_failed("safe mode: " + "; ".join(safe_reasons + config.errors))
+        confstore.start_trial(lambda minutes: _candidate_failed(
+            "no MQTT within %d min (%s)" % (minutes, _trouble())))
     asyncio.get_event_loop().set_exception_handler(_task_failed)
     watchdog.start(grace_ms)
     loop.every(_HOUSEKEEPING_MS, _housekeeping)
@@ -101,9 +106,13 @@ def _start_network():
 
     offline = offline_reason()
     if offline is not None:  # issue 13's fallback access point opens from here
+        if confstore.trial:
+            _candidate_failed(offline)
         return log.error("safe mode: %s: console only" % offline)
     net.start(not safe_mode)
     sntp.start()
+    if confstore.trial:
+        mqtt.sm.observe(_keep_candidate)
     mqtt.start(not safe_mode)
     health.start(_cause, lambda: safe_mode)
 
@@ -117,6 +126,28 @@ def offline_reason():
         if k.value is None:
             return "no usable %s in %s" % (name, config.FILE)
     return None
+
+
+# --- a config candidate on trial (epx.confstore)
+
+
+def _candidate_failed(why):
+    crash.reboot("config candidate failed: " + why)
+
+
+def _trouble():
+    from epx import mqtt, net
+
+    if not net.up():
+        return "network: %s" % (net.problem or net.sm.state)
+    return "mqtt: %s" % (mqtt.problem or mqtt.sm.state)
+
+
+def _keep_candidate(old, new):
+    if new == "up" and confstore.keep():
+        from epx import mqtt
+
+        mqtt.report("config: candidate kept, now %s" % config.FILE)
 
 
 def _housekeeping():
@@ -169,6 +200,11 @@ def _take_reports(cause):
     if config.warnings:
         _reports.append("config: " + "; ".join(config.warnings))
     unreported = crash.flags()
+    if confstore.reverted:
+        why = _read(crash.REBOOT_FILE) if unreported & crash.REBOOT_UNREPORTED else None
+        _reports.append("config: candidate dropped, back on the previous %s: %s" % (
+            config.FILE, why or "its boot ended by " + _cause))
+        log.error(_reports[-1])
     for bit, name, what in ((crash.REBOOT_UNREPORTED, crash.REBOOT_FILE, "reboot"),
                             (crash.EXCEPTION_UNREPORTED, crash.EXCEPTION_FILE, "exception")):
         text = _read(name) if unreported & bit else None

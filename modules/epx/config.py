@@ -42,30 +42,59 @@ def key(name, parse=str, default=_REQUIRED):
     return k
 
 
+def declared(name):
+    return name in _keys
+
+
 def load(path=FILE, unknown_ok=False):
     """Read path into the declared keys; fill errors and warnings; set safe_mode."""
     global safe_mode, _loaded
     _loaded = True
-    errors.clear()
-    warnings.clear()
-    seen = {}
+    values = {}
     try:
         f = open(path, "rb")
     except OSError as e:
+        errors.clear()
+        warnings.clear()
         errors.append("%s: cannot read (%s)" % (path, e))
+        _missing(path, {}, errors)
     else:
         with f:
-            try:
-                _read(f, path, seen, unknown_ok)
-            except Exception as e:  # whatever the file holds, the device boots (safe mode)
-                errors.append("%s: %s: %s" % (path, type(e).__name__, e))
-    for name, k in _keys.items():
-        if k.required and name not in seen:
-            errors.append("%s: %s: missing (required)" % (path, name))
+            _parse(f, path, values, errors, warnings, unknown_ok)
+    for name, value in values.items():
+        _keys[name].value = value
     safe_mode = bool(errors)
 
 
-def _read(f, path, seen, unknown_ok):
+def check(text, path=FILE):
+    """The errors load() would report for a config.txt holding text (bytes or str), in the
+    same words; the running values stay as they are."""
+    import io
+
+    errs = []
+    _parse(io.BytesIO(text.encode() if isinstance(text, str) else text), path, {}, errs, [], True)
+    return errs
+
+
+def _parse(f, path, values, errs, warns, unknown_ok):
+    # values: name -> parsed value of each good line.
+    errs.clear()
+    warns.clear()
+    seen = {}  # name -> its line
+    try:
+        _read(f, path, seen, values, errs, warns, unknown_ok)
+    except Exception as e:  # whatever the file holds, the device boots (safe mode)
+        errs.append("%s: %s: %s" % (path, type(e).__name__, e))
+    _missing(path, seen, errs)
+
+
+def _missing(path, seen, errs):
+    for name, k in _keys.items():
+        if k.required and name not in seen:
+            errs.append("%s: %s: missing (required)" % (path, name))
+
+
+def _read(f, path, seen, values, errors, warnings, unknown_ok):
     n = 0
     while True:
         line = f.readline(_MAX_LINE + 1)
@@ -107,7 +136,7 @@ def _read(f, path, seen, unknown_ok):
                     where, "required" if k.required else "leave the line out for the default"))
                 continue
             try:
-                k.value = k.parse(parts[1])
+                values[name] = k.parse(parts[1])
             except ValueError as e:
                 errors.append("%s: %s" % (where, e))
 

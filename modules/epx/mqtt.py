@@ -37,6 +37,7 @@ sm = loop.StateMachine("mqtt", {
 }, "off")
 
 connected = False
+problem = None  # why the last attempt failed
 client = None
 _pubs = []
 _entities = []  # (name, ha, None): discovery only
@@ -270,7 +271,8 @@ async def _watch():
 
 
 def _retry(why):
-    global _retry_ms
+    global _retry_ms, problem
+    problem = why
     delay = _retry_ms
     _retry_ms = min(_retry_ms * 2, _MAX_RETRY_MS)
     log.warn("mqtt: %s; retry in %d ms" % (why, delay))

@@ -29,6 +29,7 @@ sm = loop.StateMachine("net", {
 }, "off")
 
 nic = None
+problem = None  # why the last attempt failed
 _retry_ms = _FIRST_RETRY_MS
 _down_since = 0  # uptime ms when the link was last lost (or start)
 _nv = None
@@ -146,7 +147,8 @@ def _poll_up():
 
 
 def _retry(why):
-    global _retry_ms
+    global _retry_ms, problem
+    problem = why
     if SSID.value != WIRED:
         try:
             nic.disconnect()
