@@ -11,8 +11,8 @@ OTA_KEY = config.key("ota_key", str, None)
 
 # Built in, answered by _builtin(); the signed ones change the device.
 _BUILTIN = ("reboot", "msg_reboot", "msg_exception", "msg_rm", "stats", "resetstats",
-            "getversion", "partitions", "keepversion", "log")
-_SIGNED = ("reboot", "msg_rm", "resetstats")
+            "getversion", "partitions", "keepversion", "log", "config")
+_SIGNED = ("reboot", "msg_rm", "resetstats", "config")
 _commands = {}  # registered by the profile: name -> (fn, auth)
 
 
@@ -44,10 +44,14 @@ def _on_command(text):
         fn, auth = None, name in _SIGNED
     else:
         raise ValueError("unknown command (%s)" % " ".join(sorted(set(_BUILTIN) | set(_commands))))
-    if auth:
-        words = _authenticate(text)
-    args = " ".join(words[1:])
-    reply = _builtin(name, args) if fn is None else fn(args)
+    try:
+        args = _authenticate(text)[len(name):].strip() if auth else " ".join(words[1:])
+        reply = _builtin(name, args) if fn is None else fn(args)
+    except ValueError as e:
+        if not auth:
+            raise
+        # named, not echoed: the arguments of a signed command may hold secrets
+        reply = "OTA: bad command %r: %s" % (name, e)
     if reply is not None:
         mqtt.report(reply)
 
@@ -62,7 +66,7 @@ def sign(key, name, text, counter):
 
 
 def _authenticate(text):
-    # -> the words of the command without counter and MAC; ValueError when not genuine.
+    # -> the command as sent, without counter and MAC; ValueError when not genuine.
     from epx import hmac, mqtt
 
     if not OTA_KEY.value:
@@ -79,7 +83,7 @@ def _authenticate(text):
         replay.commands().take(replay.parse(words[-1]))
     except replay.Refused as e:
         raise ValueError("refused: %s" % e)
-    return words[:-1]
+    return body.rstrip()[: -len(words[-1])].strip()
 
 
 def _read(name):
@@ -90,14 +94,29 @@ def _read(name):
         return None
 
 
+def _reboot_after(reply, why):
+    # The reply first (the reboot follows once it is sent, or 5 s at most).
+    from epx import mqtt
+
+    mqtt.publish("Log", reply, done=lambda: loop.later(500, lambda: crash.reboot(why)))
+    loop.later(5000, lambda: crash.reboot(why))
+
+
 def _builtin(name, args):
     # One function rather than a table of them: nothing of it stays in the heap.
     if name == "reboot":
-        from epx import mqtt
+        _reboot_after("rebooting", "command reboot")
+    elif name == "config":
+        from epx import confcmd, confstore
 
-        mqtt.publish("Log", "rebooting", done=lambda: loop.later(
-            500, lambda: crash.reboot("command reboot")))
-        loop.later(5000, lambda: crash.reboot("command reboot"))
+        if args == "get":
+            return confcmd.get(confcmd.current())
+        text, what = confcmd.change(args)
+        errs = confstore.store(text)
+        if errs:
+            return "config: refused: " + "; ".join(errs)
+        _reboot_after("config: trying %s; back to the previous config unless MQTT is up on it "
+                      "within %d min" % (what, confstore.TRIAL_MIN.value), "config: a candidate to try")
     elif name == "msg_reboot":
         return _read(crash.REBOOT_FILE) or "no reboot reason"
     elif name == "msg_exception":

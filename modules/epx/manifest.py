@@ -6,6 +6,7 @@ package("epx", files=[
     "app.py",
     "appimage.py",
     "config.py",
+    "confcmd.py",
     "confstore.py",
     "crash.py",
     "diag.py",

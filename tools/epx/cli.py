@@ -132,6 +132,18 @@ def cmd_cmd(args):
                     cafile=args.cafile))
 
 
+def cmd_config(args):
+    from . import diag
+
+    host, port = diag.broker_address(args.broker)
+    text = diag.config_command(args.verb, args.args)
+    reply = diag.send(host, port, args.name, text, key=args.key, counter=args.counter,
+                      timeout=args.timeout, user=args.user, password=args.password,
+                      cafile=args.cafile)
+    print(reply)
+    return 1 if "refused" in reply or reply.startswith("OTA: bad command") else 0
+
+
 def cmd_profiles(args):
     print("\n".join(build.profiles()))
 
@@ -216,6 +228,20 @@ def parser():
     s.add_argument("--password", help="broker password")
     s.add_argument("--cafile", help="the broker's CA certificate (PEM), for TLS")
     s.set_defaults(func=cmd_cmd)
+
+    s = sub.add_parser("config", help="read or change a device's config.txt over MQTT (signed); "
+                       "a change that does not bring MQTT up is undone")
+    s.add_argument("verb", choices=("get", "set", "unset"))
+    s.add_argument("args", nargs="*", help="set: KEY VALUE [KEY VALUE ...]; unset: KEY [KEY ...]")
+    s.add_argument("--broker", required=True, metavar="HOST[:PORT]")
+    s.add_argument("--name", required=True, help="the device's mqttname")
+    s.add_argument("--key", required=True, help="the device's ota_key: signs the request")
+    s.add_argument("--counter", type=int, help="above the last accepted (default: Unix time in s)")
+    s.add_argument("--timeout", type=float, default=10, help="seconds to wait for the reply")
+    s.add_argument("--user", help="broker user name")
+    s.add_argument("--password", help="broker password")
+    s.add_argument("--cafile", help="the broker's CA certificate (PEM), for TLS")
+    s.set_defaults(func=cmd_config)
 
     s = sub.add_parser("profiles", help="list the profiles")
     s.set_defaults(func=cmd_profiles)

@@ -86,3 +86,17 @@ def send(host, port, name, text, key=None, counter=None, timeout=10.0, user=None
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+def config_command(verb, args):
+    """The text of a remote config request (epx.confcmd on the device): get; set with
+    key value pairs (sent as one JSON object: values may hold spaces); unset with keys."""
+    import json
+
+    if verb == "get" and not args:
+        return "config get"
+    if verb == "set" and args and len(args) % 2 == 0:
+        return "config set " + json.dumps(dict(zip(args[::2], args[1::2])), separators=(",", ":"))
+    if verb == "unset" and args:
+        return "config unset " + " ".join(args)
+    raise EpxError("config: expected get, set KEY VALUE [KEY VALUE ...] or unset KEY [KEY ...]")

@@ -1,0 +1,116 @@
+# Remote configuration: the signed diagnostic `config` on cmnd/<n>/OTA (epx.diag).
+#     config get                      the keys in config.txt; secrets as set/unset
+#     config set {"key": "value", ...}  several keys in one change (ssid with its password)
+#     config unset key [key ...]
+# A change is checked as a whole config.txt, refused with the errors of its lines, else
+# staged as the candidate (epx.confstore) and the device reboots into it.
+from epx import config
+
+# Keys whose values never leave the device.
+SECRETS = ("password", "mqttpassword", "ota_key", "appassword")
+
+
+def change(args):
+    """`set {...}` or `unset key ...`: (the whole config.txt it makes, what changes, in
+    words without values); ValueError for a malformed request."""
+    verb, _, rest = args.partition(" ")
+    rest = rest.strip()
+    if verb == "set":
+        changes = _pairs(rest)
+    elif verb == "unset" and rest:
+        changes = {}
+        for name in rest.split():
+            changes[_known(name)] = None
+    else:
+        raise ValueError("expected get, set {\"key\": \"value\", ...} or unset key ...")
+    what = ", ".join(("%s unset" if v is None else "%s set") % k for k, v in changes.items())
+    return edit(current(), changes), what
+
+
+def current():
+    """The bytes of config.txt (none when it cannot be read)."""
+    try:
+        with open(config.FILE, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def get(text):
+    """`key value` of each key line of text (bytes), secrets as `key set`; `key unset` for
+    the secrets it lacks."""
+    out = []
+    seen = set()
+    for line in text.split(b"\n"):
+        line = line.strip()
+        if not line or line[:1] == b"#":
+            continue
+        try:
+            line = line.decode()
+        except UnicodeError:
+            out.append("(a line that is not UTF-8)")
+            continue
+        name = line.split(None, 1)[0]
+        seen.add(name)
+        out.append(name + " set" if name in SECRETS else line)
+    for name in SECRETS:
+        if name not in seen and config.declared(name):
+            out.append(name + " unset")
+    return "\n".join(out)
+
+
+def edit(text, changes):
+    """text (bytes) with changes ({name: value, or None to remove}): a key's line is
+    replaced in place (the first one; repeats go), a new key appended; comments and other
+    lines kept as they are."""
+    out = []
+    done = set()
+    for line in text.split(b"\n"):
+        words = line.split(None, 1)
+        name = words[0].decode() if words and words[0][:1] != b"#" and _ascii(words[0]) else None
+        if name in changes:
+            if name in done or changes[name] is None:
+                done.add(name)
+                continue
+            done.add(name)
+            line = ("%s %s" % (name, changes[name])).encode()
+        out.append(line)
+    while out and not out[-1].strip():
+        out.pop()
+    for name, value in changes.items():
+        if name not in done and value is not None:
+            out.append(("%s %s" % (name, value)).encode())
+    return b"\n".join(out) + b"\n"
+
+
+def _pairs(text):
+    import json
+
+    try:
+        pairs = json.loads(text)
+    except ValueError:
+        pairs = None
+    if not isinstance(pairs, dict) or not pairs:
+        raise ValueError("set takes a JSON object of keys and their values")
+    changes = {}
+    for name, value in pairs.items():
+        if not isinstance(value, str):
+            raise ValueError("the value of %s is not a string" % _known(name))
+        for c in value:
+            if c < " " or "\x7f" <= c <= "\x9f":  # a line break would add a line
+                raise ValueError("the value of %s has a control character" % _known(name))
+        changes[_known(name)] = value
+    return changes
+
+
+def _known(name):
+    if not config.declared(name):
+        raise ValueError("no config key %r" % name[:32])
+    return name
+
+
+def _ascii(word):
+    for b in word:
+        if b > 126:
+            return False
+    return True

@@ -1,0 +1,225 @@
+"""Remote configuration over MQTT (`epx config`, epx.confcmd, epx.confstore) on a simulated
+device (tests/firmware/cfault: the core and an appliance that fails as its key `fault`
+says) against a real mosquitto. A change is a candidate: the device reboots into it and
+keeps it only once MQTT is up on it; a wrong WiFi password, a broker that never answers, a
+candidate that crashes at start go back to the config that worked, said on stat/<n>/Log.
+Power cuts at every flash write of a change leave one whole config in force. Device time
+moves by advance() only where it matters: no sleeps."""
+
+import json
+import re
+
+import pytest
+
+from devconfig import config_text
+from epx import cli, diag
+
+NAME = "rc"
+KEY = "rc 0ta key"
+WIFI = "good-passphrase"
+NETWORK_MS = 12000  # app starts net and MQTT this long after boot
+LOG = f"stat/{NAME}/Log"
+# What a boot reports on stat/<n>/Log by itself (not a reply).
+REPORTS = ("boot ", "reboot: ", "exception: ", "safe mode: ", "config: candidate")
+
+
+class Rig:
+    """A cfault device on the simulated access point (WPA2, WIFI) and the test's broker,
+    with ota_key KEY; a watch on every topic."""
+
+    def __init__(self, device, broker, mqtt_watch, env=None, world=None, **keys):
+        self.broker = broker
+        self.w = mqtt_watch(broker)
+        self.text = config_text(broker, NAME, password=WIFI, ota_key=KEY, **keys)
+        kw = {"env": env} if env is not None else {}
+        self.dev = device("cfault", files={"config.txt": self.text}, **kw)
+        self.dev.wait_boot(1)
+        self.dev.call("wifi.set", **(world or {"password": WIFI}))
+        self.counter = diag.counter_now() + 1000  # above what `epx config` signs with
+
+    def online(self, boot, since=0):
+        """Boot `boot` reaches the broker (its network starts at once) and has sent its
+        reports."""
+        self.dev.wait_console(r"epx .*: ", boot=boot, timeout=30)
+        self.dev.advance(NETWORK_MS)
+        self.w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", since=since, timeout=30,
+                        device=self.dev)
+        self.w.wait_for(LOG, lambda p: p.startswith("boot "), since=since, timeout=30,
+                        device=self.dev)
+
+    def next(self):
+        self.counter += 1
+        return self.counter
+
+    def signed(self, text, key=KEY, counter=None):
+        return diag.sign(key, NAME, text, self.next() if counter is None else counter)
+
+    def ask(self, payload):
+        """Publish payload on cmnd/<n>/OTA: the device's reply on stat/<n>/Log."""
+        m = self.w.mark()
+        self.w.publish(f"cmnd/{NAME}/OTA", payload, qos=1)
+        return self.w.wait_for(LOG, lambda p: not p.startswith(REPORTS), since=m, timeout=30,
+                               device=self.dev)[1]
+
+    def config(self, *args, counter=None):
+        return self.ask(self.signed(diag.config_command(args[0], list(args[1:])), counter=counter))
+
+    def log_after(self, since, prefix):
+        return self.w.wait_for(LOG, lambda p: p.startswith(prefix), since=since, timeout=30,
+                               device=self.dev)[1]
+
+    def files(self):
+        return {k: v for k, v in self.dev.files().items() if k.startswith("config.")}
+
+
+@pytest.fixture
+def rig(device, broker, mqtt_watch):
+    def make(**kw):
+        r = Rig(device, broker, mqtt_watch, **kw)
+        r.online(1)
+        return r
+    return make
+
+
+def test_get_shows_the_config_and_never_a_secret(rig, broker, capsys):
+    r = rig(mqttpassword="br0ker-secret")
+    reply = r.config("get")
+    lines = reply.splitlines()
+    assert "ssid epx-sim" in lines and f"mqttname {NAME}" in lines
+    assert "password set" in lines and "ota_key set" in lines and "mqttpassword set" in lines
+    for secret in (WIFI, KEY, "br0ker-secret"):
+        assert secret not in reply
+    # the same through the command line tool
+    address = f"{broker.host}:{broker.port}"
+    assert cli.main(["config", "--broker", address, "--name", NAME, "--key", KEY,
+                     "--counter", str(r.next()), "get"]) == 0
+    out = capsys.readouterr().out
+    assert "password set" in out and WIFI not in out
+    # an unset secret says so
+    r.config("unset", "mqttpassword")
+    r.dev.wait_boot(2, timeout=30)
+    r.online(2, since=r.w.mark())
+    assert "mqttpassword unset" in r.config("get").splitlines()
+
+
+def test_unsigned_replayed_or_wrongly_signed_commands_are_refused(rig):
+    r = rig()
+    unsigned = r.ask("config get")
+    assert unsigned == "OTA: bad command 'config': refused: not signed"
+    assert r.ask(diag.sign("wrong key", NAME, "config get", 5000)) == \
+        "OTA: bad command 'config': refused: bad signature"
+    # a refused `set` never echoes its values (it may carry a password)
+    set_text = diag.config_command("set", ["password", "leaked-passphrase"])
+    reply = r.ask(diag.sign("wrong key", NAME, set_text, 5001))
+    assert reply == "OTA: bad command 'config': refused: bad signature"
+    good = r.signed(set_text.replace("leaked", "other"), counter=5002)
+    assert "ota_key set" in r.config("get", counter=5001)  # 5001: never taken above
+    # the same signed change twice: the second is a replay and changes nothing
+    m = r.w.mark()
+    r.w.publish(f"cmnd/{NAME}/OTA", good, qos=1)
+    assert r.log_after(m, "config: trying").startswith("config: trying password set")
+    assert r.dev.wait_boot(2, timeout=30)
+    r.dev.call("wifi.set", password="other-passphrase")
+    r.online(2, since=m)
+    assert r.ask(good) == "OTA: bad command 'config': refused: replayed: counter 5002, last accepted 5002"
+    assert len(r.dev.boots) == 2
+
+
+def test_a_bad_value_is_refused_with_its_line_and_nothing_changes(rig):
+    r = rig()
+    before = r.files()
+    port_line = r.text.splitlines().index(f"mqttport {r.broker.port}") + 1
+    last_line = len(r.text.splitlines()) + 1  # a new key is appended
+    assert r.config("set", "mqttport", "99999") == \
+        f"config: refused: config.txt:{port_line}: mqttport: 99999 is out of range 1..65535"
+    assert r.config("set", "configtrial", "0") == \
+        f"config: refused: config.txt:{last_line}: configtrial: 0 is out of range 1..1440"
+    assert r.config("unset", "ssid") == "config: refused: config.txt: ssid: missing (required)"
+    assert r.config("set", "colour", "blue").endswith("no config key 'colour'")
+    assert r.config("set", "ssid", "a\nb").endswith("the value of ssid has a control character")
+    assert r.files() == before and len(r.dev.boots) == 1
+
+
+def test_a_good_change_is_kept_and_survives_reboots(rig, broker, capsys):
+    r = rig(world={"aps": [{"ssid": "epx-sim", "password": WIFI},
+                           {"ssid": "new net", "password": "new-passphrase"}]})
+    m = r.w.mark()
+    address = f"{broker.host}:{broker.port}"
+    assert cli.main(["config", "--broker", address, "--name", NAME, "--key", KEY, "set",
+                     "ssid", "new net", "password", "new-passphrase"]) == 0, (capsys.readouterr(), r.dev.output())
+    r.dev.wait_boot(2, timeout=30)
+    r.online(2, since=m)
+    assert r.log_after(m, "config: candidate kept") == "config: candidate kept, now config.txt"
+    assert r.dev.wait_console(r"net: connecting to (.*)", boot=2).group(1) == "new net"
+    files = r.files()
+    assert set(files) == {"config.txt"}
+    assert b"ssid new net\npassword new-passphrase\n" in files["config.txt"]
+    # the old network goes: the new config is in force for good
+    r.dev.call("wifi.set", aps=[{"ssid": "new net", "password": "new-passphrase"}])
+    for boot in (3, 4):
+        m = r.w.mark()
+        r.dev.power_cycle()
+        r.dev.wait_boot(boot, timeout=30)
+        r.online(boot, since=m)
+        assert r.dev.wait_console(r"net: connecting to (.*)", boot=boot).group(1) == "new net"
+    assert "ssid new net" in r.config("get").splitlines()
+
+
+def trial_failed(r, boot, since):
+    """The candidate of boot `boot` failed: the next boot is on the old config, reports why."""
+    r.dev.wait_boot(boot + 1, timeout=30)
+    r.online(boot + 1, since=since)
+    text = r.log_after(since, "config: candidate dropped")
+    assert r.files() == {"config.txt": r.text.encode()}
+    return text
+
+
+def test_a_wrong_wifi_password_goes_back_within_configtrial(rig):
+    r = rig(configtrial=3)
+    m = r.w.mark()
+    assert r.config("set", "password", "wrong-passphrase") == (
+        "config: trying password set; back to the previous config unless MQTT is up on it "
+        "within 3 min")
+    r.dev.wait_boot(2, timeout=30)
+    r.dev.wait_console(r"epx .*: ", boot=2, timeout=30)
+    # 3 minutes of device time from boot: not a moment earlier
+    for _ in range(17):
+        r.dev.advance(10000)
+    assert len(r.dev.boots) == 2
+    r.dev.advance(15000)
+    text = trial_failed(r, 2, m)
+    assert re.fullmatch(
+        r"config: candidate dropped, back on the previous config.txt: config candidate failed: "
+        r"no MQTT within 3 min \(network: no link after 60 s: wrong password\?\) \(after 180 s\)",
+        text), text
+    assert "wrong-passphrase" not in "".join(p.decode() for t, p, _ in r.w.messages
+                                             if t.startswith("stat/"))
+
+
+def test_a_broker_that_never_answers_goes_back(rig):
+    r = rig(configtrial=2)
+    m = r.w.mark()
+    r.config("set", "mqttport", "9")  # discard: nothing listens
+    r.dev.wait_boot(2, timeout=30)
+    r.dev.wait_console(r"epx .*: ", boot=2, timeout=30)
+    for _ in range(13):
+        r.dev.advance(10000)
+    text = trial_failed(r, 2, m)
+    assert text.startswith("config: candidate dropped, back on the previous config.txt: "
+                           "config candidate failed: no MQTT within 2 min (mqtt: connect: "), text
+
+
+def test_a_candidate_that_crashes_at_start_goes_back(rig):
+    r = rig()
+    m = r.w.mark()
+    r.config("set", "fault", "setup")  # the appliance's setup() raises on every boot
+    r.dev.wait_boot(2, timeout=30)
+    r.dev.wait_console(r"cfault setup: setup", boot=2, timeout=30)
+    text = trial_failed(r, 2, m)
+    assert text == "config: candidate dropped, back on the previous config.txt: " \
+        "exception RuntimeError: setup failed (after 0 s)", text
+    assert "cfault setup: none" in r.dev.output(boot=3)
+    # the device boots on: no boot loop, no safe mode
+    r.dev.advance(120000)
+    r.dev.wait_console("a good boot", boot=3)
+    assert len(r.dev.boots) == 3
