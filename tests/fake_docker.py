@@ -34,6 +34,7 @@ def build_folder(argv):
 
 def run(argv):
     sys.path.insert(0, str(HERE.parent / "tools"))
+    from epx import partitions
     from epx.sim import appimage
 
     profile, board = argv[argv.index("epx-build") + 1:][:2]
@@ -46,7 +47,14 @@ def run(argv):
     version = cache.read_text().split("=", 1)[1].strip()
     app = appimage.build(f"{profile} {board} app".encode(), version)
     (idf / "micropython.bin").write_bytes(app)
-    (idf / "firmware.bin").write_bytes(b"\xff" * 0x1000 + app)
+    # makeimg.py: from 0x1000, the bootloader, the partition table at 0x8000, the app at
+    # the first app partition, erased flash between them.
+    table = partitions.load(HERE.parent / "boards" / board / "partitions.csv")
+    first_app = min(p.offset for p in table if p.type == "app")
+    merged = bytearray(b"\xff" * (first_app - 0x1000))
+    merged[:9] = b"bootloader"[:9]
+    merged[0x8000 - 0x1000:0x8000 - 0x1000 + 10] = b"partitions"
+    (idf / "firmware.bin").write_bytes(bytes(merged) + app)
 
 
 def main(argv):

@@ -6,12 +6,15 @@ only when configuring)."""
 
 import json
 import subprocess
+import sys
 
 import pytest
 
 import fake_docker
 from clone import STOCK_PATH, fresh_clone, micropython_tree, stock_env
-from epx import ota
+from epx import ota, secver
+from epx.errors import EpxError
+from epx.sim import appimage
 
 PROFILE, BOARD = "h2o", "EPX_ESP32"
 
@@ -57,3 +60,56 @@ def test_rebuild_carries_the_new_version_or_is_refused(checkout):
     assert done.returncode != 0
     assert "app descriptor says 'h2o-1.1', the frozen version is 'h2o-1.2'" in done.stderr
     assert dist(checkout) == ("h2o-1.1", "h2o-1.1")
+
+
+def image_info(path):
+    """esptool's own reading of an app image: {field: value} of its report."""
+    done = subprocess.run([sys.executable, "-m", "esptool", "image-info", str(path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)
+
+
+def test_a_release_stamps_its_secure_version_into_both_images(checkout, tmp_path):
+    # A release raises [tool.epx] secure-version: the devices' anti-rollback floor follows
+    # the number in the app descriptor, so both dist images must carry it, still valid.
+    clone, _ = checkout
+    pyproject = clone / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("secure-version = 0", "secure-version = 3"))
+    done = make_esp32(checkout, "1.3")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = clone / "dist" / f"{PROFILE}-{BOARD}"
+    app = (out / "micropython.bin").read_bytes()
+    info = image_info(out / "micropython.bin")
+    assert info["Secure version"] == "3" and info["App version"] == "h2o-1.3"
+    assert info["Checksum"].endswith("(valid)") and info["Validation hash"].endswith("(valid)")
+    # firmware.bin (flashed at 0x1000) holds the same app where the app partition starts.
+    at = json.loads((out / "firmware.json").read_text())["flash"]["micropython.bin"] - 0x1000
+    merged = (out / "firmware.bin").read_bytes()
+    assert merged[at:at + len(app)] == app
+    (tmp_path / "inside.bin").write_bytes(merged[at:at + len(app)])
+    assert image_info(tmp_path / "inside.bin")["Secure version"] == "3"
+
+
+def test_a_secure_version_that_cannot_be_stamped_is_refused(tmp_path):
+    app = appimage.build(b"app" * 100, "h2o-1.0")
+    assert image_info_bytes(tmp_path, secver.stamp(app, 7))["Secure version"] == "7"
+    # A merged image whose app is not where the partition table says: nothing written.
+    merged = b"\xff" * 0x100 + app
+    with pytest.raises(EpxError, match="not at 0x200"):
+        secver.stamp_merged(merged, 0x200, app, secver.stamp(app, 7))
+    assert secver.stamp_merged(merged, 0x100, app, secver.stamp(app, 7))[0x100:] == secver.stamp(app, 7)
+    # Not an app image; a value outside esp_app_desc_t's uint32_t.
+    with pytest.raises(EpxError, match="app image"):
+        secver.stamp(b"\xe9" + app[1:24], 7)
+    bad = tmp_path / "pyproject.toml"
+    for value in ("-1", "4294967296", '"2"', "true"):
+        bad.write_text(f"[tool.epx]\nsecure-version = {value}\n")
+        with pytest.raises(EpxError, match="secure-version"):
+            secver.configured(bad)
+
+
+def image_info_bytes(tmp_path, data):
+    path = tmp_path / "image.bin"
+    path.write_bytes(data)
+    return image_info(path)

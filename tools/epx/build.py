@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import __version__, partitions, pincheck, portconfig, source
+from . import __version__, partitions, pincheck, portconfig, secver, source
 from .errors import EpxError
 from .paths import BOARDS, BUILD, DIST, MANIFESTS, ROOT, rel
 
@@ -19,6 +19,7 @@ UNIX_VARIANT = ROOT / "ports" / "unix" / "variant"
 UNIX_MPY_CROSS_FLAGS = "-march=x86"
 ESP32_MARCH = "xtensawin"
 DEFAULT_BOARD = "EPX_ESP32"
+FIRMWARE_OFFSET = 0x1000  # where firmware.bin (bootloader first) is flashed
 DOCKER_IMAGE = "epx-idf:v5.2.2-mpy1.25.0"
 # Bytecode frozen into the image per profile; the app slot holds it next to the port's C core.
 FROZEN_BUDGET = 192 * 1024
@@ -371,23 +372,34 @@ def check_app_version(app_path, version):
                        f"{version!r}; nothing copied to dist/")
 
 
+def stamped(idf_build, table, secure_version):
+    """(micropython.bin, firmware.bin) of a build with the release's secure version in the
+    app descriptor; firmware.bin starts at the bootloader's 0x1000 and holds the app at the
+    first app partition (ports/esp32/makeimg.py)."""
+    old = (idf_build / "micropython.bin").read_bytes()
+    merged = (idf_build / "firmware.bin").read_bytes()
+    app = secver.stamp(old, secure_version)
+    first_app = min(p.offset for p in table if p.type == "app")
+    return app, secver.stamp_merged(merged, first_app - FIRMWARE_OFFSET, old, app)
+
+
 def package_dist(profile, board, idf_build, version):
     """Copy the flashable and OTA images to dist/ with a JSON description."""
     for name in ("firmware.bin", "micropython.bin"):
         if not (idf_build / name).is_file():
             raise EpxError(f"{rel(idf_build / name)}: not produced by the ESP-IDF build")
     check_app_version(idf_build / "micropython.bin", version)
+    table = partitions.load(BOARDS / board / "partitions.csv")
+    app, merged = stamped(idf_build, table, secver.configured())
     out = DIST / f"{profile}-{board}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    for name in ("firmware.bin", "micropython.bin"):
-        shutil.copy2(idf_build / name, out / name)
-    table = partitions.load(BOARDS / board / "partitions.csv")
-    app = (out / "micropython.bin").read_bytes()
+    (out / "micropython.bin").write_bytes(app)
+    (out / "firmware.bin").write_bytes(merged)
     info = {
         "profile": profile, "board": board, "version": version,
         "sha256": hashlib.sha256(app).hexdigest(), "size": len(app),
-        "flash": {"firmware.bin": 0x1000, "micropython.bin": partitions.find(table, "ota_0").offset},
+        "flash": {"firmware.bin": FIRMWARE_OFFSET, "micropython.bin": partitions.find(table, "ota_0").offset},
         "partitions": {p.name: {"offset": p.offset, "size": p.size} for p in table},
     }
     (out / "firmware.json").write_text(json.dumps(info, indent=2) + "\n")

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from .. import build
+from .. import build, secver
 from ..errors import EpxError
 from ..paths import BUILD, ROOT, rel
 from . import appimage, net, worlds
@@ -21,7 +21,8 @@ def app_image(profile):
     exe, _ = build.build_unix(profile)
     out = exe.parent / "app.bin"
     tmp = exe.parent / f"app.bin.{os.getpid()}"
-    data = appimage.write(exe, build.firmware_version(profile), tmp)
+    data = appimage.write(exe, build.firmware_version(profile), tmp,
+                          secure_version=secver.configured())
     os.replace(tmp, out)
     return out, data
 
