@@ -27,12 +27,12 @@ class Rig:
     """A cfault device on the simulated access point (WPA2, WIFI) and the test's broker,
     with ota_key KEY; a watch on every topic."""
 
-    def __init__(self, device, broker, mqtt_watch, env=None, world=None, **keys):
+    def __init__(self, device, broker, mqtt_watch, env=None, world=None, max_boots=30, **keys):
         self.broker = broker
         self.w = mqtt_watch(broker)
         self.text = config_text(broker, NAME, password=WIFI, ota_key=KEY, **keys)
         kw = {"env": env} if env is not None else {}
-        self.dev = device("cfault", files={"config.txt": self.text}, **kw)
+        self.dev = device("cfault", files={"config.txt": self.text}, max_boots=max_boots, **kw)
         self.dev.wait_boot(1)
         self.dev.call("wifi.set", **(world or {"password": WIFI}))
         self.counter = diag.counter_now() + 1000  # above what `epx config` signs with
@@ -177,9 +177,10 @@ def trial_failed(r, boot, since):
 def test_a_wrong_wifi_password_goes_back_within_configtrial(rig):
     r = rig(configtrial=3)
     m = r.w.mark()
-    assert r.config("set", "password", "wrong-passphrase") == (
-        "config: trying password set; back to the previous config unless MQTT is up on it "
-        "within 3 min")
+    # the trial time in force counts, not the one the candidate brings
+    assert r.config("set", "password", "wrong-passphrase", "configtrial", "1440") == (
+        "config: trying password set, configtrial set; back to the previous config unless "
+        "MQTT is up on it within 3 min")
     r.dev.wait_boot(2, timeout=30)
     r.dev.wait_console(r"epx .*: ", boot=2, timeout=30)
     # 3 minutes of device time from boot: not a moment earlier
@@ -223,3 +224,94 @@ def test_a_candidate_that_crashes_at_start_goes_back(rig):
     r.dev.advance(120000)
     r.dev.wait_console("a good boot", boot=3)
     assert len(r.dev.boots) == 3
+
+
+# --- power cuts ----------------------------------------------------------------------
+
+KEEPALIVE = re.compile(rb"^mqttkeepalive (\d+)$", re.M)
+
+
+def settle(r, boot, since):
+    """The device boots from `boot` on (a candidate may crash a boot) until one reaches the
+    broker; that boot's number."""
+    dev = r.dev
+    while True:
+        dev.wait_boot(boot, timeout=30)
+        dev.wait_console(r"epx .*: ", boot=boot, timeout=30)
+        dev.advance(NETWORK_MS)
+        if dev.wait_console(r"mqtt: up|epx: reboot: ", boot=boot, timeout=30).group(0) == "mqtt: up":
+            r.w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", since=since, timeout=30,
+                         device=dev)
+            return boot
+        boot += 1
+
+
+# name: (the change, the boot that is cut counted from the one that takes the command, the
+# console line that ends a change that went through)
+PHASES = {
+    "command": (("mqttkeepalive", None), 0, "config: candidate kept"),  # store, reboot reason
+    "trial": (("mqttkeepalive", None), 1, "config: candidate kept"),  # start the trial, keep
+    "crash": (("fault", "setup"), 1, "config: candidate dropped"),  # start, the crash path
+    "drop": (("fault", "setup"), 2, "config: candidate dropped"),  # drop it
+}
+
+
+def test_power_cuts_at_every_step_of_a_change_leave_a_working_config(device, broker, mqtt_watch):
+    """Every flash erase or write of the littlefs partition is cut in turn, in each boot a
+    change goes through: the boot that takes the command (temporary file, rename to the
+    candidate, the reboot reason), the boot that tries it (the rename that starts the trial,
+    the one that keeps it, or the crash path of a candidate that fails), and the boot that
+    drops a failed one. After each cut the device comes back to the broker on one whole
+    config, the old one or the new one, and no candidate is left over."""
+    cuts = {}  # boot number -> the flash operation cut in it
+    r = Rig(device, broker, mqtt_watch, env=lambda n: {"EPX_SIM_CUT": cuts[n]} if n in cuts else {},
+            max_boots=500, mqttkeepalive=30)
+    r.online(1)
+    dev = r.dev
+    value = 30
+    counts = {}
+    for phase, ((key, setting), offset, done) in PHASES.items():
+        k = 0
+        while True:
+            k += 1
+            old = r.files()["config.txt"]
+            value += 1
+            setting_now = setting or str(value)
+            new = KEEPALIVE.sub(b"mqttkeepalive %d" % value, old) if key == "mqttkeepalive" else old
+            # from a clean boot: the one that takes the command
+            n = len(dev.boots) + 1
+            cuts[n + offset] = f"vfs:{k}"
+            m = r.w.mark()
+            dev.power_cycle()
+            settle(r, n, m)
+            assert len(dev.boots) == n
+            console = dev.console_mark()
+            r.w.publish(f"cmnd/{NAME}/OTA", r.signed(diag.config_command("set", [key, setting_now])), qos=1)
+            for b in range(n + 1, n + offset + 1):  # through to the boot that is cut
+                dev.wait_boot(b, timeout=30)
+                dev.wait_console(r"epx .*: |sim: power cut", boot=b, timeout=30)
+                if phase == "trial":
+                    dev.advance(NETWORK_MS)
+            hit = dev.wait_console(f"sim: power cut|{done}", since=console, timeout=60).group(0)
+            if hit != "sim: power cut":
+                break
+            # power back: the device reaches the broker on one whole config
+            m = r.w.mark()
+            after = len(dev.boots) + 1
+            dev.power_cycle()
+            boot = settle(r, after, m)
+            files = r.files()
+            if "config.try" in files:  # a candidate that was stored whole is on trial
+                dev.wait_console(r"config: candidate kept", boot=boot, timeout=30)
+                files = r.files()
+            assert set(files) == {"config.txt"}, (phase, k, sorted(files))
+            assert files["config.txt"] in (old, new), (phase, k, files["config.txt"])
+            got = KEEPALIVE.search(files["config.txt"]).group(1).decode()
+            assert f"mqttkeepalive {got}" in r.config("get").splitlines()
+        del cuts[n + offset]
+        counts[phase] = k - 1
+        assert b"fault setup" not in r.files()["config.txt"]
+    print("flash operations cut:", counts)
+    # each boot of a change writes the flash: every one of those writes was cut
+    assert counts["command"] >= 4 and counts["trial"] >= 2 and counts["crash"] >= 3 \
+        and counts["drop"] >= 1, counts
