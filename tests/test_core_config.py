@@ -282,6 +282,21 @@ print(json.dumps([bad, files, good, stored, sorted(os.listdir())]))
     assert "config.new" in after and "config.tmp" not in after
 
 
+def test_remote_edit_keeps_comments_and_get_hides_secrets(fw, tmp_path):
+    # epx.confcmd: a change edits config.txt in place; `get` lists it with secrets hidden
+    out = run(fw, tmp_path, """
+from epx import confcmd, config
+for k in ("ssid", "password", "mqttbroker", "mqttport", "ota_key"):
+    config.key(k, str, None)
+text = b"# the tank\\r\\nssid home\\npassword s3cret-pw\\n\\n  # broker\\nmqttbroker b\\nssid dup\\n\\n"
+out = confcmd.edit(text, {"ssid": "new net", "mqttport": "1884", "password": None})
+print(json.dumps([out.decode(), confcmd.get(text)]))
+""")
+    edited, got = out
+    assert edited == "# the tank\r\nssid new net\n\n  # broker\nmqttbroker b\nmqttport 1884\n"
+    assert got == "ssid home\npassword set\nmqttbroker b\nssid dup\nota_key unset"
+
+
 NV = """
 import esp32
 from epx import nvram
