@@ -13,6 +13,7 @@ import pytest
 
 from devconfig import config_text
 from epx import cli, diag
+from epx.errors import EpxError
 
 NAME = "rc"
 KEY = "rc 0ta key"
@@ -79,6 +80,20 @@ def rig(device, broker, mqtt_watch):
         r.online(1)
         return r
     return make
+
+
+def test_the_tool_refuses_what_a_device_could_not_read():
+    assert diag.config_command("set", ["ssid", "x" * 32, "password", "p" * 63]).startswith(
+        'config set {"ssid":"xxx')
+    with pytest.raises(EpxError, match="expected get, set KEY VALUE"):
+        diag.config_command("set", ["ssid"])
+    with pytest.raises(EpxError, match=r"the request is 1\d\d\d bytes, a device takes 893"):
+        diag.config_command("set", [f"k{i}" for i in range(200)])
+    # the largest request the tool sends fits the device's packet limit with the longest name
+    text = diag.config_command("set", ["k", "v" * (diag.CONFIG_TEXT_MAX - len('config set {"k":""}'))])
+    payload = diag.sign("key", "n" * 32, text, 2**64 - 1).encode()
+    topic = ("cmnd/" + "n" * 32 + "/OTA").encode()
+    assert 2 + len(topic) + 2 + len(payload) == 1024  # MQTT 3.1.1 3.3: PUBLISH QoS 1
 
 
 def test_get_shows_the_config_and_never_a_secret(rig, broker, capsys):

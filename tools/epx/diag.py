@@ -15,6 +15,9 @@ import time
 from .errors import EpxError
 
 COUNTER_MAX = 2**64 - 1  # epx.replay on the device
+# A device reads MQTT packets of 1024 bytes at most (epx.mqtt): the topic of a 32-character
+# name, the packet id, a 20-digit counter and the MAC leave this much for a command.
+CONFIG_TEXT_MAX = 1024 - 2 - len("cmnd//OTA") - 32 - 2 - 1 - 20 - 1 - 64
 
 
 def counter_now():
@@ -94,9 +97,14 @@ def config_command(verb, args):
     import json
 
     if verb == "get" and not args:
-        return "config get"
-    if verb == "set" and args and len(args) % 2 == 0:
-        return "config set " + json.dumps(dict(zip(args[::2], args[1::2])), separators=(",", ":"))
-    if verb == "unset" and args:
-        return "config unset " + " ".join(args)
-    raise EpxError("config: expected get, set KEY VALUE [KEY VALUE ...] or unset KEY [KEY ...]")
+        text = "config get"
+    elif verb == "set" and args and len(args) % 2 == 0:
+        text = "config set " + json.dumps(dict(zip(args[::2], args[1::2])), separators=(",", ":"))
+    elif verb == "unset" and args:
+        text = "config unset " + " ".join(args)
+    else:
+        raise EpxError("config: expected get, set KEY VALUE [KEY VALUE ...] or unset KEY [KEY ...]")
+    if len(text.encode()) > CONFIG_TEXT_MAX:
+        raise EpxError(f"config: the request is {len(text.encode())} bytes, a device takes "
+                       f"{CONFIG_TEXT_MAX}: change fewer keys at a time")
+    return text
