@@ -15,6 +15,7 @@ _BOOT_LOOP_RESETS = const(3)  # this many resets in a row, each within...
 _BOOT_LOOP_WINDOW_MS = const(120000)  # ...this time of boot: safe mode
 _NETWORK_DELAY_MS = const(12000)
 _HOUSEKEEPING_MS = const(10000)
+_PORTAL_REBOOT_MS = const(1000)
 _REPORT_MAX = const(2000)  # characters of a file read into a report
 _RTC_TAG = const(b"epx")  # RTC memory: tag, then the count of short-lived boots
 
@@ -60,7 +61,7 @@ def _boot(setup, grace_ms, network, safe_setup):
     elif isinstance(setup, str):
         setup = __import__(setup, None, None, ("setup",)).setup
     if network:
-        from epx import net, mqtt  # they declare their config keys
+        from epx import ap, net, mqtt  # they declare their config keys
     config.load(confstore.begin(), unknown_ok=safe_mode)
     for w in config.warnings:
         log.warn(w)
@@ -102,19 +103,47 @@ def _task_failed(_loop, context):
 def _start_network():
     # In safe mode nothing reboots for want of a network: a reboot cannot mend a config.
     global offline
-    from epx import health, net, mqtt, sntp
+    from epx import ap, health, net, mqtt, sntp
 
     offline = offline_reason()
-    if offline is not None:  # issue 13's fallback access point opens from here
+    if offline is not None:
         if confstore.trial:
             _candidate_failed(offline)
-        return log.error("safe mode: %s: console only" % offline)
+        log.error("safe mode: %s: the setup access point" % offline)
+        from epx.version import PROFILE
+
+        return ap.start(mqtt.NAME.value or PROFILE, None, _portal_config(False), False)
     net.start(not safe_mode)
     sntp.start()
     if confstore.trial:
         mqtt.sm.observe(_keep_candidate)
     mqtt.start(not safe_mode)
     health.start(_cause, lambda: safe_mode)
+    ap.start(mqtt.NAME.value, net.up, _portal_config(True), True, _hold_reboots)
+
+
+def _hold_reboots(on):
+    from epx import mqtt, net
+
+    net.hold_reboot(on)
+    mqtt.hold_reboot(on)
+
+
+def _portal_config(configured):
+    # A configured device tries the portal's config as a candidate (a wrong WiFi password
+    # falls back); an unconfigured one has nothing to fall back to: it becomes config.txt.
+    def submit(text):
+        if configured:
+            errs = confstore.store(text)
+        else:
+            errs = config.check(text)
+            if not errs:
+                confstore.write(config.FILE, text)
+        if not errs:  # after the page has gone out
+            loop.later(_PORTAL_REBOOT_MS, lambda: crash.reboot("config from the setup portal"))
+        return errs
+
+    return submit
 
 
 def offline_reason():

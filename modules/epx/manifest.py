@@ -3,6 +3,7 @@ options.defaults(netnow=False)
 metadata(description="epx: reliable appliances on MicroPython", version="0.1.0")
 package("epx", files=[
     "__init__.py",
+    "ap.py",
     "app.py",
     "appimage.py",
     "config.py",
@@ -10,6 +11,7 @@ package("epx", files=[
     "confstore.py",
     "crash.py",
     "diag.py",
+    "dnsd.py",
     "health.py",
     "hmac.py",
     "http.py",
@@ -20,6 +22,7 @@ package("epx", files=[
     "nvram.py",
     "ota.py",
     "pins.py",
+    "portal.py",
     "otawrite.py",
     "pulse.py",
     "replay.py",

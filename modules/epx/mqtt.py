@@ -46,6 +46,7 @@ _events = []  # one-off (name, payload, retain, qos, done), oldest first
 _wake = asyncio.ThreadSafeFlag()
 _retry_ms = _FIRST_RETRY_MS
 _down_since = 0
+_held = False  # no reboot for want of a broker meanwhile
 _discovery = False  # discovery configs to send
 _nv = None
 _cmnd = None  # "cmnd/<n>/"
@@ -280,8 +281,16 @@ def _retry(why):
     sm.timer(delay, _attempt, jitter_ms=delay // 2)
 
 
+def hold_reboot(on):
+    """While on (the fallback access point serves), no reboot for want of a broker; after,
+    the time counts afresh."""
+    global _held, _down_since
+    _held = on
+    _down_since = loop.uptime_ms()
+
+
 def _check_reboot():
-    if sm.state != "up" and loop.uptime_ms() - _down_since >= REBOOT_S.value * 1000:
+    if sm.state != "up" and not _held and loop.uptime_ms() - _down_since >= REBOOT_S.value * 1000:
         crash.reboot("no MQTT broker for %d s" % REBOOT_S.value)
 
 

@@ -32,6 +32,7 @@ nic = None
 problem = None  # why the last attempt failed
 _retry_ms = _FIRST_RETRY_MS
 _down_since = 0  # uptime ms when the link was last lost (or start)
+_held = False  # no reboot for want of a network meanwhile
 _nv = None
 
 
@@ -161,6 +162,14 @@ def _retry(why):
     log.warn("net: %s; retry in %d s" % (why, delay // 1000))
 
 
+def hold_reboot(on):
+    """While on (the fallback access point serves), no reboot for want of a network; after,
+    the time counts afresh."""
+    global _held, _down_since
+    _held = on
+    _down_since = loop.uptime_ms()
+
+
 def _check_reboot():
-    if sm.state != "up" and loop.uptime_ms() - _down_since >= REBOOT_S.value * 1000:
+    if sm.state != "up" and not _held and loop.uptime_ms() - _down_since >= REBOOT_S.value * 1000:
         crash.reboot("no network for %d s" % REBOOT_S.value)

@@ -106,6 +106,14 @@ def _new_link():
     return _links
 
 
+# The soft AP (network_wlan.c, ESP-IDF's defaults): its netif is 192.168.4.1/24; stations
+# join it from the host (ctl op ap.join, with its password); each join is a link of its
+# own, lost when the AP stops.
+_AP_IP = "192.168.4.1"
+_AP_DEFAULT_MAX = const(4)
+_ESP_ERR_INVALID_ARG = const(0x102)
+
+
 class _Interface:
     def __init__(self, mac_offset):
         self._mac = _mac(mac_offset)
@@ -184,6 +192,10 @@ class WLAN(_Interface):
         self._if = interface_id
         self._config = {"ssid": "", "key": "", "txpower": 20, "pm": 1,
                         "security": 0 if interface_id else 3}
+        if interface_id == AP_IF:  # ESP-IDF's default soft AP: ESP_<MAC tail>, open
+            self._config["ssid"] = "ESP_%02X%02X%02X" % tuple(self._mac[3:])
+            self._config["max_clients"] = _AP_DEFAULT_MAX
+            self._stations = {}  # mac -> link
         self._channel = 1
         # network_wlan.c's statics: wifi_sta_connect_requested, wifi_sta_disconn_reason,
         # conf_wifi_sta_reconnects (0 = forever), wifi_sta_reconnects.
@@ -274,6 +286,10 @@ class WLAN(_Interface):
         is_active = bool(is_active)
         if is_active == self._active:
             return is_active
+        if self._if == AP_IF:
+            self._stations.clear()  # stopped or started, the AP has no station yet
+            self._active = is_active
+            return is_active
         if not is_active:
             # esp_wifi_stop: an association ends (ASSOC_LEAVE); the connect request stays.
             self._update()
@@ -323,8 +339,32 @@ class WLAN(_Interface):
 
     def isconnected(self):
         if self._if != STA_IF:
-            return False  # no station ever joins the simulated soft AP
+            return self._active and bool(self._stations)  # a station has joined
         return _Interface.isconnected(self)
+
+    def ifconfig(self, config=None):
+        if self._if == AP_IF and config is None and self._static is None:
+            # The AP's netif keeps its address while the AP is stopped; the DNS server is
+            # lwIP's global one (the station's, once it has one).
+            sta = WLAN._interfaces.get(STA_IF)
+            dns = sta.ifconfig()[3] if sta is not None else "0.0.0.0"
+            return (_AP_IP, "255.255.255.0", _AP_IP, dns)
+        return _Interface.ifconfig(self, config)
+
+    def _join(self, mac, password):
+        # A station associating (the host as a phone): the AP's WPA2 key must match.
+        if not self._active:
+            raise OSError("no access point")
+        sec = self._config["security"]
+        if sec != AUTH_OPEN and password != self._config["key"]:
+            raise OSError("wrong password")
+        if mac not in self._stations and len(self._stations) >= self._config["max_clients"]:
+            raise OSError("access point full (max_clients %d)" % self._config["max_clients"])
+        self._stations[mac] = _new_link()
+        return "192.168.4.%d" % (2 + len(self._stations))
+
+    def _leave(self, mac):
+        self._stations.pop(mac, None)
 
     def status(self, param=None):
         if param is None:
@@ -358,56 +398,98 @@ class WLAN(_Interface):
         if param == "stations":
             if self._if != AP_IF:
                 raise OSError("AP required")
-            return []
+            return [(m, -50) for m in self._stations] if self._active else []
         raise ValueError("unknown status param")
 
     def scan(self):
-        if not self._active:
+        # Asked of either interface, it needs the station on (network_wlan.c: the mode).
+        sta = WLAN._interfaces.get(STA_IF)
+        if sta is None or not sta._active:
             raise OSError("STA must be active")
         return [(ap["ssid"].encode(), ap["bssid"], ap["channel"], ap.get("rssi", -55),
                  AUTH_OPEN if ap["password"] is None else AUTH_WPA2_PSK, False)
                 for ap in _sim.wifi["aps"] if ap["up"]]
 
     def config(self, *args, **kw):
+        # network_wlan.c:network_wlan_config: the AP's keys need AP_IF, reconnects STA_IF
+        # (checked after the value is taken); one esp_wifi_set_config at the end.
         if args and kw:
             raise TypeError("either pos or kw args are allowed")
         if kw:
+            cfg = dict(self._config)
             for key, value in kw.items():
+                req = None
                 if key == "mac":
-                    self._mac = bytes(value)
+                    if len(value) != 6:
+                        raise ValueError("invalid buffer length")
+                    cfg["mac"] = bytes(value)
                 elif key in ("hostname", "dhcp_hostname"):
                     hostname(value)
                 elif key == "channel":
-                    # The starting channel of a scan, and the radio's channel (ESP-NOW).
+                    # STA: the starting channel of a scan, and the radio's channel
+                    # (ESP-NOW); AP: the channel it beacons on.
                     if not 0 < value <= 14:
                         raise OSError("ESP_ERR_INVALID_ARG")
-                    self._channel = value
+                    cfg["channel"] = value
                 elif key == "reconnects":
-                    self._conf_reconnects = 0 if value == -1 else value + 1
-                elif key in self._config or key in ("essid", "password", "authmode", "max_clients"):
-                    self._config[{"essid": "ssid", "password": "key"}.get(key, key)] = value
+                    req = STA_IF
+                    cfg["reconnects"] = 0 if value == -1 else value + 1
+                elif key in ("ssid", "essid"):
+                    req = AP_IF
+                    cfg["ssid"] = value.encode()[:32].decode()
+                elif key in ("key", "password"):
+                    req = AP_IF
+                    cfg["key"] = value.encode()[:63].decode()
+                elif key in ("security", "authmode"):
+                    req = AP_IF
+                    cfg["security"] = value
+                elif key in ("hidden", "max_clients"):
+                    req = AP_IF
+                    cfg[key] = value
+                elif key in ("txpower", "pm", "protocol"):
+                    cfg[key] = value
                 else:
                     raise ValueError("unknown config param")
+                if req is not None and req != self._if:
+                    raise OSError("AP required" if req == AP_IF else "STA required")
+            if self._if == AP_IF and cfg["security"] != AUTH_OPEN and len(cfg["key"]) < 8:
+                # esp_wifi_set_config: a WPA/WPA2 AP's passphrase is 8-63 characters
+                raise OSError(-_ESP_ERR_INVALID_ARG, "ESP_ERR_INVALID_ARG")
+            if "mac" in cfg:
+                self._mac = cfg.pop("mac")
+            if "channel" in cfg:
+                self._channel = cfg.pop("channel")
+            if "reconnects" in cfg:
+                self._conf_reconnects = cfg.pop("reconnects")
+            self._config = cfg
             return
         if len(args) != 1:
             raise TypeError("can query only one param")
         key = args[0]
+        req = None
         if key == "mac":
             return self._mac
         if key in ("hostname", "dhcp_hostname"):
-            return hostname()
-        if key == "channel":
+            req, value = STA_IF, hostname()
+        elif key == "channel":
             self._update()
-            return self._channel  # esp_wifi_get_channel: the AP's once associated
-        if key == "reconnects":
-            return self._conf_reconnects - 1
-        if key == "essid":
-            key = "ssid"
-        if key in ("ssid", "txpower", "pm", "security"):
-            return self._config[key]
-        if key == "authmode":
-            return self._config["security"]
-        raise ValueError("unknown config param")
+            value = self._channel  # esp_wifi_get_channel: the AP's once associated
+        elif key == "reconnects":
+            req, value = STA_IF, self._conf_reconnects - 1
+        elif key in ("ssid", "essid"):
+            value = self._config["ssid"]
+        elif key in ("security", "authmode"):
+            req, value = AP_IF, self._config["security"]
+        elif key in ("hidden", "max_clients"):
+            req = AP_IF if key == "hidden" else None
+            value = self._config.get(key, False if key == "hidden" else _AP_DEFAULT_MAX)
+        elif key in ("txpower", "pm"):
+            value = self._config[key]
+        else:
+            raise ValueError("unknown config param")
+        if req is not None and req != self._if:
+            raise OSError("AP required" if req == AP_IF else "STA required")
+        return value
 
 
 # The ESP32 EMAC's fixed RMII pads (TXD0, TX_EN, TXD1, RXD0, RXD1, CRS_DV); REF_CLK, MDC,
@@ -530,4 +612,23 @@ def _link():
     for nic in (WLAN._interfaces.get(STA_IF), _lan):
         if nic is not None and nic.isconnected() and nic._link is not None:
             return nic._link
+    return None
+
+
+def _ap_link(link):
+    """Whether `link` is a station's association with the soft AP that still holds."""
+    ap = WLAN._interfaces.get(AP_IF)
+    return ap is not None and ap._active and link in ap._stations.values()
+
+
+def _reachable():
+    """Whether a peer can reach this device now: a station link, or a station on its AP."""
+    ap = WLAN._interfaces.get(AP_IF)
+    return _link() is not None or (ap is not None and ap._active and bool(ap._stations))
+
+
+def _any_station_link():
+    ap = WLAN._interfaces.get(AP_IF)
+    if ap is not None and ap._active and ap._stations:
+        return next(iter(ap._stations.values()))
     return None

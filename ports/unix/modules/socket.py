@@ -1,10 +1,14 @@
 # The simulated ESP32 `socket` module: real host sockets behind the ESP32's interface
 # (addresses as ('ip', port) tuples, getaddrinfo errors as negative numbers), which need
 # the simulated network link: no link, no connection; a socket from a lost link is dead.
+# A socket the firmware binds is bound on the host's loopback at a free port (the device's
+# port -> the host's, ctl op net.ports): the host reaches a server there as a station on
+# the device's network or on its soft AP would; with neither, nothing reaches it.
 import io as _io
 import uselect as _uselect
 import usocket as _usocket
 from errno import ECONNABORTED as _ECONNABORTED, EHOSTUNREACH as _EHOSTUNREACH
+from errno import EADDRINUSE as _EADDRINUSE, EAGAIN as _EAGAIN
 from usocket import AF_INET, AF_INET6, SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOL_SOCKET
 from usocket import SO_REUSEADDR, SO_BROADCAST
 
@@ -18,6 +22,8 @@ _EAI_FAIL = const(-202)
 _GET_FILENO = const(10)
 _POLL = const(3)
 _CLOSE = const(4)
+
+bound = {}  # ("tcp" or "udp", device port) -> host port, while the socket is open
 
 
 def _raw(addr):
@@ -55,9 +61,12 @@ class socket(_io.IOBase):
     def __init__(self, af=AF_INET, type=SOCK_STREAM, proto=0, _sock=None, _link=None):
         self._s = _sock or _usocket.socket(af, type, proto)
         self._link = _link
+        self._type = type
+        self._bound = None
 
     def _check(self):
-        if self._link is not None and _network._link() != self._link:
+        link = self._link
+        if link is not None and _network._link() != link and not _network._ap_link(link):
             raise OSError(_ECONNABORTED)
 
     def __repr__(self):
@@ -87,14 +96,38 @@ class socket(_io.IOBase):
         self._s.connect(_raw(addr))
 
     def bind(self, addr):
-        self._s.bind(_raw(addr))
+        port = addr[1]
+        key = ("udp" if self._type == SOCK_DGRAM else "tcp", port)
+        if port and key in bound:
+            raise OSError(_EADDRINUSE)
+        if not port:
+            return self._s.bind(_raw(("127.0.0.1", 0)))
+        # The unix port has no getsockname(): a free host port found by trying.
+        from random import randint
+
+        for _ in range(100):
+            host_port = randint(20000, 60999)
+            try:
+                self._s.bind(_raw(("127.0.0.1", host_port)))
+                break
+            except OSError as e:
+                if e.errno != _EADDRINUSE:
+                    raise
+        else:
+            raise OSError(_EADDRINUSE)
+        bound[key] = host_port
+        self._bound = key
 
     def listen(self, backlog=5):
         self._s.listen(backlog)
 
     def accept(self):
         s, addr = self._s.accept()
-        return socket(_sock=s, _link=_network._link()), _tuple(addr)
+        if not _network._reachable():  # no station could have sent it
+            s.close()
+            raise OSError(_EAGAIN)
+        link = _network._any_station_link() or _network._link()
+        return socket(_sock=s, _link=link), _tuple(addr)
 
     def setblocking(self, flag):
         self._s.setblocking(flag)
@@ -114,7 +147,7 @@ class socket(_io.IOBase):
         return self._s.write(data)
 
     def sendto(self, data, addr):
-        if _network._link() is None:
+        if not _network._reachable():
             raise OSError(_EHOSTUNREACH)
         return self._s.sendto(data, _raw(addr))
 
@@ -125,6 +158,8 @@ class socket(_io.IOBase):
     def recvfrom(self, n):
         self._check()
         data, addr = self._s.recvfrom(n)
+        if not _network._reachable():  # no station could have sent it
+            raise OSError(_EAGAIN)
         return data, _tuple(addr)
 
     def read(self, n=-1):
@@ -147,4 +182,7 @@ class socket(_io.IOBase):
         return self
 
     def close(self):
+        if self._bound is not None:
+            bound.pop(self._bound, None)
+            self._bound = None
         self._s.close()

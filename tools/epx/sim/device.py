@@ -461,6 +461,35 @@ class Device:
         queue's state: {..., "queued": n, "dropped": ISRs that found it full}."""
         return self.call("pin.irq_timing", **us)
 
+    # --- the soft AP: the host as a station that joins it --------------------------------
+
+    def join_ap(self, password, station="host"):
+        """Associate with the firmware's soft AP (WPA2: its password) as `station`; the
+        station's address on the AP's network. EpxError when the AP is off, the password
+        wrong or the AP full."""
+        return self.call("ap.join", password=password, mac=station)
+
+    def leave_ap(self, station="host"):
+        self.call("ap.leave", mac=station)
+
+    def ports(self):
+        """{"tcp:80": host port, "udp:53": ...}: where the host reaches the firmware's bound
+        sockets (each is bound on the host's loopback at a free port)."""
+        return self.call("net.ports")
+
+    def server_address(self, port, kind="tcp"):
+        """(host, port) on the host of the firmware's server on its `port`; None if none."""
+        found = self.ports().get(f"{kind}:{port}")
+        return None if found is None else ("127.0.0.1", found)
+
+    def portal_address(self):
+        """The captive portal's HTTP server (the firmware's port 80), as the host reaches it."""
+        return self.server_address(80)
+
+    def dns_address(self):
+        """The soft AP's DNS responder (the firmware's UDP port 53), as the host reaches it."""
+        return self.server_address(53, "udp")
+
     # --- waiting -------------------------------------------------------------------------
 
     def _timeout(self, what):

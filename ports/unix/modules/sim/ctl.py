@@ -197,6 +197,24 @@ def wifi_set(msg, boot=False):
         w["generation"] += 1
 
 
+def _soft_ap():
+    import network
+
+    return network.WLAN(network.AP_IF)
+
+
+def ap_join(msg):
+    # A station (the host) associating with the soft AP: its address on the AP's network.
+    return _soft_ap()._join(msg.get("mac", "host"), msg.get("password"))
+
+
+def net_ports(msg):
+    # The host ports of the firmware's bound sockets: {"tcp:80": port, ...}
+    import socket
+
+    return {"%s:%d" % k: v for k, v in socket.bound.items()}
+
+
 def espnow_deliver(msg):
     import _espnow
 
@@ -251,6 +269,9 @@ OPS = {
     "pin.pulses": pulses,
     "pin.irq_timing": irq_timing,
     "wifi.set": wifi_set,
+    "ap.join": ap_join,
+    "ap.leave": lambda m: _soft_ap()._leave(m.get("mac", "host")),
+    "net.ports": net_ports,
     "model.attach": attach,
     "model.call": lambda m: models.call(m["name"], m["method"], m.get("args") or ()),
     "espnow.deliver": espnow_deliver,
