@@ -1,6 +1,7 @@
 """Provisioning: littlefs with the ESP32 port's geometry, NVS from CSV, merged images."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -107,7 +108,7 @@ def test_cli_provision_real_device_files(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "write-flash 0x3e0000" in out.stdout
     image = (tmp_path / "out" / "vfs.bin").read_bytes()
-    assert provision.lfs_files(image)["config.txt"] == CONFIG.encode()
+    assert provision.lfs_files(image)["config.txt"] == CONFIG.encode() + ap_password_line(out.stdout)
 
 
 def test_cli_provision_bad_config_path(tmp_path):
@@ -127,5 +128,41 @@ def test_cli_provision_simulated_device(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     flash = Flash(tmp_path / "dev" / "flash.bin")
-    assert provision.lfs_files(flash.read("vfs")) == {"config.txt": CONFIG.encode()}
+    assert provision.lfs_files(flash.read("vfs")) == {
+        "config.txt": CONFIG.encode() + ap_password_line(out.stdout)}
     assert json.loads((tmp_path / "dev" / "nvs.json").read_text())["epx"]["name"] == ["str", "pump house"]
+
+
+def ap_password_line(stdout):
+    """The config line of the access point password `epx provision` printed."""
+    m = re.search(r"access point password \(appassword\): (\S+)", stdout)
+    assert m, stdout
+    return b"appassword " + m.group(1).encode() + b"\n"
+
+
+def test_cli_provision_unconfigured_device_gets_a_fresh_ap_password(tmp_path):
+    """Without --config the device is unconfigured: config.txt holds only the generated
+    access point password, which is printed; every run makes another (random) one, and it
+    is a WPA2 passphrase the device's parser accepts (8-63 printable ASCII)."""
+    seen = set()
+    for n in range(2):
+        out = subprocess.run([sys.executable, "-m", "epx", "provision", "--out", str(tmp_path / f"o{n}")],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        line = ap_password_line(out.stdout)
+        image = (tmp_path / f"o{n}" / "vfs.bin").read_bytes()
+        assert provision.lfs_files(image)["config.txt"] == line
+        password = line.split()[1].decode()
+        assert 8 <= len(password) <= 63 and all(" " <= c <= "~" for c in password)
+        seen.add(password)
+    assert len(seen) == 2
+
+
+def test_cli_provision_keeps_a_given_ap_password(tmp_path):
+    config = tmp_path / "config.txt"
+    config.write_text(CONFIG + "appassword my-own-secret\n")
+    out = subprocess.run([sys.executable, "-m", "epx", "provision", "--config", str(config),
+                          "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    assert out.returncode == 0 and "appassword" not in out.stdout, out
+    image = (tmp_path / "out" / "vfs.bin").read_bytes()
+    assert provision.lfs_files(image)["config.txt"] == config.read_bytes()

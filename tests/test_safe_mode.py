@@ -187,7 +187,7 @@ def test_safe_mode_runs_an_hour_on_any_config(profile, device, broker, mqtt_watc
             dev.wait_console(r"mqttkeepalive: 1 is out of range")
             dev.wait_console(r"mqtt: connect: .*; retry in")
         else:
-            dev.wait_console(r"safe mode: no usable (ssid|mqttbroker) in config.txt: console only")
+            dev.wait_console(r"safe mode: no usable (ssid|mqttbroker) in config.txt: the setup access point")
         run_hour(dev)
         out = dev.output()
         assert "Traceback" not in out and "exception" not in out, (label, out)

@@ -201,3 +201,50 @@ for kw in ({"phy_type": network.PHY_LAN8720, "phy_addr": 32, "mdc": Pin(23), "md
 print(json.dumps(errors))
 """)
     assert out == ["invalid phy address", "invalid phy type", "mdc and mdio must be specified"]
+
+
+def test_soft_ap_as_network_wlan_c(fw, tmp_path):
+    """The soft AP: ESP-IDF's default (ESP_<MAC tail>, open, 192.168.4.1/24, 4 stations);
+    essid/password/authmode/max_clients need AP_IF, reconnects STA_IF; a WPA2 passphrase
+    under 8 characters is ESP_ERR_INVALID_ARG from esp_wifi_set_config; scan() needs the
+    station active, whichever interface asks; a station joins only with the key."""
+    out = run(fw, tmp_path, """
+from sim import ctl
+def err(f):
+    try:
+        f()
+    except Exception as e:
+        return "%s %s" % (type(e).__name__, e.args[-1])
+ap = network.WLAN(network.AP_IF)
+seen = [ap.config("essid"), ap.config("authmode"), ap.config("max_clients"), ap.ifconfig()]
+seen.append(err(lambda: w.config(essid="x")))
+seen.append(err(lambda: w.config("authmode")))
+seen.append(err(lambda: ap.config(reconnects=1)))
+seen.append(err(lambda: ap.config(essid="dev-ap", password="short", authmode=network.AUTH_WPA2_PSK)))
+ap.config(essid="dev-ap", password="long-enough", authmode=network.AUTH_WPA2_PSK, max_clients=1)
+seen.append(err(lambda: ctl.ap_join({"password": "long-enough"})))  # not active yet
+ap.active(True)
+seen += [ap.config("essid"), ap.isconnected(), ap.status("stations")]
+seen.append(err(lambda: ctl.ap_join({"password": "wrong-key!"})))
+seen += [ctl.ap_join({"password": "long-enough"}), ap.isconnected(), len(ap.status("stations"))]
+seen.append(err(lambda: ctl.ap_join({"password": "long-enough", "mac": "second"})))
+w.active(False)
+seen.append(err(lambda: ap.scan()))
+w.active(True)
+seen.append([n[0].decode() for n in ap.scan()])
+ap.active(False)
+seen += [ap.isconnected(), ap.status("stations")]
+print(json.dumps(seen))
+""")
+    assert out[0].startswith("ESP_") and len(out[0]) == 10 and out[1:3] == [0, 4]
+    assert out[3] == ["192.168.4.1", "255.255.255.0", "192.168.4.1", "0.0.0.0"]
+    assert out[4:7] == ["OSError AP required", "OSError AP required", "OSError STA required"]
+    assert out[7] == "OSError ESP_ERR_INVALID_ARG"
+    assert out[8] == "OSError no access point"
+    assert out[9:12] == ["dev-ap", False, []]
+    assert out[12] == "OSError wrong password"
+    assert out[13] == "192.168.4.2" and out[14:16] == [True, 1]
+    assert out[16] == "OSError access point full (max_clients 1)"
+    assert out[17] == "OSError STA must be active"
+    assert out[18] == ["epx-sim"]
+    assert out[19:] == [False, []]

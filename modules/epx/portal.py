@@ -13,6 +13,7 @@ _SLOTS = const(2)  # connections served at once; more get 503
 _REQUEST_MAX = const(3072)  # request line, header and body
 _REQUEST_MS = const(10000)  # a request not complete by then gets 408
 _SCAN_MS = const(60000)  # scan results are this fresh at most
+_DRAIN_READS = const(8)  # buffers of unread request taken before closing
 
 # (key, label, secret): the keys the page offers besides the profile's required ones.
 CORE = (
@@ -30,7 +31,7 @@ AUTH = "appassword"  # the form field a configured device requires
 _REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 403: "Forbidden",
             404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
             411: "Length Required", 413: "Content Too Large",
-            431: "Request Header Fields Too Large", 501: "Not Implemented",
+            431: "Request Header Fields Too Large",
             503: "Service Unavailable"}
 
 
@@ -140,6 +141,7 @@ class Portal:
         self._scanned = None
         self._bufs = [bytearray(_REQUEST_MAX) for _ in range(_SLOTS)]
         self._free = list(range(_SLOTS))
+        self._spare = bytearray(256)  # for draining a refused connection
         self.served = 0
         self.refused = 0
         self._server = None
@@ -167,7 +169,7 @@ class Portal:
     async def _client(self, reader, writer):
         if not self._free:
             self.refused += 1
-            await self._close(writer, *self._page_error(503, "busy: try again"))
+            await self._close(writer, self._spare, *self._page_error(503, "busy: try again"))
             return
         slot = self._free.pop()
         try:
@@ -179,11 +181,11 @@ class Portal:
                     _REQUEST_MS // 1000))
             except BadRequest as e:
                 status, body = self._page_error(e.status, e.text)
-            await self._close(writer, status, body)
+            await self._close(writer, self._bufs[slot], status, body)
         finally:
             self._free.append(slot)
 
-    async def _close(self, writer, status, body):
+    async def _close(self, writer, buf, status, body):
         headers = "Location: /\r\n" if status == 302 else ""
         try:
             writer.write(("HTTP/1.0 %d %s\r\nContent-Type: text/html; charset=utf-8\r\n"
@@ -194,6 +196,14 @@ class Portal:
             await asyncio.wait_for_ms(writer.drain(), _REQUEST_MS)
         except (OSError, asyncio.TimeoutError):
             pass  # the station left
+        # Closed with unread bytes, TCP resets the connection and the answer with it: take
+        # what the station has sent (a refused request's rest), without waiting for more.
+        for _ in range(_DRAIN_READS):
+            try:
+                if not writer.s.readinto(buf):
+                    break
+            except OSError:
+                break
         try:
             await writer.wait_closed()
         except OSError:
@@ -234,7 +244,7 @@ class Portal:
                     raise BadRequest(400, "a bad Content-Length")
                 length = int(value)
             elif name == "transfer-encoding":
-                raise BadRequest(501, "Transfer-Encoding is not supported")
+                raise BadRequest(411, "a form needs a Content-Length, not a Transfer-Encoding")
         if method == "GET":
             if path != "/":  # a phone's captive portal check: send it to the page
                 return 302, b""

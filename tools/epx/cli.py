@@ -48,9 +48,23 @@ def provision_files(args):
         files[name] = read(path)
     if args.config:
         files["config.txt"] = read(args.config)
-    if "config.txt" not in files:
-        raise EpxError("provision: give --config FILE (the config.txt to install)")
+    files["config.txt"] = with_ap_password(files.get("config.txt", b""))
     return files
+
+
+def with_ap_password(config):
+    """config.txt (bytes) with an appassword: the fallback access point's, generated and
+    printed when it has none (without --config: all the device has, it opens the setup
+    portal at its first boot)."""
+    import re
+    import secrets
+
+    if re.search(rb"(?m)^[ \t]*appassword[ \t]+\S", config):
+        return config
+    password = secrets.token_urlsafe(12)  # 16 characters, 96 bits
+    print(f"access point password (appassword): {password}")
+    sep = b"" if not config or config.endswith(b"\n") else b"\n"
+    return config + sep + b"appassword " + password.encode() + b"\n"
 
 
 def read(path):
@@ -181,7 +195,8 @@ def parser():
 
     s = sub.add_parser("provision", help="config.txt (littlefs) and NVS for a real or simulated device")
     s.add_argument("profile", nargs="?", help="the firmware to install (new simulated device, --merged)")
-    s.add_argument("--config", help="the config.txt to install")
+    s.add_argument("--config", help="the config.txt to install (without: an unconfigured "
+                   "device that opens its setup portal); an appassword is added if it has none")
     s.add_argument("--file", action="append", metavar="NAME=PATH", help="another file for the filesystem")
     s.add_argument("--nvs", metavar="CSV", help="initial NVS values (esp-idf-nvs-partition-gen CSV)")
     s.add_argument("--board", default=build.DEFAULT_BOARD)

@@ -361,7 +361,7 @@ class WLAN(_Interface):
         if mac not in self._stations and len(self._stations) >= self._config["max_clients"]:
             raise OSError("access point full (max_clients %d)" % self._config["max_clients"])
         self._stations[mac] = _new_link()
-        return "192.168.4.%d" % (2 + len(self._stations))
+        return "192.168.4.%d" % (1 + len(self._stations))  # the DHCP server starts at .2
 
     def _leave(self, mac):
         self._stations.pop(mac, None)

@@ -23,7 +23,7 @@ _GET_FILENO = const(10)
 _POLL = const(3)
 _CLOSE = const(4)
 
-bound = {}  # ("tcp" or "udp", device port) -> host port, while the socket is open
+_ports = {}  # ("tcp" or "udp", device port) -> host port, while the socket is open
 
 
 def _raw(addr):
@@ -98,7 +98,7 @@ class socket(_io.IOBase):
     def bind(self, addr):
         port = addr[1]
         key = ("udp" if self._type == SOCK_DGRAM else "tcp", port)
-        if port and key in bound:
+        if port and key in _ports:
             raise OSError(_EADDRINUSE)
         if not port:
             return self._s.bind(_raw(("127.0.0.1", 0)))
@@ -115,7 +115,7 @@ class socket(_io.IOBase):
                     raise
         else:
             raise OSError(_EADDRINUSE)
-        bound[key] = host_port
+        _ports[key] = host_port
         self._bound = key
 
     def listen(self, backlog=5):
@@ -183,6 +183,6 @@ class socket(_io.IOBase):
 
     def close(self):
         if self._bound is not None:
-            bound.pop(self._bound, None)
+            _ports.pop(self._bound, None)
             self._bound = None
         self._s.close()

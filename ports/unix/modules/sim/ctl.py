@@ -212,7 +212,7 @@ def net_ports(msg):
     # The host ports of the firmware's bound sockets: {"tcp:80": port, ...}
     import socket
 
-    return {"%s:%d" % k: v for k, v in socket.bound.items()}
+    return {"%s:%d" % k: v for k, v in socket._ports.items()}
 
 
 def espnow_deliver(msg):

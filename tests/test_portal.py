@@ -1,0 +1,347 @@
+"""The fallback access point and its setup portal (issue 13, part 1), on the real firmware
+in the simulated device: the host joins the device's soft AP as a phone would (with its
+WPA2 password) and reaches the portal's HTTP server and DNS responder where the simulator
+binds them (Device.portal_address(), dns_address()).
+
+- a real browser (the distribution's chromium through selenium and chromium-driver)
+  drives the page: the networks the device's scan sees, an error beside its field, a good
+  submission that reboots the device onto the simulated WiFi and the test broker; a
+  configured device refuses a change without the access point's password;
+- DNS: every A query, whatever the name, is answered with the access point's address
+  (encoded and decoded by dnslib, an independent implementation of RFC 1035);
+- 1,000 malformed requests (seeded) each get a clear 4xx answer and leave the device
+  serving, on its first boot, with its config untouched.
+"""
+
+import random
+import re
+import shutil
+import socket
+
+import pytest
+
+from devconfig import config_text
+
+AP_PASSWORD = "portal-pass-42"
+AP_IP = "192.168.4.1"  # ESP-IDF's soft AP address (esp_netif default for WIFI_AP)
+HOME = {"ssid": "home-net", "password": "correct horse battery", "channel": 6, "rssi": -48}
+NEIGHBOUR = {"ssid": "neighbour", "password": "not-yours-123", "channel": 11, "rssi": -80}
+NETWORK_DELAY_MS = 13000  # app's network start (12 s) and a second
+
+
+def open_portal(dev, configured=False):
+    """Boot `dev` until its access point is open; join it. The AP's name."""
+    dev.wait_boot(1)
+    mark = dev.console_mark()
+    dev.advance(NETWORK_DELAY_MS)
+    if configured:  # apfallback 1: a minute without the network, and a check period
+        dev.advance(70000)
+    name = dev.wait_console(r"ap: (\S+) open, portal on http://192\.168\.4\.1/", since=mark).group(1)
+    dev.join_ap(AP_PASSWORD)
+    return name
+
+
+def http(addr, raw, timeout=30):
+    """Send raw bytes, read the answer until the device closes."""
+    with socket.create_connection(addr, timeout=timeout) as s:
+        s.sendall(raw)
+        return read_all(s)
+
+
+def read_all(s):
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def status(response):
+    m = re.match(rb"HTTP/1\.[01] (\d{3}) ", response)
+    return int(m.group(1)) if m else None
+
+
+def form(**fields):
+    from urllib.parse import urlencode
+
+    body = urlencode(fields).encode()
+    return (b"POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: %d\r\n\r\n" % (AP_IP.encode(), len(body))) + body
+
+
+# --- the soft AP and DNS ---------------------------------------------------------------
+
+def test_unconfigured_device_opens_a_wpa2_access_point_named_after_it(device):
+    dev = device("bare", config=f"appassword {AP_PASSWORD}\n")
+    name = open_portal(dev)
+    tail = dev.mac[-4:]  # the AP's MAC is the station's + 1 (ESP32 efuse MAC layout)
+    assert name == "bare-%04x" % ((int(tail, 16) + 1) & 0xFF | int(tail, 16) & 0xFF00)
+    with pytest.raises(Exception, match="wrong password"):
+        dev.join_ap("not-the-password", station="stranger")
+
+
+def test_dns_answers_every_name_with_the_access_point_address(device):
+    dnslib = pytest.importorskip("dnslib", reason="dnslib (test extra) encodes the queries")
+    dev = device("bare", config=f"appassword {AP_PASSWORD}\n")
+    open_portal(dev)
+    addr = dev.dns_address()
+    rng = random.Random(13)
+    names = ["connectivitycheck.gstatic.com", "captive.apple.com", "www.msftconnecttest.com",
+             "example.org"] + ["%s.test" % "".join(rng.choice("abcdefghij") for _ in range(rng.randint(1, 40)))
+                               for _ in range(20)]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(30)
+        for name in names:
+            q = dnslib.DNSRecord.question(name, "A")
+            s.sendto(q.pack(), addr)
+            reply = dnslib.DNSRecord.parse(s.recv(512))
+            assert reply.header.id == q.header.id and reply.header.qr == 1
+            assert reply.header.rcode == dnslib.RCODE.NOERROR
+            assert [str(r.rname).rstrip(".") for r in reply.rr] == [name]
+            assert [(r.rtype, str(r.rdata)) for r in reply.rr] == [(dnslib.QTYPE.A, AP_IP)]
+            assert str(reply.q.qname).rstrip(".") == name
+        # Another type: an answer without records (a phone then asks for A).
+        q = dnslib.DNSRecord.question("example.org", "AAAA")
+        s.sendto(q.pack(), addr)
+        reply = dnslib.DNSRecord.parse(s.recv(512))
+        assert reply.header.id == q.header.id and reply.rr == [] and reply.header.rcode == 0
+        # A query carrying an EDNS record: the answer is still one A record.
+        q = dnslib.DNSRecord.question("edns.test", "A")
+        q.add_ar(dnslib.EDNS0())
+        s.sendto(q.pack(), addr)
+        reply = dnslib.DNSRecord.parse(s.recv(512))
+        assert [str(r.rdata) for r in reply.rr] == [AP_IP]
+        # Garbage is dropped, and the responder goes on answering.
+        for junk in (b"", b"\x00", b"\xff" * 12, q.pack()[:15], bytes(rng.randrange(256) for _ in range(300))):
+            s.sendto(junk, addr)
+        q = dnslib.DNSRecord.question("after.junk", "A")
+        s.sendto(q.pack(), addr)
+        reply = dnslib.DNSRecord.parse(s.recv(512))
+        assert reply.header.id == q.header.id and [str(r.rdata) for r in reply.rr] == [AP_IP]
+
+
+def test_profile_required_keys_are_on_the_page(device):
+    """The page offers the profile's required keys (h2o: unit, capacity, levelsensors,
+    flowpulserate) besides the network ones."""
+    dev = device("h2o", config=f"appassword {AP_PASSWORD}\n")
+    open_portal(dev)
+    page = http(dev.portal_address(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status(page) == 200
+    names = set(re.findall(rb'<input id="\w+" name="(\w+)"', page))
+    assert {b"ssid", b"password", b"mqttbroker", b"mqttport", b"mqttuser", b"mqttpassword",
+            b"mqttname", b"ota_key", b"unit", b"capacity", b"levelsensors", b"flowpulserate"} <= names
+    assert b"appassword" not in names  # unconfigured: joining the AP was the proof
+
+
+# --- the browser -------------------------------------------------------------------------
+
+@pytest.fixture
+def browser():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.skip("chromium and chromium-driver are not installed (apt install chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (test extra) drives the browser")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        opts.add_argument(arg)
+    b = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=driver))
+    b.set_page_load_timeout(60)
+    yield b
+    b.quit()
+
+
+def fill(b, **values):
+    from selenium.webdriver.common.by import By
+
+    for name, value in values.items():
+        field = b.find_element(By.NAME, name)
+        field.clear()
+        field.send_keys(str(value))
+
+
+def submit(b):
+    from selenium.webdriver.common.by import By
+
+    b.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
+def text_of(b, css):
+    from selenium.webdriver.common.by import By
+
+    found = b.find_elements(By.CSS_SELECTOR, css)
+    return found[0].text if found else None
+
+
+def test_browser_sets_up_a_new_device(device, broker, mqtt_watch, browser):
+    dev = device("bare", config=f"appassword {AP_PASSWORD}\n")
+    dev.wait_boot(1)
+    dev.call("wifi.set", aps=[HOME, NEIGHBOUR])
+    open_portal(dev)
+    host, port = dev.portal_address()
+    w = mqtt_watch(broker)
+
+    browser.get(f"http://{host}:{port}/")
+    networks = text_of(browser, "#networks")
+    assert "home-net, -48 dBm" in networks and "neighbour, -80 dBm" in networks, networks
+    fill(browser, ssid="home-net", password=HOME["password"], mqttbroker=broker.host,
+         mqttport=70000, mqttname="kitchen")
+    submit(browser)
+    # The port's error, beside its field; nothing stored, the device still on its first boot.
+    assert "70000 is out of range 1..65535" in text_of(browser, "#err-mqttport")
+    assert text_of(browser, "#err-ssid") is None and text_of(browser, "#err-mqttbroker") is None
+    assert dev.files()["config.txt"] == f"appassword {AP_PASSWORD}\n".encode()
+
+    fill(browser, mqttport=broker.port, password=HOME["password"])
+    submit(browser)
+    assert "joins home-net" in text_of(browser, "#done")
+    dev.wait_boot(2, timeout=30)
+    dev.advance(NETWORK_DELAY_MS)
+    w.wait_for("stat/kitchen/LWT", lambda p: p == "Online", timeout=60, device=dev)
+    config = dev.files()["config.txt"].decode()
+    assert f"appassword {AP_PASSWORD}\n" in config and "ssid home-net\n" in config
+    assert f"mqttport {broker.port}\n" in config
+
+
+def test_browser_configured_device_needs_the_ap_password(device, broker, browser):
+    config = config_text(broker, "cellar", ssid="home-net", password=HOME["password"],
+                         appassword=AP_PASSWORD, apfallback=1)
+    dev = device("bare", config=config)
+    dev.wait_boot(1)
+    dev.call("wifi.set", aps=[NEIGHBOUR])  # home-net is gone
+    open_portal(dev, configured=True)
+    host, port = dev.portal_address()
+    browser.get(f"http://{host}:{port}/")
+    assert text_of(browser, "#networks").startswith("neighbour")
+    for wrong in ("", "portal-pass-41"):
+        fill(browser, mqttname="intruder", appassword=wrong)
+        submit(browser)
+        assert "password is needed" in text_of(browser, "#err-appassword")
+        assert dev.files()["config.txt"] == config.encode()
+    assert dev.boots[-1]["boot"] == 1 and len(dev.boots) == 1
+
+
+def test_portal_closes_when_the_old_network_is_back(device, broker, mqtt_watch):
+    """While the portal serves, the station keeps trying its network; once it is up the
+    access point closes (no server there any more) and the device is online."""
+    config = config_text(broker, "cellar", ssid="home-net", password=HOME["password"],
+                         appassword=AP_PASSWORD, apfallback=1)
+    dev = device("bare", config=config)
+    dev.wait_boot(1)
+    dev.call("wifi.set", aps=[NEIGHBOUR])
+    open_portal(dev, configured=True)
+    assert status(http(dev.portal_address(), b"GET / HTTP/1.0\r\n\r\n")) == 200
+    w = mqtt_watch(broker)
+    mark = dev.console_mark()
+    dev.call("wifi.set", aps=[NEIGHBOUR, HOME])
+    dev.advance(70000)  # the next attempt after its backoff (60 s at most), a check
+    dev.wait_console(r"ap: closed, the network is back", since=mark)
+    w.wait_for("stat/cellar/LWT", lambda p: p == "Online", timeout=60, device=dev)
+    assert dev.portal_address() is None and dev.dns_address() is None
+    with pytest.raises(Exception, match="no access point"):
+        dev.join_ap(AP_PASSWORD, station="late")
+    assert len(dev.boots) == 1
+
+
+# --- malformed requests ------------------------------------------------------------------
+
+GOOD_GET = b"GET / HTTP/1.1\r\nHost: 192.168.4.1\r\n\r\n"
+
+
+def malformed(rng):
+    """One malformed request: (shape, bytes to send, close our side after sending, the
+    statuses that are a clear answer to it)."""
+    shape = rng.choice(("oversized header", "oversized body", "oversized field", "non-UTF-8 header",
+                        "non-UTF-8 form", "CRLF in a field", "header injection", "bad method",
+                        "bad Content-Length", "short body", "garbage", "bad escape",
+                        "unknown field", "repeated field", "no Content-Length", "chunked"))
+    junk = bytes(rng.randrange(256) for _ in range(rng.randint(1, 64)))
+    if shape == "oversized header":
+        return shape, b"GET / HTTP/1.1\r\nX-Pad: " + b"a" * rng.randint(3100, 9000) + b"\r\n\r\n", False, {431}
+    if shape == "oversized body":
+        return shape, b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % rng.randint(3100, 10 ** 6), False, {413}
+    if shape == "oversized field":
+        return shape, form(ssid="x" * rng.randint(2000, 3000)), False, {413, 400}
+    if shape == "non-UTF-8 header":
+        return shape, b"GET / HTTP/1.1\r\nHost: \xff\xfe" + junk + b"\r\n\r\n", False, {400}
+    if shape == "non-UTF-8 form":
+        body = b"ssid=%FF%FE" + b"%%%02X" % rng.randrange(0x80, 0x100)
+        return shape, b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body, False, {400}
+    if shape == "CRLF in a field":  # would be a line of its own in config.txt
+        evil = rng.choice(("home\r\nmqttbroker evil.example", "x\nota_key stolen", "a\rb"))
+        return shape, form(ssid=evil, mqttbroker="127.0.0.1", mqttname="n"), False, {400}
+    if shape == "header injection":
+        return shape, b"GET / HTTP/1.1\r\nHost: a\nX-Injected: 1\r\n\r\n", False, {400}
+    if shape == "bad method":
+        m = rng.choice((b"PUT", b"DELETE", b"get", b"G ET", b"OPTIONS", b"TRACE", b"CONNECT", junk[:8].replace(b" ", b"")))
+        return shape, m + b" / HTTP/1.1\r\nHost: a\r\n\r\n", False, {400, 405}
+    if shape == "bad Content-Length":
+        cl = rng.choice((b"abc", b"-1", b"1e3", b" ", b"99999999999", b"5\r\nContent-Length: 5"))
+        return shape, b"POST / HTTP/1.1\r\nContent-Length: " + cl + b"\r\n\r\nssid=", False, {400, 413}
+    if shape == "short body":
+        return shape, b"POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\nssid=abc", True, {400}
+    if shape == "garbage":
+        return shape, junk + b"\r\n\r\n", False, {400, 405}
+    if shape == "bad escape":
+        body = rng.choice((b"ssid=%G1", b"ssid=%4", b"ssid=abc%", b"%zz=1"))
+        return shape, b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body, False, {400}
+    if shape == "unknown field":
+        return shape, form(ssid="a", **{"x" + junk.hex()[:8]: "1"}), False, {400}
+    if shape == "repeated field":
+        body = b"ssid=a&ssid=b"
+        return shape, b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body, False, {400}
+    if shape == "no Content-Length":
+        return shape, b"POST / HTTP/1.1\r\nHost: a\r\n\r\nssid=a", False, {411}
+    return shape, b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nssid=\r\n0\r\n\r\n", False, {411}
+
+
+def clear_error(response, expected):
+    """A clear answer: a complete 4xx HTML page with the expected status, saying why."""
+    head, _, body = response.partition(b"\r\n\r\n")
+    length = re.search(rb"(?i)\r\ncontent-length: (\d+)", head)
+    return (status(response) in expected and 400 <= status(response) < 500 and length is not None
+            and int(length.group(1)) == len(body) and b"text/html" in head and len(body) > 20)
+
+
+def test_1000_malformed_requests_leave_the_device_serving(device):
+    config = f"appassword {AP_PASSWORD}\n"
+    dev = device("bare", config=config)
+    open_portal(dev)
+    addr = dev.portal_address()
+    # The check fails where it must: a good page is no clear error, nor a 4xx of another kind.
+    assert not clear_error(http(addr, GOOD_GET), {200, 400})
+    assert not clear_error(http(addr, b"PUT / HTTP/1.1\r\n\r\n"), {400})
+    rng = random.Random(1300)
+    shapes = {}
+    for i in range(1000):
+        if i % 50 == 49:  # a request that never ends: a trickle, then device time passes
+            shape, expected = "never ends", {408}
+            with socket.create_connection(addr, timeout=30) as s:
+                s.sendall(b"POST / HTTP/1.1\r\nContent-Length: 500\r\n")
+                dev.advance(4000)
+                s.sendall(b"X-Slow: 1\r\n")  # still within the request: no answer yet
+                dev.advance(7000)
+                response = read_all(s)
+        else:
+            shape, raw, half_close, expected = malformed(rng)
+            with socket.create_connection(addr, timeout=30) as s:
+                try:
+                    s.sendall(raw)
+                    if half_close:
+                        s.shutdown(socket.SHUT_WR)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the device answered and closed before taking it all: fine
+                try:
+                    response = read_all(s)
+                except ConnectionResetError:  # it closed with our bytes unread: the answer
+                    response = b""  # came first; not a clear one, so it fails below
+        assert clear_error(response, expected), (i, shape, response[:300])
+        shapes[shape] = shapes.get(shape, 0) + 1
+    assert len(shapes) == 17 and min(shapes.values()) >= 20, shapes
+    # Still serving the page, on the first boot, nothing written.
+    assert status(http(addr, GOOD_GET)) == 200
+    assert len(dev.boots) == 1 and "exit" not in dev.boots[0]
+    assert dev.files()["config.txt"] == config.encode()
+    assert "Traceback" not in dev.output()
