@@ -163,16 +163,32 @@ def fill(b, **values):
 
 
 def submit(b):
+    """Click the submit button and wait (bounded) until the answer's page replaced this one."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
+    page = b.find_element(By.TAG_NAME, "html")
     b.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(b, 60).until(expected_conditions.staleness_of(page))
 
 
 def text_of(b, css):
+    """The text of the element `css` on the page, None if there is none."""
     from selenium.webdriver.common.by import By
 
     found = b.find_elements(By.CSS_SELECTOR, css)
     return found[0].text if found else None
+
+
+def wait_text(b, css):
+    """The text of the element `css`, once the page has it (a bounded wait)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(b, 60).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))).text
 
 
 def test_browser_sets_up_a_new_device(device, broker, mqtt_watch, browser):
@@ -184,19 +200,19 @@ def test_browser_sets_up_a_new_device(device, broker, mqtt_watch, browser):
     w = mqtt_watch(broker)
 
     browser.get(f"http://{host}:{port}/")
-    networks = text_of(browser, "#networks")
+    networks = wait_text(browser, "#networks")
     assert "home-net, -48 dBm" in networks and "neighbour, -80 dBm" in networks, networks
     fill(browser, ssid="home-net", password=HOME["password"], mqttbroker=broker.host,
          mqttport=70000, mqttname="kitchen")
     submit(browser)
     # The port's error, beside its field; nothing stored, the device still on its first boot.
-    assert "70000 is out of range 1..65535" in text_of(browser, "#err-mqttport")
+    assert "70000 is out of range 1..65535" in wait_text(browser, "#err-mqttport")
     assert text_of(browser, "#err-ssid") is None and text_of(browser, "#err-mqttbroker") is None
     assert dev.files()["config.txt"] == f"appassword {AP_PASSWORD}\n".encode()
 
     fill(browser, mqttport=broker.port, password=HOME["password"])
     submit(browser)
-    assert "joins home-net" in text_of(browser, "#done")
+    assert "joins home-net" in wait_text(browser, "#done")
     dev.wait_boot(2, timeout=30)
     dev.advance(NETWORK_DELAY_MS)
     w.wait_for("stat/kitchen/LWT", lambda p: p == "Online", timeout=60, device=dev)
@@ -214,11 +230,11 @@ def test_browser_configured_device_needs_the_ap_password(device, broker, browser
     open_portal(dev, configured=True)
     host, port = dev.portal_address()
     browser.get(f"http://{host}:{port}/")
-    assert text_of(browser, "#networks").startswith("neighbour")
+    assert wait_text(browser, "#networks").startswith("neighbour")
     for wrong in ("", "portal-pass-41"):
         fill(browser, mqttname="intruder", appassword=wrong)
         submit(browser)
-        assert "password is needed" in text_of(browser, "#err-appassword")
+        assert "password is needed" in wait_text(browser, "#err-appassword")
         assert dev.files()["config.txt"] == config.encode()
     assert dev.boots[-1]["boot"] == 1 and len(dev.boots) == 1
 
@@ -236,13 +252,18 @@ def test_portal_closes_when_the_old_network_is_back(device, broker, mqtt_watch):
     w = mqtt_watch(broker)
     mark = dev.console_mark()
     dev.call("wifi.set", aps=[NEIGHBOUR, HOME])
-    dev.advance(70000)  # the next attempt after its backoff (60 s at most), a check
+    # The next attempt comes after its backoff (60 s at most), then a check: in steps,
+    # no further than needed.
+    for _ in range(14):
+        dev.advance(5000)
+        if re.search(r"ap: closed, the network is back", dev.output()):
+            break
     dev.wait_console(r"ap: closed, the network is back", since=mark)
     w.wait_for("stat/cellar/LWT", lambda p: p == "Online", timeout=60, device=dev)
     assert dev.portal_address() is None and dev.dns_address() is None
     with pytest.raises(Exception, match="no access point"):
         dev.join_ap(AP_PASSWORD, station="late")
-    assert len(dev.boots) == 1
+    assert len(dev.boots) == 1, dev.output()
 
 
 # --- malformed requests ------------------------------------------------------------------
