@@ -106,10 +106,15 @@ class Proxy:
         if mode == "drop":
             self.reset()
 
-    def reset(self):
-        """RST every open connection (both sides)."""
+    def reset(self, then=None):
+        """RST every open connection (both sides); with `then`, in that mode before any RST
+        goes out, so a client that reconnects at once finds it."""
+        if then is not None and then not in ("pass", "delay", "blackhole"):
+            raise ValueError(f"proxy mode {then!r}")
         with self._cv:
             conns, self._conns = self._conns, []
+            if then is not None:
+                self.mode = then
         for pair in conns:
             for s in pair:
                 _rst(s)

@@ -134,8 +134,7 @@ asyncio.run(main())
     proxy.set("blackhole")
     s.poke()
     assert s.next() == ["acked", False, 1]
-    proxy.reset()
-    proxy.set("pass")
+    proxy.reset(then="pass")
     assert s.next() == ["lost", "ConnectionLost"]
     assert s.next() == ["acked", True, 0]
     assert sub.wait_for("t/q1")[1] == "must arrive"

@@ -214,8 +214,7 @@ def test_connection_reset_lwt_and_qos1(online, broker, proxy, mqtt_watch):
     w.publish(f"cmnd/{NAME}/Count", "x")  # never reaches the device: the link is a blackhole
     dev.advance(10000)  # a new Tick (QoS 1) goes into the blackhole
     tick = str(dev.call("clock.now") // 10_000_000)
-    proxy.reset()  # RST both ways: the broker publishes the will
-    proxy.set("pass")
+    proxy.reset(then="pass")  # RST both ways: the broker publishes the will
     w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Offline", since=m, device=dev)
     dev.advance(1000)
     w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", since=m, timeout=20, device=dev)
