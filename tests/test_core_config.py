@@ -147,6 +147,7 @@ def test_a_byte_order_mark_is_skipped_at_the_start_only(fw, tmp_path):
 MEANING = """
 from epx import config
 K = {"name": config.key("mqttname", config.name), "host": config.key("mqttbroker", config.host),
+     "hosts": config.key("nodes", config.hosts),
      "ssid": config.key("ssid", config.ssid), "pw": config.key("password", config.wifi_password)}
 got = []
 for kind, text in CASES:
@@ -167,6 +168,20 @@ VALID = [
     ("pw", "None"), ("pw", "12345678"), ("pw", "p" * 63), ("pw", "a b ~!@#$%^&*()"),
     ("pw", "0123456789abcdefABCDEF" + "0" * 42),
 ]
+# mqttbroker: the nodes of a cluster, host[:port] each (a TCP port is 1-65535, RFC 793)
+NODES = [("broker", [["broker", None]]), ("a.example.com:8883, 10.0.0.2",
+          [["a.example.com", 8883], ["10.0.0.2", None]]),
+         ("b:1,b:65535,c", [["b", 1], ["b", 65535], ["c", None]])]
+BAD_NODES = {
+    "a,,b": "error: 'a,,b' has an empty entry (host[:port],host[:port]...)",
+    "a:0": "error: 'a:0': the port is not a number 1..65535",
+    "a:65536": "error: 'a:65536': the port is not a number 1..65535",
+    "a:x": "error: 'a:x': the port is not a number 1..65535",
+    "a,b:1883,b:1883": "error: 'a,b:1883,b:1883' names b:1883 twice",
+    ":1883": "error: ':1883' has an empty entry (host[:port],host[:port]...)",
+    "a,bro_ker": "error: 'bro_ker' is not a host name or IPv4 address",
+    "[::1]:1883": "error: '[::1]' is not a host name or IPv4 address",  # IPv4 only
+}
 INVALID = [  # MQTT 3.1.1 4.7: / + # are topic separators and wildcards
     ("name", "a/b"), ("name", "a+"), ("name", "#"), ("name", "my tank"), ("name", "x" * 33),
     ("name", "tank.1"), ("name", "çafé"),
@@ -183,15 +198,17 @@ INVALID = [  # MQTT 3.1.1 4.7: / + # are topic separators and wildcards
 
 
 def test_values_checked_by_meaning(fw, tmp_path):
-    got = run(fw, tmp_path, f"CASES = {VALID + INVALID!r}\n" + MEANING)
+    nodes = [("hosts", t) for t, _ in NODES] + [("hosts", t) for t in BAD_NODES]
+    got = run(fw, tmp_path, f"CASES = {VALID + INVALID + nodes!r}\n" + MEANING)
+    got, got_nodes = got[:-len(nodes)], got[-len(nodes):]
+    assert got_nodes == [v for _, v in NODES] + list(BAD_NODES.values())
     for (kind, text), value in zip(VALID, got):
         assert value == (None if text == "None" else text), (kind, text, value)
     for (kind, text), value in zip(INVALID, got[len(VALID):]):
         assert isinstance(value, str) and value.startswith("error: "), (kind, text, value)
     errors = dict(zip([t for _, t in INVALID], got[len(VALID):]))
     assert errors["a/b"] == "error: 'a/b' is not a name of 1-32 letters, digits, _ or -"
-    assert errors["broker:1883"] == \
-        "error: 'broker:1883' is not a host name or IPv4 address (the port has its own key)"
+    assert errors["broker:1883"] == "error: 'broker:1883' is not a host name or IPv4 address"
     assert errors["192.168.1.256"] == "error: '192.168.1.256' is not an IPv4 address"
     assert errors["x" * 33] == "error: an SSID is 1-32 bytes, this one 33"
     # a refused password is not repeated in the error (it lands in logs and on MQTT)

@@ -243,8 +243,31 @@ def host(text):
                 break
         else:
             return text
-    raise ValueError("%r is not a host name or IPv4 address%s" % (
-        text, " (the port has its own key)" if ":" in text else ""))
+    raise ValueError("%r is not a host name or IPv4 address" % text)
+
+
+def hosts(text):
+    """The nodes of a broker cluster, tried in turn: one or more `host[:port]`, comma
+    separated, each host as host() takes it; [(host, port or None)], None: the default."""
+    nodes = []
+    for entry in text.split(","):
+        entry = entry.strip()
+        h, port = entry, None
+        if ":" in entry:
+            h, _, p = entry.rpartition(":")
+            try:
+                port = int(p)
+            except ValueError:
+                port = 0
+            if not 0 < port <= 65535:
+                raise ValueError("%r: the port is not a number 1..65535" % entry)
+        if not h:
+            raise ValueError("%r has an empty entry (host[:port],host[:port]...)" % text)
+        node = (host(h), port)
+        if node in nodes:
+            raise ValueError("%r names %s twice" % (text, entry))
+        nodes.append(node)
+    return nodes
 
 
 def ssid(text):

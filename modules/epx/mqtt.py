@@ -13,7 +13,9 @@ import uumqtt
 from epx import config, crash, diag, log, loop, net, sntp, watchdog
 from epx.nvram import NVRAM
 
-BROKER = config.key("mqttbroker", config.host)
+# The nodes of a cluster (or bridged brokers), host[:port] each: a lost or refused node
+# gives way to the next in the list, round and round.
+BROKER = config.key("mqttbroker", config.hosts)
 NAME = config.key("mqttname", config.name)
 PORT = config.key("mqttport", config.int_range(1, 65535), None)
 USER = config.key("mqttuser", str, None)
@@ -45,6 +47,7 @@ _subs = {}  # name under cmnd/<n>/ -> callback(text)
 _events = []  # one-off (name, payload, retain, qos, done), oldest first
 _wake = asyncio.ThreadSafeFlag()
 _retry_ms = _FIRST_RETRY_MS
+_node = 0  # index in BROKER.value of the node in use, or tried next
 _down_since = 0
 _held = False  # no reboot for want of a broker meanwhile
 _discovery = False  # discovery configs to send
@@ -173,10 +176,11 @@ def start(reboot=True):
     _nv = NVRAM("epx")
     _cmnd = "cmnd/%s/" % NAME.value
     will = (topic("stat", "LWT"), "Offline", True, 1)
+    host, port = _address()
     client = uumqtt.MQTTClient(
-        "%s-%s" % (NAME.value, machine.unique_id().hex()), BROKER.value,
-        PORT.value or (8883 if CA.value else 1883), USER.value, PASSWORD.value,
-        KEEPALIVE.value, None, BROKER.value, will, max_packet=1024, on_message=_on_message)
+        "%s-%s" % (NAME.value, machine.unique_id().hex()), host, port, USER.value,
+        PASSWORD.value, KEEPALIVE.value, None, host, will, max_packet=1024,
+        on_message=_on_message)
     pub("Uptime", lambda: loop.uptime_ms() // 60000, "%d", check_s=60, force_s=1800,
         ha={"device_class": "duration", "unit_of_measurement": "min", "name": "Uptime",
             "state_class": "total_increasing", "entity_category": "diagnostic"})
@@ -197,6 +201,11 @@ def start(reboot=True):
         loop.every(1000, _check_reboot)
     loop.task(_sender())
     _attempt()
+
+
+def _address():
+    host, port = BROKER.value[_node]
+    return host, port or PORT.value or (8883 if CA.value else 1883)
 
 
 def _observe(old, new):
@@ -229,8 +238,10 @@ async def _connect():
     try:
         if CA.value and client.ssl is None:
             client.ssl = _tls()  # never without TLS when it is configured
+        host, client.port = _address()
+        client.server_hostname = host  # TLS checks the certificate against the node's name
         with watchdog.may_block(30000):
-            client.server = socket.getaddrinfo(BROKER.value, client.port)[0][-1][0]
+            client.server = socket.getaddrinfo(host, client.port)[0][-1][0]
         await client.connect()
         for name in _subs:
             await client.subscribe(topic("cmnd", name), 1)
@@ -242,7 +253,7 @@ async def _connect():
         return _retry("connect: %s %s" % (type(e).__name__, e))
     _retry_ms = _FIRST_RETRY_MS
     sm.go("up")
-    log.info("mqtt: up, %s:%d" % (BROKER.value, client.port))
+    log.info("mqtt: up, %s:%d" % (client.server_hostname, client.port))
     _discovery = HOMEASSISTANT.value
     for p in _pubs:  # the broker may have restarted: every value again
         p.check(True)
@@ -272,11 +283,13 @@ async def _watch():
 
 
 def _retry(why):
-    global _retry_ms, problem
+    global _retry_ms, _node, problem
     problem = why
     delay = _retry_ms
+    _node = (_node + 1) % len(BROKER.value)
     _retry_ms = min(_retry_ms * 2, _MAX_RETRY_MS)
-    log.warn("mqtt: %s; retry in %d ms" % (why, delay))
+    log.warn("mqtt: %s; retry in %d ms%s" % (
+        why, delay, " at %s:%d" % _address() if len(BROKER.value) > 1 else ""))
     sm.go("waiting")
     sm.timer(delay, _attempt, jitter_ms=delay // 2)
 

@@ -51,13 +51,15 @@ def read_config(path):
 
 
 def target(config_path, broker=None, cafile=None):
-    """The device a config.txt describes; broker "host[:port]" overrides its mqttbroker;
-    cafile (PEM) makes the connection TLS, as a config with mqttca has it."""
+    """The device a config.txt describes, reached at its first mqttbroker node; broker
+    "host[:port]" overrides mqttbroker; cafile (PEM) makes the connection TLS, as a config
+    with mqttca has it."""
     c = read_config(config_path)
     for key in ("mqttname", "ota_key"):
         if not c.get(key):
             raise EpxError(f"{config_path}: no {key}")
-    host = broker or c.get("mqttbroker")
+    # Several nodes (a cluster): any of them reaches the device; the first is asked.
+    host = broker or c.get("mqttbroker", "").split(",")[0].strip()
     if not host:
         raise EpxError(f"{config_path}: no mqttbroker (or give --broker)")
     port = int(c.get("mqttport") or 1883)

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 
 from ..errors import EpxError
 
@@ -25,10 +26,14 @@ class Broker:
     """mosquitto on a free loopback port with its own config in a temp folder.
 
     users: {name: password} turns anonymous access off; tls: a CA from make_ca() makes the
-    listener TLS-only (clients verify against ca.cert_path)."""
+    listener TLS-only (clients verify against ca.cert_path); bridge: another Broker this one
+    bridges every topic with, both ways at QoS 1 (mosquitto's `connection` bridge), as the
+    nodes of a cluster share their messages. `connected` holds the time.monotonic() of each
+    client connection it logged (its stderr, read as it comes)."""
 
-    def __init__(self, users=None, tls=None, port=None, folder=None, verbose=False):
-        self.users, self.tls, self.verbose = users, tls, verbose
+    def __init__(self, users=None, tls=None, port=None, folder=None, verbose=False, bridge=None):
+        self.users, self.tls, self.verbose, self.bridge = users, tls, verbose, bridge
+        self.connected = []
         self.port = port
         self.host = LOOPBACK
         self.folder = folder
@@ -67,6 +72,10 @@ class Broker:
         if self.tls:
             lines += [f"cafile {self.tls.ca_path}", f"certfile {self.tls.cert_path}",
                       f"keyfile {self.tls.key_path}", "tls_version tlsv1.2"]
+        if self.bridge:
+            lines += ["connection epx-bridge", f"address {self.bridge.host}:{self.bridge.port}",
+                      "topic # both 1", "cleansession true", "restart_timeout 1",
+                      "bridge_protocol_version mqttv311", "try_private true"]
         path = os.path.join(self.folder, "mosquitto.conf")
         with open(path, "w") as f:
             f.write("\n".join(l for l in lines if l) + "\n")
@@ -85,6 +94,8 @@ class Broker:
             for line in self.proc.stderr:
                 line = line.rstrip()
                 self.log.append(line)
+                if "New client connected" in line:
+                    self.connected.append(time.monotonic())
                 if self.verbose:
                     print("mosquitto:", line)
                 if " running" in line:
