@@ -31,7 +31,8 @@ NETWORK_KEYS = ("ssid", "mqttbroker")
 # Values a protocol refuses, whatever the profile (MQTT 3.1.1 4.7, RFC 1123, IEEE 802.11).
 WRONG = {
     "mqttname": ["a/b", "my tank", "#", "+", "x" * 33],
-    "mqttbroker": ["broker:1883", "-broker", "1.2.3.256", "[::1]", "a..b"],
+    "mqttbroker": ["broker:0", "broker:http", "a,,b", "a:1,a:1", "-broker", "1.2.3.256", "[::1]",
+                   "a..b"],
     "ssid": ["x" * 33],
     "password": ["short", "ä" * 8],
     "mqttport": ["0", "65536", "http"],
