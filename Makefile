@@ -6,7 +6,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 EPX := $(VENV)/bin/epx
 
-.PHONY: setup fetch unix esp32 esp32-check sim test test-stock test-ha bench clean
+.PHONY: setup fetch unix esp32 esp32-check sim test test-fleet test-stock test-ha bench clean
 
 setup:
 	bash ci/setup.sh
@@ -28,6 +28,11 @@ sim: fetch
 
 test:
 	bash ci/test.sh
+
+# 100 simulated devices on one mosquitto: broker restarts and an OTA rollout (slow; not in
+# `make test`). -s shows the reconnection figures.
+test-fleet:
+	bash ci/test.sh -n 0 -s -m fleet
 
 # The README's two commands in a fresh clone with only the distribution's Python (slow).
 test-stock:

@@ -252,6 +252,23 @@ class MqttWatch:
             text += "\nlast console lines:\n" + "\n".join(device.output().splitlines()[-25:])
         raise AssertionError(text)
 
+    def wait_all(self, topics, since=0, timeout=60):
+        """Until a message (index >= since) has arrived on every topic of `topics` (exact
+        names); AssertionError naming the missing ones on timeout."""
+        missing, scanned = set(topics), since
+
+        def done():
+            nonlocal scanned
+            for t, _, _ in self.messages[scanned:]:
+                missing.discard(t)
+            scanned = len(self.messages)
+            return not missing
+
+        with self._cv:
+            if not self._cv.wait_for(done, timeout):
+                raise AssertionError(f"mqtt: nothing within {timeout} s on {len(missing)} "
+                                     f"topics: {sorted(missing)[:10]}")
+
     def publish(self, topic, payload, retain=False, qos=0):
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
         info.wait_for_publish(10)

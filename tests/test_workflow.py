@@ -58,6 +58,7 @@ def test_jobs_run_the_readmes_commands(workflow):
     jobs = workflow["jobs"]
     assert run_steps(jobs["test"])[-1]["run"].strip() == "make test"
     assert run_steps(jobs["homeassistant"])[-1]["run"].strip() == "make test-ha"
+    assert run_steps(jobs["fleet"])[-1]["run"].strip() == "make test-fleet"
     assert "make test-stock" in run_steps(jobs["stock"])[-1]["run"].splitlines()[-1]
     assert {m["image"] for m in jobs["stock"]["strategy"]["matrix"]["include"]} == {"debian:12", "ubuntu:24.04"}
     matrix = jobs["esp32"]["strategy"]["matrix"]

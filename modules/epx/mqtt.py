@@ -45,7 +45,9 @@ _pubs = []
 _entities = []  # (name, ha, None): discovery only
 _subs = {}  # name under cmnd/<n>/ -> callback(text)
 _events = []  # one-off (name, payload, retain, qos, done), oldest first
-_wake = asyncio.ThreadSafeFlag()
+# Set from the loop only (timers, tasks, message callbacks): an Event, which the loop waits
+# on without polling it as it polls a ThreadSafeFlag (every ms on the ESP32).
+_wake = asyncio.Event()
 _retry_ms = _FIRST_RETRY_MS
 _node = 0  # index in BROKER.value of the node in use, or tried next
 _down_since = 0
@@ -314,6 +316,7 @@ async def _sender():
     global _discovery
     while True:
         await _wake.wait()
+        _wake.clear()
         try:
             while connected:
                 if _discovery:

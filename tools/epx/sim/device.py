@@ -109,6 +109,12 @@ class Device:
                 f.write("{}\n")
         return cls(folder, **kw)
 
+    @property
+    def pid(self):
+        """The firmware's process id while it runs, else None."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
     def install(self, slot, app, boot=True):
         """Write an app image into `slot` and, like esp_ota_set_boot_partition, boot it next."""
         self.flash.write(slot, provision.read_bytes(app), erase=True)

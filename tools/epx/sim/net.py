@@ -2,6 +2,7 @@
 
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import time
 from ..errors import EpxError
 
 LOOPBACK = "127.0.0.1"
+_CONNECTED = re.compile(r"New client connected from \S+ as (\S+)")
 
 
 def free_port():
@@ -28,8 +30,8 @@ class Broker:
     users: {name: password} turns anonymous access off; tls: a CA from make_ca() makes the
     listener TLS-only (clients verify against ca.cert_path); bridge: another Broker this one
     bridges every topic with, both ways at QoS 1 (mosquitto's `connection` bridge), as the
-    nodes of a cluster share their messages. `connected` holds the time.monotonic() of each
-    client connection it logged (its stderr, read as it comes)."""
+    nodes of a cluster share their messages. `connected` holds (time.monotonic(), client id)
+    of each client connection it logged (its stderr, read as it comes)."""
 
     def __init__(self, users=None, tls=None, port=None, folder=None, verbose=False, bridge=None):
         self.users, self.tls, self.verbose, self.bridge = users, tls, verbose, bridge
@@ -94,8 +96,9 @@ class Broker:
             for line in self.proc.stderr:
                 line = line.rstrip()
                 self.log.append(line)
-                if "New client connected" in line:
-                    self.connected.append(time.monotonic())
+                client = _CONNECTED.search(line)
+                if client:
+                    self.connected.append((time.monotonic(), client.group(1)))
                 if self.verbose:
                     print("mosquitto:", line)
                 if " running" in line:
@@ -123,12 +126,20 @@ class Broker:
             self.proc.wait(5)
         self.proc = None
 
-    def restart(self):
-        """Stop and start again on the same port (clients see the broker go away)."""
+    def down(self):
+        """Kill mosquitto (its clients see it go away); up() starts it again."""
         self._kill()
+
+    def up(self):
+        """Start again on the same port."""
         if not self._try_start(self.port, 10):
             raise EpxError("mosquitto did not restart: " + " | ".join(self.log[-5:]))
         return self
+
+    def restart(self):
+        """Stop and start again on the same port (clients see the broker go away)."""
+        self.down()
+        return self.up()
 
     @property
     def address(self):

@@ -14,7 +14,8 @@ def setup():
     if VERSION.endswith("-crash"):
         raise RuntimeError("otaapp %s crashes at boot" % VERSION)
     if VERSION.endswith("-unhealthy"):
-        mqtt.PORT.value = 1  # a broker port where nothing listens: never healthy
+        # every node's port where nothing listens: never healthy
+        mqtt.BROKER.value = [(host, 1) for host, _ in mqtt.BROKER.value]
     if VERSION.endswith("-hang"):
         loop.later(2000, _hang)
     mqtt.pub("Version", lambda: VERSION, "%s", check_s=60, force_s=600, retain=True)

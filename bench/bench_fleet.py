@@ -1,0 +1,97 @@
+"""What one simulated device costs, and how many one host runs: N appliances of mixed
+profiles (epx.sim.fleet) on one mosquitto, all online, then their firmware processes
+measured over a quiet stretch of real time: resident memory (VmRSS) and CPU time (user +
+system, /proc/<pid>/stat) per device. The host's limit is the lower of its cores over one
+device's CPU share and its memory over one device's RSS.
+
+    python bench/bench_fleet.py [devices] [seconds]
+"""
+
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from epx.sim import net  # noqa: E402
+from epx.sim.fleet import PROFILES, Fleet  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def cpu_s(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def online(broker, names, timeout):
+    """Until every device's stat/<n>/LWT says Online."""
+    import paho.mqtt.client as mqtt
+
+    seen, done = set(), threading.Event()
+
+    def on_message(client, userdata, msg):
+        name = msg.topic.split("/")[1]
+        if msg.payload == b"Online" and name in names:
+            seen.add(name)
+            if seen >= names:
+                done.set()
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-fleet-{os.getpid()}")
+    c.on_connect = lambda client, *a: client.subscribe("stat/+/LWT", 1)
+    c.on_message = on_message
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    try:
+        if not done.wait(timeout):
+            sys.exit(f"not online within {timeout} s: {sorted(names - seen)[:10]}")
+    finally:
+        c.loop_stop()
+        c.disconnect()
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 60
+    with tempfile.TemporaryDirectory() as tmp, net.Broker() as broker:
+        fleet = Fleet(tmp, PROFILES, n, broker)
+        with fleet:
+            fleet.start()
+            online(broker, {d.name for d in fleet}, 60 + 2 * n)
+            pids = {d.pid: fleet.profile[d.name] for d in fleet}
+            assert None not in pids, "a device is not running"
+            cpu0, t0 = {p: cpu_s(p) for p in pids}, time.monotonic()
+            time.sleep(seconds)  # the quiet stretch being measured, not a synchronisation
+            cpu1, t1 = {p: cpu_s(p) for p in pids}, time.monotonic()
+            rss = sum(rss_bytes(p) for p in pids) / n
+            resets = fleet.resets()
+    per_profile = {}
+    for p, profile in pids.items():
+        per_profile.setdefault(profile, []).append((cpu1[p] - cpu0[p]) / (t1 - t0))
+    share = sum(cpu1[p] - cpu0[p] for p in pids) / (t1 - t0) / n  # of one core
+    cores = os.cpu_count()
+    mem = os.sysconf("SC_PHYS_PAGES") * PAGE
+    print(f"devices {n} ({', '.join(PROFILES)} in turn), measured {t1 - t0:.0f} s online")
+    print(f"rss per device {rss / 2**20:.1f} MiB")
+    print(f"cpu per device {share * 100:.2f} % of one core")
+    for profile, shares in per_profile.items():
+        print(f"cpu per {profile} device {sum(shares) / len(shares) * 100:.2f} %")
+    print(f"host {cores} cores, {mem / 2**30:.1f} GiB: {cores / share:.0f} devices by CPU, "
+          f"{mem / rss:.0f} by memory")
+    if resets:
+        sys.exit(f"devices reset during the run: {resets}")
+
+
+if __name__ == "__main__":
+    main()
