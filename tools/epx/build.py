@@ -208,11 +208,17 @@ def core_config():
 CORE_CONFIG = "core-config"
 
 
-def seed_from_sibling(build_dir):
-    """Start a new profile's build from another profile's objects: only the frozen part differs."""
+def seed_from_sibling(build_dir, port_header=None):
+    """Start a new profile's build from another profile's objects: only the frozen part differs.
+    A sibling with the same port header (the same board) first: any other recompiles it all."""
     if build_dir.exists():
         return
-    for sibling in sorted(BUILD.glob("unix-*/micropython")):
+
+    def other_board(exe):
+        header = exe.parent / portconfig.HEADER
+        return not header.is_file() or header.read_text() != port_header
+
+    for sibling in sorted(BUILD.glob("unix-*/micropython"), key=lambda exe: (other_board(exe), exe)):
         # Not while the sibling is being built: its generated headers may be half-written.
         with locked(BUILD / f".{sibling.parent.name}.lock"):
             stamp = sibling.parent / CORE_CONFIG
@@ -255,7 +261,7 @@ def build_unix(profile, board=DEFAULT_BOARD, flags=UNIX_MPY_CROSS_FLAGS):
             stamp = build_dir / CORE_CONFIG
             if build_dir.exists() and (not stamp.exists() or stamp.read_text() != core_config()):
                 shutil.rmtree(build_dir)
-        seed_from_sibling(build_dir)
+        seed_from_sibling(build_dir, portconfig.header(tree, BOARDS / board))
         build_dir.mkdir(parents=True, exist_ok=True)
         (build_dir / CORE_CONFIG).write_text(core_config())
     with locked(BUILD / f".{build_dir.name}.lock"):
