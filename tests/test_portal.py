@@ -266,6 +266,52 @@ def test_portal_closes_when_the_old_network_is_back(device, broker, mqtt_watch):
     assert len(dev.boots) == 1, dev.output()
 
 
+def configured_on_portal(device, broker, **keys):
+    """A configured device whose network (home-net) is gone, its portal open and joined."""
+    config = config_text(broker, "cellar", ssid="home-net", password=HOME["password"],
+                         appassword=AP_PASSWORD, apfallback=1, configtrial=1, **keys)
+    dev = device("bare", config=config)
+    dev.wait_boot(1)
+    dev.call("wifi.set", aps=[NEIGHBOUR])
+    open_portal(dev, configured=True)
+    return dev, config
+
+
+def test_configured_device_tries_a_portal_change_as_a_candidate(device, broker, mqtt_watch):
+    """With the access point's password, a change is staged as a candidate and booted; it
+    brings MQTT up on the new network and becomes config.txt (the other keys kept)."""
+    dev, config = configured_on_portal(device, broker)
+    w = mqtt_watch(broker)
+    answer = http(dev.portal_address(), form(ssid="neighbour", password=NEIGHBOUR["password"],
+                                             mqttbroker=broker.host, mqttport=broker.port,
+                                             mqttname="cellar", appassword=AP_PASSWORD))
+    assert status(answer) == 200 and b"joins neighbour" in answer, answer
+    dev.wait_boot(2, timeout=30)
+    dev.advance(NETWORK_DELAY_MS)
+    w.wait_for("stat/cellar/LWT", lambda p: p == "Online", timeout=60, device=dev)
+    dev.wait_console(r"config: candidate kept", timeout=30)
+    new = dev.files()["config.txt"].decode()
+    assert "ssid neighbour\n" in new and f"appassword {AP_PASSWORD}\n" in new and "apfallback 1\n" in new
+
+
+def test_a_wrong_wifi_password_from_the_portal_falls_back(device, broker):
+    """The candidate's WiFi password is wrong: no MQTT within configtrial (1 min), so the
+    device goes back to the config it had, and its portal opens again as before."""
+    dev, config = configured_on_portal(device, broker)
+    answer = http(dev.portal_address(), form(ssid="neighbour", password="wrong-password-9",
+                                             mqttbroker=broker.host, mqttport=broker.port,
+                                             mqttname="cellar", appassword=AP_PASSWORD))
+    assert status(answer) == 200, answer
+    dev.wait_boot(2, timeout=30)
+    for _ in range(20):  # a minute of trial, then the reboot back
+        if len(dev.boots) > 2:
+            break
+        dev.advance(5000)
+    dev.wait_boot(3, timeout=30)
+    dev.wait_console(r"config: candidate dropped", boot=3, timeout=30)
+    assert dev.files()["config.txt"] == config.encode()
+
+
 # --- malformed requests ------------------------------------------------------------------
 
 GOOD_GET = b"GET / HTTP/1.1\r\nHost: 192.168.4.1\r\n\r\n"
