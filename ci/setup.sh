@@ -31,6 +31,11 @@ echo 'int main(void) { return 0; }' | gcc -m32 -x c -o /dev/null - >/dev/null 2>
 if [ ${#need_apt[@]} -gt 0 ]; then
     apt_install "${need_apt[@]}"
 fi
+# The portal's browser test drives the distribution's chromium (Debian's; Ubuntu ships it
+# as a snap, which containers often cannot run): without it that test is skipped.
+if ! command -v chromedriver >/dev/null 2>&1; then
+    apt_install chromium chromium-driver || echo "setup: no chromium: the portal's browser test will be skipped" >&2
+fi
 # A system mosquitto service would hold port 1883; the tests start their own brokers.
 if command -v systemctl >/dev/null 2>&1; then "${sudo[@]}" systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
 
