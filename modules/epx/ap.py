@@ -36,6 +36,8 @@ def start(name, up, submit, configured, held=None):
     not configured (no usable network keys), else after apfallback minutes without it.
     submit(text) takes a checked config.txt; held(True/False) is told when the access point
     opens and closes (reboots for want of a network wait meanwhile)."""
+    if PASSWORD.value is None:
+        return log.error("ap: no appassword in %s: no access point" % config.FILE)
     state = (name, up, submit, configured, held)
     if not configured:
         return _open(state)
@@ -66,8 +68,6 @@ def essid(name, mac):
 def _open(state):
     global _ap, _dns, _portal
     name, _, submit, configured, held = state
-    if PASSWORD.value is None:
-        return log.error("ap: no appassword in %s: no access point" % config.FILE)
     from epx import dnsd, portal
 
     sta = network.WLAN(network.STA_IF)
