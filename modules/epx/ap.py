@@ -36,8 +36,9 @@ def start(name, up, submit, configured, held=None):
     not configured (no usable network keys), else after apfallback minutes without it.
     submit(text) takes a checked config.txt; held(True/False) is told when the access point
     opens and closes (reboots for want of a network wait meanwhile)."""
-    if PASSWORD.value is None:
-        return log.error("ap: no appassword in %s: no access point" % config.FILE)
+    if PASSWORD.value is None:  # an error only where the access point was needed now
+        why = "ap: no appassword in %s: no access point" % config.FILE
+        return log.info(why) if configured else log.error(why)
     state = (name, up, submit, configured, held)
     if not configured:
         return _open(state)
