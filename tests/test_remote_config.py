@@ -331,3 +331,21 @@ def test_power_cuts_at_every_step_of_a_change_leave_a_working_config(device, bro
     # each boot of a change writes the flash: every one of those writes was cut
     assert counts["command"] >= 4 and counts["trial"] >= 2 and counts["crash"] >= 3 \
         and counts["drop"] >= 1, counts
+
+
+def test_a_device_in_boot_loop_safe_mode_is_mended_remotely(device, broker, mqtt_watch):
+    """Safe mode after a boot loop runs without the appliance (its keys are not even
+    declared): the key that crashes it can still be changed, and the candidate boots
+    outside safe mode (the reboot into it is no boot loop) and is kept."""
+    r = Rig(device, broker, mqtt_watch, fault="setup")
+    r.dev.wait_console(r"safe mode: boot loop: 3 resets", boot=4, timeout=60)
+    m = r.w.mark()
+    r.online(4)
+    assert r.config("set", "colour", "blue").endswith("no config key 'colour'")
+    assert r.config("set", "fault", "none").startswith("config: trying fault set")
+    r.dev.wait_boot(5, timeout=30)
+    r.online(5, since=m)
+    assert r.log_after(m, "config: candidate kept") == "config: candidate kept, now config.txt"
+    assert "cfault setup: none" in r.dev.output(boot=5)
+    assert "safe mode" not in r.dev.output(boot=5)
+    assert b"fault none\n" in r.files()["config.txt"]

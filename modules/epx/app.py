@@ -56,6 +56,9 @@ def _boot(setup, grace_ms, network, safe_setup):
     _cause = str(_CAUSES.get(cause, cause))
     log.info("epx %s: %s" % (VERSION, _cause))
     resets = _count_boot(cause)
+    if resets and confstore.staged():  # the reboot into a new candidate: no boot loop
+        _set_rtc_count(1)
+        resets = 0
     if resets >= _BOOT_LOOP_RESETS:
         _safe("boot loop: %d resets within %d s of boot" % (resets, _BOOT_LOOP_WINDOW_MS // 1000))
     elif isinstance(setup, str):

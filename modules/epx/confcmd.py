@@ -15,16 +15,17 @@ def change(args):
     words without values); ValueError for a malformed request."""
     verb, _, rest = args.partition(" ")
     rest = rest.strip()
+    text = current()
     if verb == "set":
-        changes = _pairs(rest)
+        changes = _pairs(rest, text)
     elif verb == "unset" and rest:
         changes = {}
         for name in rest.split():
-            changes[_known(name)] = None
+            changes[_known(name, text)] = None
     else:
         raise ValueError("expected get, set {\"key\": \"value\", ...} or unset key ...")
     what = ", ".join(("%s unset" if v is None else "%s set") % k for k, v in changes.items())
-    return edit(current(), changes), what
+    return edit(text, changes), what
 
 
 def current():
@@ -83,7 +84,7 @@ def edit(text, changes):
     return b"\n".join(out) + b"\n"
 
 
-def _pairs(text):
+def _pairs(text, config_text):
     import json
 
     try:
@@ -95,18 +96,28 @@ def _pairs(text):
     changes = {}
     for name, value in pairs.items():
         if not isinstance(value, str):
-            raise ValueError("the value of %s is not a string" % _known(name))
+            raise ValueError("the value of %s is not a string" % name[:32])
         for c in value:
             if c < " " or "\x7f" <= c <= "\x9f":  # a line break would add a line
-                raise ValueError("the value of %s has a control character" % _known(name))
-        changes[_known(name)] = value
+                raise ValueError("the value of %s has a control character" % name[:32])
+        changes[_known(name, config_text)] = value
     return changes
 
 
-def _known(name):
-    if not config.declared(name):
+def _known(name, text):
+    # Declared, or in config.txt: in safe mode the profile's keys are not declared, and a
+    # bad one may be what has to change.
+    if not config.declared(name) and not _has(text, name.encode()):
         raise ValueError("no config key %r" % name[:32])
     return name
+
+
+def _has(text, name):
+    for line in text.split(b"\n"):
+        words = line.split(None, 1)
+        if words and words[0] == name:
+            return True
+    return False
 
 
 def _ascii(word):

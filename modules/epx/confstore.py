@@ -50,6 +50,11 @@ def stage(text, why="config: a candidate to try"):
     crash.reboot(why)
 
 
+def staged():
+    """Is a candidate waiting for its trial boot?"""
+    return _exists(NEW)
+
+
 def begin():
     """At boot, before config.load(): the file to load (a candidate, or config.txt)."""
     global trial, reverted
