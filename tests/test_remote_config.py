@@ -235,10 +235,10 @@ def test_a_candidate_that_crashes_at_start_goes_back(rig):
     text = trial_failed(r, 2, m)
     assert text == "config: candidate dropped, back on the previous config.txt: " \
         "exception RuntimeError: setup failed (after 0 s)", text
-    assert "cfault setup: none" in r.dev.output(boot=3)
+    r.dev.wait_console("cfault setup: none", boot=3, timeout=30)
     # the device boots on: no boot loop, no safe mode
     r.dev.advance(120000)
-    r.dev.wait_console("a good boot", boot=3)
+    r.dev.wait_console("a good boot", boot=3, timeout=30)
     assert len(r.dev.boots) == 3
 
 
@@ -346,6 +346,6 @@ def test_a_device_in_boot_loop_safe_mode_is_mended_remotely(device, broker, mqtt
     r.dev.wait_boot(5, timeout=30)
     r.online(5, since=m)
     assert r.log_after(m, "config: candidate kept") == "config: candidate kept, now config.txt"
-    assert "cfault setup: none" in r.dev.output(boot=5)
+    r.dev.wait_console("cfault setup: none", boot=5, timeout=30)  # after safe mode would be
     assert "safe mode" not in r.dev.output(boot=5)
     assert b"fault none\n" in r.files()["config.txt"]
