@@ -336,6 +336,7 @@ print(json.dumps([sets, got]))
 @pytest.mark.parametrize("where", ["timer", "task", "asyncio"])
 def test_an_exception_in_a_callback_takes_the_crash_path(fw, tmp_path, where):
     r = start(fw, tmp_path, """
+from epx import crash  # hands its crash path to the loop, as it does in every app
 def boom():
     raise ValueError("sensor on fire")
 async def coro():
@@ -346,7 +347,7 @@ if %r == "timer":
 elif %r == "task":
     loop.task(coro())
 else:
-    from epx import app, crash
+    from epx import app
     asyncio.get_event_loop().set_exception_handler(app._task_failed)
     asyncio.create_task(coro())
 run_for(100)

@@ -53,3 +53,6 @@ def fatal(exc):
     except BaseException as e:
         sys.print_exception(e)
     reboot("exception " + reason, unreported)
+
+
+loop.on_fault(fatal)

@@ -22,10 +22,19 @@ def uptime_ms():
     return _uptime
 
 
-def _fault(e):
-    from epx import crash
+_on_fault = None  # the crash path (epx.crash hands it up when it is imported)
 
-    crash.fatal(e)
+
+def on_fault(handler):
+    """handler(exception) for what a timer or task raises and nothing caught."""
+    global _on_fault
+    _on_fault = handler
+
+
+def _fault(e):
+    if _on_fault is None:
+        raise e
+    _on_fault(e)
 
 
 def _check_ms(what, ms):
