@@ -40,6 +40,10 @@ RESET_OF_EXIT = {EXIT_RESET: HARD_RESET, EXIT_WDT: WDT_RESET, EXIT_DEEPSLEEP: DE
 START = "import sys;sys.path[:]=['.frozen'];import _sim_start"
 DEFAULT_HEAP = 1024 * 1024
 TIMEOUT = 10.0
+# Held while an executable is open for writing and while a firmware is forked and exec'd: a
+# child forked meanwhile by another device's thread would inherit the writer's descriptor,
+# and exec of that file fails with ETXTBSY (Text file busy).
+_EXEC_LOCK = threading.Lock()
 
 
 def die_with_parent():
@@ -233,10 +237,12 @@ class Device:
                 self.boots.append(record)
                 self._power_cut = False
                 try:
-                    self._proc = subprocess.Popen(
-                        argv, cwd=os.path.join(self.folder, "run"), env=env, stdin=subprocess.DEVNULL,
-                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                        preexec_fn=die_with_parent)
+                    with _EXEC_LOCK:
+                        self._proc = subprocess.Popen(
+                            argv, cwd=os.path.join(self.folder, "run"), env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=die_with_parent)
                 except OSError as e:
                     self._end(f"cannot run {exe}: {e}")
                     return
@@ -274,7 +280,7 @@ class Device:
         stamp = path + ".sha256"
         if not (os.path.exists(path) and os.path.exists(stamp) and open(stamp).read() == digest):
             tmp = path + ".tmp"
-            with open(tmp, "wb") as f:
+            with _EXEC_LOCK, open(tmp, "wb") as f:
                 f.write(boot.exe)
             os.chmod(tmp, 0o755)
             os.replace(tmp, path)
