@@ -342,3 +342,15 @@ for url, size, sha in {cases!r}:
     assert flash.read("ota_1", size=len(new)) == new
     assert flash.read("ota_0", size=len(old)) == old
     assert flash.read("otadata") == otadata  # the writer never switches the boot partition
+
+
+def test_epx_ota_asks_at_the_first_of_several_broker_nodes(tmp_path):
+    from epx import ota
+
+    path = tmp_path / "config.txt"
+    path.write_text("mqttname t\nota_key k\nmqttbroker mq1.lan:1884, mq2.lan\nmqttport 1999\n")
+    t = ota.target(str(path))
+    assert (t.broker, t.port) == ("mq1.lan", 1884)
+    path.write_text("mqttname t\nota_key k\nmqttbroker mq2.lan,mq1.lan:1884\nmqttport 1999\n")
+    t = ota.target(str(path))
+    assert (t.broker, t.port) == ("mq2.lan", 1999)  # a node without a port: mqttport
