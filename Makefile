@@ -6,7 +6,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 EPX := $(VENV)/bin/epx
 
-.PHONY: setup fetch unix esp32 esp32-check sim test test-fleet test-stock test-ha bench clean
+.PHONY: setup fetch unix esp32 esp32-check sim test test-fleet test-soak test-stock test-ha bench clean
 
 setup:
 	bash ci/setup.sh
@@ -33,6 +33,13 @@ test:
 # `make test`). -s shows the reconnection figures.
 test-fleet:
 	bash ci/test.sh -n 0 -s -m fleet
+
+# Every profile (or SOAK=<profile>) walked EPX_SOAK_DAYS device-days at full cadence
+# (tests/test_soak.py).
+EPX_SOAK_DAYS ?= 7
+SOAK ?=
+test-soak:
+	EPX_SOAK_DAYS=$(EPX_SOAK_DAYS) bash ci/test.sh -k "test_full_cadence_soak $(if $(SOAK),and $(SOAK))"
 
 # The README's two commands in a fresh clone with only the distribution's Python (slow).
 test-stock:

@@ -8,6 +8,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from epx import build
+from epx.sim import appimage
+
 
 def bytecode_twin(path, viper_functions):
     """The module at `path` without its viper decorators (annotations are not evaluated);
@@ -15,6 +18,12 @@ def bytecode_twin(path, viper_functions):
     twin, n = re.subn(r"^\s*@micropython\.viper\n", "", Path(path).read_text(), flags=re.M)
     assert n == viper_functions, f"expected {viper_functions} viper functions in {path}"
     return "def ptr32(x):\n    return x\n\n\n" + twin
+
+
+def image(profile):
+    """The host app image of a profile's host firmware (built if out of date)."""
+    exe, _ = build.build_unix(profile)
+    return appimage.build(exe.read_bytes(), build.firmware_version(profile))
 
 
 def run_probe(exe, probe, modules):

@@ -15,20 +15,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _common import simulator_heap  # noqa: E402
+from _common import image, simulator_heap  # noqa: E402
 from epx import build  # noqa: E402
-from epx.sim import appimage, net  # noqa: E402
+from epx.sim import net  # noqa: E402
 from epx.sim.device import Device  # noqa: E402
 from brokerkit import MqttWatch  # noqa: E402
 
 ESP32_HEAP = 110 * 1024
 START_MS = 12000  # epx.app starts net and MQTT this long after boot
 READS = 5
-
-
-def image(profile):
-    exe, _ = build.build_unix(profile)
-    return appimage.build(exe.read_bytes(), build.firmware_version(profile))
 
 
 def heap_used(dev, profile):

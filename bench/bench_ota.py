@@ -23,7 +23,7 @@ from epx import http, otawrite
 
 wlan = network.WLAN(network.STA_IF)
 wlan.active(True)
-wlan.connect('ap', '')
+wlan.connect('epx-sim', None)  # the simulated world's access point
 while not wlan.isconnected():
     pass
 URL, SIZE, SHA, ROUNDS = %r, %d, binascii.unhexlify(%r), %d

@@ -15,9 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _common import simulator_heap  # noqa: E402
-from epx import build  # noqa: E402
-from epx.sim import appimage, net  # noqa: E402
+from _common import image, simulator_heap  # noqa: E402
+from epx.sim import net  # noqa: E402
 from epx.sim.device import Device  # noqa: E402
 from epx.sim.medium import Medium  # noqa: E402
 
@@ -61,10 +60,8 @@ def worlds(broker):
 
 def free_heap(tmp, broker, profile, world):
     name, config, models, pins = world
-    exe, _ = build.build_unix(profile)
-    image = appimage.build(exe.read_bytes(), build.firmware_version(profile))
     medium = Medium(seed=1) if profile == "scale_manager" else None
-    dev = Device.create(Path(tmp, profile), image, files={"config.txt": config}, heapsize=HEAPSIZE,
+    dev = Device.create(Path(tmp, profile), image(profile), files={"config.txt": config}, heapsize=HEAPSIZE,
                         medium=medium)
     if medium:
         medium.channels[dev.mac] = scale.CHANNEL

@@ -16,9 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
-from _common import bytecode_twin, run_probe  # noqa: E402
+from _common import bytecode_twin, image, run_probe  # noqa: E402
 from epx import build  # noqa: E402
-from epx.sim import appimage, net, provision  # noqa: E402
+from epx.sim import net, provision  # noqa: E402
 from epx.sim.device import Device  # noqa: E402
 from epx.sim.medium import Medium  # noqa: E402
 
@@ -59,11 +59,6 @@ base = min(loop() for _ in range(9))
 for name, fn in (("viper", viper.shift_in), ("bytecode", bytecode.shift_in)):
     print(name, (min(once(fn) for _ in range(9)) - base) * 1000 // READS)
 """
-
-
-def image(profile):
-    exe, _ = build.build_unix(profile)
-    return appimage.build(exe.read_bytes(), build.firmware_version(profile))
 
 
 def colons(mac):

@@ -4,6 +4,14 @@ and its device clock."""
 import time
 
 
+def sync(w, dev, name):
+    """Wait until the device `name` has handled every command sent before on the watch `w`
+    (they arrive in order): its answer to a Refresh sent after them."""
+    m = w.mark()
+    w.publish(f"cmnd/{name}/Refresh", "")
+    w.wait_for(f"stat/{name}/Uptime", since=m, device=dev)
+
+
 class Appliance:
     wait_s = 30  # default bound of wait()
 

@@ -5,13 +5,14 @@ interpreter of a venv that holds the pinned Home Assistant (ci/ha.sh makes it)."
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from epx.sim.net import free_port
 
 CONFIG = """\
 homeassistant:
@@ -30,12 +31,6 @@ recorder:
 logger:
   default: warning
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class HomeAssistant:

@@ -10,6 +10,7 @@ import pytest
 
 from appliance import Appliance
 from epx.errors import EpxError
+from epx.sim.net import free_port
 
 NAME = "meter"
 CONFIG = """\
@@ -173,7 +174,7 @@ def test_failed_reset_is_retried(energy):
 
 
 def test_ticker_only_when_configured(energy, broker):
-    port = _free_port()
+    port = free_port()
     m = energy(config=CONFIG + f"ticker {port}\n")
     m.wait("V", "230.0")
     m.dev.wait_console(f"energy: ticker on port {port}", timeout=30)
@@ -182,12 +183,6 @@ def test_ticker_only_when_configured(energy, broker):
         line = s.makefile().readline()
     assert line.startswith("V 230.0 A 1.500 W 300.0 PF 0.87 Hz 50.0 Wh "), line
     assert m.call("stats")["resets"] == 1
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_today_from_the_date_on_and_yesterday_after_a_midnight(energy, ntp):

@@ -9,6 +9,8 @@ import json
 
 import pytest
 
+from epx.sim.worlds import wet
+
 NAME = "tank"
 CONFIG = """\
 ssid epx-sim
@@ -24,11 +26,6 @@ maxflow 60
 """
 SENSORS = [20, 40, 60, 80, 100]
 PULSERATE = 0.5  # pulses per second at 1 L/min: 30 Hz at maxflow
-
-
-def wet(n):
-    """MCP23017 open-switch bits with the lowest n float switches wet (closed)."""
-    return 0xFFFF & ~((1 << n) - 1)
 
 
 class Tank:

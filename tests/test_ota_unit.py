@@ -5,7 +5,6 @@ simulated flash."""
 
 import hashlib
 import hmac
-import socket
 import struct
 
 import pytest
@@ -14,6 +13,7 @@ from esptool.bin_image import ELFSection, ESP32FirmwareImage, ESP32S3FirmwareIma
 from epx.ota import image_sha256
 from epx.sim import appimage, bootloader
 from epx.sim.flash import Flash
+from epx.sim.net import free_port
 from httpkit import FileServer, RawServer
 from mqttkit import Script
 
@@ -247,7 +247,7 @@ def test_http_get(tmp_path, servers):
         raw(b"HTTP/1.0 200 OK\r\nX: " + b"y" * 2000 + b"\r\n\r\n"),
         raw(b"SSH-2.0-OpenSSH\r\n\r\n"),
         raw(b"HTTP/1.0 200 OK\r\ncontent-length:  10 \r\n\r\n", b"01234", b"56789"),
-        "https://127.0.0.1/x", f"http://127.0.0.1:{free_port_closed()}/x",
+        "https://127.0.0.1/x", f"http://127.0.0.1:{free_port()}/x",
     ])
     assert got[0] == ["ok", len(body), hashlib.sha256(body).hexdigest()]
     assert got[1] == ["ok", 0, hashlib.sha256(b"").hexdigest()]
@@ -264,12 +264,6 @@ def test_http_get(tmp_path, servers):
     assert got[12] == ["ok", 10, hashlib.sha256(b"0123456789").hexdigest()]
     assert got[13] == ["error", "ValueError", "URL must start with http://"]
     assert got[14][0] == "error" and got[14][1] == "OSError"
-
-
-def free_port_closed():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- the partition writer ---------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 
 from epx import diag
 
+from appliance import sync
 from devconfig import config_text
 
 NAME = "rl"
@@ -59,15 +60,8 @@ def advance_fed(w, dev, ms, step=10_000):
     sees one jump longer than that (it would bite, rightly, if the loop could not feed)."""
     while ms > 0:
         dev.advance(min(step, ms))
-        sync(w, dev)
+        sync(w, dev, NAME)
         ms -= step
-
-
-def sync(w, dev):
-    """Wait until the device has handled every command sent before (they arrive in order)."""
-    m = w.mark()
-    w.publish(topic("cmnd", "Refresh"), "")
-    w.wait_for(topic("stat", "Uptime"), since=m, device=dev)
 
 
 def test_timeout_clamp_restart_and_off(relay):
@@ -89,14 +83,14 @@ def test_timeout_clamp_restart_and_off(relay):
     dev.advance(11_000)  # relay 0 went off at 600 s
     state(w, dev, 0, "0", m)
     turn_on(w, 1, "60")  # restarts relay 1's 60 s
-    sync(w, dev)
+    sync(w, dev, NAME)
     dev.advance(55_000)
-    sync(w, dev)
+    sync(w, dev, NAME)
     assert levels(dev)[1] == 0
     m = w.mark()
     dev.advance(6_000)
     state(w, dev, 1, "0", m)
-    sync(w, dev)
+    sync(w, dev, NAME)
     m = w.mark()
     turn_on(w, 2, "30")
     state(w, dev, 2, "1", m)
@@ -126,7 +120,7 @@ def test_maxima_and_pins_from_config(relay):
     state(w, dev, 1, "1", m)
     assert dev.call("pin.get", pin=5) == 0
     dev.advance(19_000)
-    sync(w, dev)
+    sync(w, dev, NAME)
     assert dev.call("pin.get", pin=5) == 0
     m = w.mark()
     dev.advance(2_000)
@@ -149,7 +143,7 @@ def test_reboot_mid_timeout_keeps_the_time_left(relay):
     turn_on(w, 1, "600")
     state(w, dev, 1, "1", m)
     dev.advance(300_000)  # 5 minutes left
-    sync(w, dev)  # the device has lived through those minutes (time left refreshed)
+    sync(w, dev, NAME)  # the device has lived through those minutes (time left refreshed)
     before = len(dev.events)
     os.kill(dev._proc.pid, signal.SIGSEGV)  # a crash
     dev.wait_boot(2)
@@ -161,7 +155,7 @@ def test_reboot_mid_timeout_keeps_the_time_left(relay):
     dev.advance(START_MS)
     m = w.mark()
     dev.advance(270_000)
-    sync(w, dev)
+    sync(w, dev, NAME)
     assert levels(dev)[1] == 0  # still on 4 min 42 s after the crash
     m = w.mark()
     dev.advance(30_000)
@@ -213,9 +207,9 @@ def test_display_shows_relays_and_time_left(relay):
     turn_on(w, 1, "90")
     state(w, dev, 1, "1", m)
     dev.advance(30_000)
-    sync(w, dev)
+    sync(w, dev, NAME)
     dev.advance(1_000)  # one more display refresh
-    sync(w, dev)
+    sync(w, dev, NAME)
     text = dev.call("model.call", name="oled", method="text")
     assert text[0] == "0 off" and text[2] == "2 off" and text[3] == "3 off"
     # 31 s of the 90 walked exactly; the display refreshed within the last second

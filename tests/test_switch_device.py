@@ -14,6 +14,7 @@ from epx import diag, ota
 from epx.paths import BUILD, ROOT
 from epx.sim import appimage
 
+from appliance import sync
 from devconfig import config_text
 
 NAME = "sw"
@@ -76,7 +77,7 @@ def test_default_program_and_discovery(switch):
     for i in range(4):
         state(w, dev, i, "0", 0)
     dev.advance(1000)
-    sync(w, dev)
+    sync(w, dev, NAME)
     assert dev.call("pin.get", pin=2) == 1  # the status LED: on while MQTT is up
     _, cfg, _ = w.wait_for(f"homeassistant/switch/{NAME}/0_State/config", device=dev)
     doc = json.loads(cfg)
@@ -177,17 +178,10 @@ def test_bouncing_input_counts_once(switch):
     press(dev, 26, 1)
     w.wait_for(topic("stat", "Manual0/Event"), since=m, device=dev)
     dev.advance(200)
-    sync(w, dev)
+    sync(w, dev, NAME)
     assert outputs(dev)[0] == 1
     events = [p for t, p, _ in w.messages[m:] if t == topic("stat", "Manual0/Event")]
     assert events == [b"P"]
-
-
-def sync(w, dev):
-    """Wait until the device has handled every command sent before (they arrive in order)."""
-    m = w.mark()
-    w.publish(topic("cmnd", "Refresh"), "")
-    w.wait_for(topic("stat", "Uptime"), since=m, device=dev)
 
 
 def signed(w, dev, text, counter):
@@ -288,7 +282,7 @@ def test_chain_outputs_survive_watchdog_exception_and_soft_reset(switch):
         w.wait_for(topic("stat", "LWT"), lambda p: p == "Online", since=m, device=dev)
         for _ in range(11):  # not a boot loop (no safe mode); the watchdog stays fed
             dev.advance((BOOT_LOOP_WINDOW_MS - START_MS) // 11 + 1)
-            sync(w, dev)
+            sync(w, dev, NAME)
 
     survive(2, "hang", 3, advance_ms=30_000)   # the watchdog resets the chip
     survive(3, "raise", 2)                     # the crash path: exception.txt, reset

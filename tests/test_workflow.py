@@ -59,6 +59,11 @@ def test_jobs_run_the_readmes_commands(workflow):
     assert run_steps(jobs["test"])[-1]["run"].strip() == "make test"
     assert run_steps(jobs["homeassistant"])[-1]["run"].strip() == "make test-ha"
     assert run_steps(jobs["fleet"])[-1]["run"].strip() == "make test-fleet"
+    assert run_steps(jobs["soak"])[-1]["run"].startswith("make test-soak")
+    assert {"h2o", "energy", "weather", "switch", "relay", "scale_manager"} <= set(
+        jobs["soak"]["strategy"]["matrix"]["profile"])
+    assert "'30'" in run_steps(jobs["soak"])[-1]["env"]["EPX_SOAK_DAYS"]  # on the schedule
+    assert workflow.get("on", workflow.get(True))["schedule"]
     assert "make test-stock" in run_steps(jobs["stock"])[-1]["run"].splitlines()[-1]
     assert {m["image"] for m in jobs["stock"]["strategy"]["matrix"]["include"]} == {"debian:12", "ubuntu:24.04"}
     matrix = jobs["esp32"]["strategy"]["matrix"]

@@ -623,10 +623,16 @@ static void walk_locked(sim_us_t us, mp_obj_t next_task) {
         sim_us_t grace = 0;
         while (!wdt_bitten) {
             if (settled_locked()) {
-                if (!net_grace_locked(&grace)) {
+                if (net_grace_locked(&grace)) {
+                    // An answer came: main runs with it first. Wait for it to leave its
+                    // wait (it broadcasts) rather than spin on the lock it needs.
+                    cond_wait_us(2000);
+                    continue;
+                }
+                if (settled_locked()) {
                     break;
                 }
-                continue;  // an answer came: main runs with it first
+                continue;  // the grace let go of the lock: main may have woken meanwhile
             }
             if (main_waiting) {
                 stuck = false;
