@@ -39,7 +39,7 @@ async def plain():
 
 
 async def into_partition():
-    await otawrite.write(target, URL, SIZE, SHA, lambda v, p: None, buf=buf)
+    await otawrite.write(target, URL, SIZE, SHA, lambda *desc: None, buf=buf)
 
 
 def spent(job):
