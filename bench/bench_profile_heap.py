@@ -16,7 +16,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from _common import image, simulator_heap  # noqa: E402
+from epx import build  # noqa: E402
 from epx.sim import net  # noqa: E402
+from brokerkit import MqttWatch  # noqa: E402
 from epx.sim.device import Device  # noqa: E402
 from epx.sim.medium import Medium  # noqa: E402
 
@@ -61,14 +63,14 @@ def worlds(broker):
 def free_heap(tmp, broker, profile, world):
     name, config, models, pins = world
     medium = Medium(seed=1) if profile == "scale_manager" else None
-    dev = Device.create(Path(tmp, profile), image(profile), files={"config.txt": config}, heapsize=HEAPSIZE,
-                        medium=medium)
+    dev = Device.create(Path(tmp, profile), image(profile), files={"config.txt": config},
+                        heapsize=HEAPSIZE, medium=medium)
     if medium:
         medium.channels[dev.mac] = scale.CHANNEL
     dev.world["clock_scale"] = SCALE
     dev.world["models"] += models
     dev.world["pins"].update(pins)
-    watch = net.MqttWatch("127.0.0.1", broker.port, (f"stat/{name}/#",))
+    watch = MqttWatch("127.0.0.1", broker.port, (f"stat/{name}/#",))
     try:
         dev.start()
         watch.wait_for(f"stat/{name}/LWT", lambda p: p == "Online", timeout=60, device=dev)
@@ -78,6 +80,7 @@ def free_heap(tmp, broker, profile, world):
             dev.advance(1000)
             state = dev.call("state")
             free.append(state["mem_free"])
+        exe, _ = build.build_unix(profile)
         return int(statistics.median(free)), simulator_heap(exe, state["modules"])[0]
     finally:
         dev.stop()
