@@ -624,10 +624,7 @@ static void walk_locked(sim_us_t us, mp_obj_t next_task) {
         while (!wdt_bitten) {
             if (settled_locked()) {
                 if (net_grace_locked(&grace)) {
-                    // An answer came: main runs with it first. Wait for it to leave its
-                    // wait (it broadcasts) rather than spin on the lock it needs.
-                    cond_wait_us(2000);
-                    continue;
+                    continue;  // an answer came: main runs with it first
                 }
                 if (settled_locked()) {
                     break;
