@@ -26,7 +26,6 @@ import pytest
 from brokenconfigs import PROFILES, generate
 from epx import build
 from epx.paths import ROOT
-from epx.sim.net import free_port
 from fwcode import run_code
 
 ENTRY = "import sys;sys.path[:]=['.frozen'];import json\n"
@@ -152,8 +151,16 @@ def boot_configs(broker, profile):
         "mqttname a/b": text([(k, "a/b" if k == "mqttname" else v) for k, v in fixed]),
         # outside safe mode this device would reboot after mqttreboot (600 s) without a broker
         "broker down": text([(k, v) for k, v in fixed if k != "mqttport"]
-                            + [("mqttport", str(free_port())), ("mqttkeepalive", "1")]),
+                            + [("mqttport", str(closed_port())), ("mqttkeepalive", "1")]),
     }
+
+
+def closed_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def run_hour(dev):
