@@ -178,7 +178,7 @@ def test_ticker_only_when_configured(energy, broker):
     m = energy(config=CONFIG + f"ticker {port}\n")
     m.wait("V", "230.0")
     m.dev.wait_console(f"energy: ticker on port {port}", timeout=30)
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+    with socket.create_connection(m.dev.server_address(port), timeout=10) as s:
         s.sendall(b"reset\n")  # read-only: ignored
         line = s.makefile().readline()
     assert line.startswith("V 230.0 A 1.500 W 300.0 PF 0.87 Hz 50.0 Wh "), line

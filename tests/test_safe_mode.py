@@ -35,7 +35,7 @@ from epx import app, config
 for m in MODULES:
     __import__(m)
 if NETWORK:
-    from epx import net, mqtt
+    from epx import ap, diag, net, mqtt  # as app imports them: their config keys
 keys = config._keys
 defaults = [(k, k.value) for k in keys.values()]
 print("REQUIRED", json.dumps(sorted(n for n, k in keys.items() if k.required)))

@@ -64,7 +64,7 @@ def _boot(setup, grace_ms, network, safe_setup):
     elif isinstance(setup, str):
         setup = __import__(setup, None, None, ("setup",)).setup
     if network:
-        from epx import ap, net, mqtt  # they declare their config keys
+        from epx import ap, diag, net, mqtt  # they declare their config keys
     config.load(confstore.begin(), unknown_ok=safe_mode)
     for w in config.warnings:
         log.warn(w)
@@ -106,7 +106,7 @@ def _task_failed(_loop, context):
 def _start_network():
     # In safe mode nothing reboots for want of a network: a reboot cannot mend a config.
     global offline
-    from epx import ap, health, net, mqtt, sntp
+    from epx import ap, diag, health, net, mqtt, sntp
 
     offline = offline_reason()
     if offline is not None:
@@ -121,6 +121,8 @@ def _start_network():
     if confstore.trial:
         mqtt.sm.observe(_keep_candidate)
     mqtt.start(not safe_mode)
+    diag.install()
+    _queue_reports(mqtt)
     health.start(_cause, lambda: safe_mode)
     ap.start(mqtt.NAME.value, net.up, _portal_config(True), True, _hold_reboots)
 
@@ -245,12 +247,17 @@ def _take_reports(cause):
 
 
 def pending_reports():
-    """Messages for stat/<n>/Log: this boot, and the reboot reason and trace before it.
-    MQTT publishes them on the first connection, then calls reports_sent()."""
+    """Messages for stat/<n>/Log: this boot, and the reboot reason and trace before it."""
     return _reports
 
 
-def reports_sent():
+def _queue_reports(mqtt):
+    # Sent in order on the first connection; the flags are cleared once the last one went.
+    for i, line in enumerate(_reports):
+        mqtt.publish("Log", line, done=_reports_sent if i == len(_reports) - 1 else None)
+
+
+def _reports_sent():
     log.info("reported %d messages" % len(_reports))
     _reports.clear()
     crash.set_flags(0)

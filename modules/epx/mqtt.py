@@ -10,7 +10,7 @@ import asyncio
 import socket
 
 import uumqtt
-from epx import config, crash, diag, log, loop, net, sntp, watchdog
+from epx import config, crash, log, loop, net, sntp, watchdog
 from epx.nvram import NVRAM
 
 # The nodes of a cluster (or bridged brokers), host[:port] each: a lost or refused node
@@ -194,8 +194,6 @@ def start(reboot=True):
                            "device_class": "restart", "entity_category": "config",
                            "command_topic": topic("cmnd", "Restart")})
         _subs["Restart"] = lambda text: crash.reboot("restart from Home Assistant")
-    diag.install()
-    _queue_reports()
     _down_since = loop.uptime_ms()
     sm.observe(_observe)
     net.sm.observe(_net_changed)
@@ -352,15 +350,6 @@ async def _put(t, payload, retain, qos):
     pid = await client.publish(t, payload, retain, qos)
     if qos:
         await client.wait_ack(pid)
-
-
-def _queue_reports():
-    # What happened before this boot, once, on the first connection.
-    from epx import app
-
-    lines = app.pending_reports()
-    for i, line in enumerate(lines):
-        publish("Log", line, done=app.reports_sent if i == len(lines) - 1 else None)
 
 
 # --- receiving --------------------------------------------------------------------
