@@ -130,14 +130,14 @@ class HomeAssistant:
         assert status == 200, r
         return {s["entity_id"]: s for s in r}
 
-    def wait(self, predicate, timeout, what):
+    def wait(self, predicate, timeout, what, pace=0.2):
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()
             if value:
                 return value
             assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-            self._watch_process(0.2)
+            self._watch_process(pace)
 
     def _watch_process(self, seconds):
         """Between two looks at the API: wait (bounded) on the one event that ends all
@@ -149,8 +149,26 @@ class HomeAssistant:
         raise AssertionError(f"Home Assistant exited ({code}):\n" + self.log()[-3000:])
 
     def press(self, entity_id):
-        status, r = self.call("POST", "/api/services/button/press", {"entity_id": entity_id})
+        self.service("button", "press", entity_id=entity_id)
+
+    def service(self, domain, name, **data):
+        status, r = self.call("POST", f"/api/services/{domain}/{name}", data)
         assert status == 200, r
+        return r
+
+    def ws(self, command):
+        """One command over the websocket API (where the recorder's statistics are): its
+        result, AssertionError when Home Assistant answers with an error."""
+        from websockets.sync.client import connect
+
+        with connect(f"ws://127.0.0.1:{self.port}/api/websocket", open_timeout=30) as c:
+            assert json.loads(c.recv(30))["type"] == "auth_required"
+            c.send(json.dumps({"type": "auth", "access_token": self.token}))
+            assert json.loads(c.recv(30))["type"] == "auth_ok"
+            c.send(json.dumps(dict(command, id=1)))
+            r = json.loads(c.recv(60))
+        assert r["success"], r
+        return r["result"]
 
 
 def python():

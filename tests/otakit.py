@@ -1,6 +1,7 @@
 """Versions of one test profile (tests/firmware/ota_app) as app images, for OTA tests:
 image("2.0") is ota_app-2.0; a version ending in -crash crashes at boot, -unhealthy never
-reaches the broker (fails its health check), -hang trips the watchdog."""
+reaches the broker (fails its health check), -hang trips the watchdog. And a config for
+their devices."""
 
 import os
 import re
@@ -13,6 +14,8 @@ from epx.paths import BUILD, ROOT
 from epx.sim import appimage
 
 PROFILE = "ota_app"
+KEY = "k3y-for-tests"
+SCALE = 20  # device seconds per real second: boot delays and health checks pass quickly
 
 _images = {}
 
@@ -57,3 +60,13 @@ def _seed(build_dir):
             text = dep.read_text()
             dep.write_text(foreign.sub(lambda m: str(build_dir) + "/", text))
         os.replace(tmp, build_dir)
+
+
+def config(broker, name, key=KEY, **extra):
+    # At SCALE a device second is 50 ms: a loaded test machine must not look like a hung
+    # loop or a dead broker. Tests about the watchdog turn it on.
+    lines = {"ssid": "epx-sim", "mqttbroker": broker.host, "mqttport": broker.port,
+             "mqttname": name, "ota_key": key, "ota_healthy_s": 5, "ota_verify_s": 60,
+             "homeassistant": 0, "mqttkeepalive": 600, "watchdog": 0}
+    lines.update(extra)
+    return "".join(f"{k} {v}\n" for k, v in lines.items())

@@ -3,10 +3,13 @@ $EPX_HA_PYTHON): the simulated appliances in their demo worlds publish to the te
 mosquitto, Home Assistant's MQTT integration discovers them, and its REST API says what a
 user would see: each entity with its device class, unit and state class, states known
 within seconds of a Home Assistant restart, availability from the LWT, a button press
-reaching the device, and no MQTT complaint in its log."""
+reaching the device, long-term statistics recorded, an update offered with `epx ota --offer`
+installed from Home Assistant (and a forged offer refused and shown as such), and no MQTT
+complaint in its log."""
 
 import json
 import time
+import urllib.parse
 
 import pytest
 
@@ -44,6 +47,7 @@ for _name in ("h2o", "energy", "weather", "switch", "relay", "scale"):
         f"sensor.{_name}_health_rssi": ("signal_strength", "dBm", "measurement"),
         f"binary_sensor.{_name}_health_safe": ("problem", None, None),
         f"button.{_name}_refresh": (None, None, None),
+        f"update.{_name}_update": ("firmware", None, None),
     })
 PROFILES = ("h2o", "energy", "weather", "switch", "relay", "scale_manager")
 
@@ -160,6 +164,99 @@ def test_a_broken_payload_is_caught(world):
         ha.wait(lambda: len(ha.mqtt_problems()) > before or None, 60, "Home Assistant's complaint")
     finally:
         w.close()
+
+
+def attributes(ha, entity_id):
+    return (ha.states().get(entity_id) or {}).get("attributes", {})
+
+
+def test_an_offered_update_installed_through_home_assistant(world, device):
+    # An appliance of the OTA tests' profile (built as versions 1.0 and 2.0), its clock fast
+    # so that the new version's health check passes quickly.
+    ha, _, broker = world
+    from brokerkit import MqttWatch
+    from epx import ota
+    from otakit import KEY, SCALE, config, image
+
+    name, entity = "otaha", "update.otaha_update"
+    dev = device(image("1.0"), config=config(broker, name, homeassistant=1, ota_healthy_s=5),
+                 name=name)
+    dev.call("clock.scale", factor=SCALE)
+    ha.wait(lambda: attributes(ha, entity).get("installed_version") == "ota_app-1.0", 120,
+            "the update entity")
+    target = ota.Target(name, KEY, broker.host, broker.port, None, None)
+    img = ota.load_image(image("2.0"))
+    server = ota.ImageServer(img.data, host="127.0.0.1")
+    url = server.url("127.0.0.1")
+    w = MqttWatch(broker.host, broker.port, (f"stat/{name}/#",))
+    try:
+        # A forged offer (signed with another key): refused, and Home Assistant says so.
+        forged = ota.request(target._replace(key="not-the-key"), img, url, 10, verb="offer")
+        w.publish(f"cmnd/{name}/Offer", json.dumps(forged), retain=True, qos=1)
+        a = ha.wait(lambda: attributes(ha, entity).get("release_summary") or None, 60, "the refusal")
+        assert a == "Offer refused: bad hmac"
+        s = ha.states()[entity]
+        assert (s["state"], s["attributes"]["latest_version"]) == ("off", "ota_app-1.0")
+
+        # The genuine offer, as `epx ota --offer` makes it: shown with its release notes.
+        r = ota.offer(target, img, url, release_url="https://example.org/epx/2.0")
+        assert r.outcome == "offered", r
+        s = ha.wait(lambda: ha.states()[entity]["attributes"]["latest_version"] == "ota_app-2.0"
+                    and ha.states()[entity], 60, "the offer")
+        assert s["state"] == "on"
+        assert (s["attributes"]["installed_version"], s["attributes"]["release_url"],
+                s["attributes"]["release_summary"]) == ("ota_app-1.0", "https://example.org/epx/2.0", "")
+        since = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - 2))
+
+        # Install, pressed in Home Assistant: the device fetches the offered image, reboots,
+        # keeps it, and the entity shows the new version installed.
+        ha.service("update", "install", entity_id=entity)
+        s = ha.wait(lambda: ha.states()[entity]["attributes"]["installed_version"] == "ota_app-2.0"
+                    and ha.states()[entity], 120, "the new version installed")
+        assert (s["state"], s["attributes"]["latest_version"], s["attributes"]["in_progress"]) == \
+            ("off", "ota_app-2.0", False)
+        w.wait_for(f"stat/{name}/OTA", lambda p: json.loads(p)["state"] == "kept", timeout=60,
+                   device=dev)
+        assert server.gets == 1 and [b["version"] for b in dev.boots][-1] == "ota_app-2.0"
+
+        # The progress as Home Assistant recorded it.
+        def progress():
+            status, h = ha.call("GET", f"/api/history/period/{urllib.parse.quote(since)}"
+                                f"?filter_entity_id={entity}")
+            assert status == 200, h
+            return [x["attributes"].get("update_percentage") for x in (h[0] if h else [])
+                    if x["attributes"].get("in_progress")]
+
+        seen = ha.wait(progress, 30, "the install's progress in the history")
+        assert seen == sorted(seen) and all(p is None or 0 <= p <= 100 for p in seen), seen
+    finally:
+        w.publish(f"cmnd/{name}/Offer", "", retain=True, qos=1)
+        w.close()
+        server.close()
+    assert ha.mqtt_problems() == []
+
+
+def test_statistics_recorded(world):
+    ha, demos, _ = world
+    measured = [e for e, (_, unit, state_class) in EXPECTED.items() if state_class]
+    ids = {s["statistic_id"]: s for s in ha.ws({"type": "recorder/list_statistic_ids"})}
+    assert [e for e in measured if e not in ids] == []
+    assert ids["sensor.energy_energy"]["has_sum"] and ids["sensor.energy_w"]["has_mean"]
+    issues = ha.ws({"type": "recorder/validate_statistics"})
+    assert {e: issues[e] for e in measured if issues.get(e)} == {}
+
+    # Long-term statistics: the recorder compiles each 5-minute period (wall clock) once it
+    # has ended, so this waits for the next such moment at most.
+    def compiled():
+        for d in demos:
+            d.tick()
+        r = ha.ws({"type": "recorder/statistics_during_period", "start_time": "2000-01-01T00:00:00Z",
+                   "statistic_ids": measured, "period": "5minute"})
+        return r if all(r.get(e) for e in measured) else None
+
+    r = ha.wait(compiled, 330, "statistics of every measurement", pace=5)
+    assert r["sensor.energy_w"][-1]["mean"] is not None
+    assert r["sensor.energy_energy"][-1]["sum"] is not None
 
 
 def test_availability_follows_the_last_will(world):

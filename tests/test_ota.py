@@ -18,21 +18,9 @@ from epx import build, ota
 from epx.paths import ROOT
 from epx.sim import appimage
 from httpkit import RawServer
-from otakit import PROFILE, image
+from otakit import KEY, PROFILE, SCALE, config, image
 
-KEY = "k3y-for-tests"
 ESP32_HEAP = 120 * 1024  # what MicroPython gets on an ESP32 without PSRAM
-SCALE = 20  # device seconds per real second: boot delays and health checks pass quickly
-
-
-def config(broker, name, key=KEY, **extra):
-    # At SCALE a device second is 50 ms: a loaded test machine must not look like a hung
-    # loop or a dead broker. Tests about the watchdog turn it on.
-    lines = {"ssid": "epx-sim", "mqttbroker": broker.host, "mqttport": broker.port,
-             "mqttname": name, "ota_key": key, "ota_healthy_s": 5, "ota_verify_s": 60,
-             "homeassistant": 0, "mqttkeepalive": 600, "watchdog": 0}
-    lines.update(extra)
-    return "".join(f"{k} {v}\n" for k, v in lines.items())
 
 
 class Rig:

@@ -106,7 +106,7 @@ def _task_failed(_loop, context):
 def _start_network():
     # In safe mode nothing reboots for want of a network: a reboot cannot mend a config.
     global offline
-    from epx import ap, diag, health, net, mqtt, sntp
+    from epx import ap, diag, health, net, mqtt, sntp, update
 
     offline = offline_reason()
     if offline is not None:
@@ -124,6 +124,7 @@ def _start_network():
     diag.install()
     _queue_reports(mqtt)
     health.start(_cause, lambda: safe_mode)
+    update.start()
     ap.start(mqtt.NAME.value, net.up, _portal_config(True), True, _hold_reboots)
 
 

@@ -27,6 +27,7 @@ package("epx", files=[
     "pulse.py",
     "replay.py",
     "sntp.py",
+    "update.py",
     "watchdog.py",
 ], base_path="..")
 include("../uumqtt/manifest.py")

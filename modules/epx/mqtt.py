@@ -44,6 +44,7 @@ client = None
 _pubs = []
 _entities = []  # (name, ha, None): discovery only
 _subs = {}  # name under cmnd/<n>/ -> callback(text)
+_retained = []  # names whose retained messages count
 _events = []  # one-off (name, payload, retain, qos, done), oldest first
 # Set from the loop only (timers, tasks, message callbacks): an Event, which the loop waits
 # on without polling it as it polls a ThreadSafeFlag (every ms on the ESP32).
@@ -126,10 +127,13 @@ def entity(name, ha):
     _entities.append((name, ha, None))
 
 
-def sub(name, callback):
-    """callback(text) for each non-retained, non-duplicate message on cmnd/<n>/<name>.
+def sub(name, callback, retained=False):
+    """callback(text) for each non-duplicate message on cmnd/<n>/<name>, retained ones only
+    when told (what is signed may stay on the broker: an update offer).
     A ValueError from it is reported on stat/<n>/Log as a bad command."""
     _subs[name] = callback
+    if retained:
+        _retained.append(name)
     if client is not None and connected:
         loop.task(_subscribe(name))
 
@@ -367,9 +371,9 @@ def _on_message(t, msg, retained, dup):
             _discovery = True
             _wake.set()
         return
-    if retained or dup:
-        return log.warn("mqtt: %s %s ignored" % ("retained" if retained else "duplicate", t))
     name = t[len(_cmnd):] if t.startswith(_cmnd) else None
+    if dup or retained and name not in _retained:
+        return log.warn("mqtt: %s %s ignored" % ("duplicate" if dup else "retained", t))
     callback = _subs.get(name)
     if callback is None:
         return

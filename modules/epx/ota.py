@@ -14,6 +14,7 @@
 # device has been healthy (network, broker, config) for ota_healthy_s, reset otherwise so
 # the bootloader rolls back; the image that finds itself running instead of the one it
 # installed reports the rollback. Everything is reported on stat/<n>/OTA as JSON.
+# An offer (epx.update) is the same JSON signed with "offer" for "ota"; install() runs it.
 import binascii
 import json
 import sys
@@ -42,12 +43,15 @@ _percent = -1
 _healthy_ms = None  # uptime when the device last became healthy
 _check = None
 _pending = None  # the version the last update installed, until its outcome is settled
+_observers = []
 
 
 def status(state, sent=None, **fields):
     """A JSON status on stat/<n>/OTA; sent() once it has left."""
     from epx import mqtt
 
+    for fn in _observers:
+        fn(state, fields)
     fields["state"] = state
     mqtt.publish("OTA", json.dumps(fields), done=sent)
 
@@ -106,13 +110,28 @@ def order(version):
 
 def request(text):
     """A JSON request from cmnd/<n>/OTA (never a retained one: epx.mqtt drops those)."""
+    _start(lambda: _verify(text))
+
+
+def install(offer):
+    """Install an offer (epx.update) whose signature was checked and counter taken when it
+    came: exactly its image, with every check of a request but those two."""
+    _start(lambda: check(dict(offer), running_version()))
+
+
+def observe(fn):
+    """fn(state, fields) for each status (how an update entity follows the progress)."""
+    _observers.append(fn)
+
+
+def _start(verify):
     global _busy
     if _busy:
         return status("refused", error="an update is already running")
     if verifying():
         return status("refused", error="the running update is still on trial (health check)")
     try:
-        req = _verify(text)
+        req = verify()
     except ValueError as e:
         log.warn("ota: refused: %s" % e)
         return status("refused", error=str(e))
@@ -122,14 +141,17 @@ def request(text):
     loop.task(_update(req))
 
 
-def message(name, req):
-    """The text the request's HMAC covers."""
-    return "%s ota %s %d %s %s %s %d%s" % (name, req["url"], req["size"], req["sha256"],
-                                           req["profile"], req["version"], req["counter"],
-                                           " allow-downgrade" if req.get("allow_downgrade") else "")
+def message(name, req, verb="ota"):
+    """The text the HMAC of a request (verb "ota") or an offer ("offer") covers."""
+    return "%s %s %s %d %s %s %s %d%s%s" % (
+        name, verb, req["url"], req["size"], req["sha256"], req["profile"], req["version"],
+        req["counter"], " allow-downgrade" if req.get("allow_downgrade") else "",
+        " " + req["release_url"] if req.get("release_url") else "")
 
 
-def _verify(text):
+def signed(text, verb):
+    """The JSON object of a request or an offer when it is well formed and its hmac is
+    ota_key's; ValueError otherwise. Its counter is not taken here."""
     from epx import diag, hmac, mqtt
 
     if len(text) > _MAX_REQUEST:
@@ -147,29 +169,43 @@ def _verify(text):
             raise ValueError("%s: empty or with spaces" % name)
     if not isinstance(req.get("allow_downgrade", False), bool):
         raise ValueError("allow_downgrade: not true or false")
+    notes = req.get("release_url")
+    if notes is not None and not (isinstance(notes, str) and notes.split("://")[0] in (
+            "http", "https") and "://" in notes and all(c > " " for c in notes)):
+        raise ValueError("release_url: not an http(s) URL")
     key = diag.OTA_KEY.value
     if not key:
         raise ValueError("no ota_key configured")
-    mac = hmac.digest(key.encode(), message(mqtt.NAME.value, req).encode())
+    mac = hmac.digest(key.encode(), message(mqtt.NAME.value, req, verb).encode())
     try:
         given = binascii.unhexlify(req["hmac"])
     except ValueError:
         given = b""
     if not hmac.compare_digest(mac, given):
         raise ValueError("bad hmac")
+    return req
+
+
+def _verify(text):
+    req = signed(text, "ota")
     replay.commands().take(req["counter"])
-    # Authentic from here: what is wrong now is the request's content.
+    return check(req, running_version())
+
+
+def check(req, running=None):
+    """req (authentic) with its sha256 as bytes; ValueError when its content is not for
+    this device. With the running version, also when it would not install over it."""
     if req["profile"] != PROFILE:
         raise ValueError("image for profile %s, this device runs %s" % (req["profile"], PROFILE))
     if not req["version"].startswith(PROFILE + "-"):
         raise ValueError("version %s does not name profile %s" % (req["version"], PROFILE))
-    running = running_version()
-    if req["version"] == running:
-        raise ValueError("already running %s" % req["version"])
-    new, now = order(req["version"]), order(running)
-    if not req.get("allow_downgrade") and (new is None or now is None or new < now):
-        raise ValueError("%s is %s the running %s: allow_downgrade to install it" % (
-            req["version"], "older than" if new and now else "not comparable with", running))
+    if running is not None:
+        if req["version"] == running:
+            raise ValueError("already running %s" % req["version"])
+        new, now = order(req["version"]), order(running)
+        if not req.get("allow_downgrade") and (new is None or now is None or new < now):
+            raise ValueError("%s is %s the running %s: allow_downgrade to install it" % (
+                req["version"], "older than" if new and now else "not comparable with", running))
     try:
         req["sha256"] = binascii.unhexlify(req["sha256"])
     except ValueError:

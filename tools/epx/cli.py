@@ -127,6 +127,14 @@ def cmd_ota(args):
     image = ota.load_image(args.image)
     targets = [ota.target(c, args.broker, args.cafile) for c in args.config]
     print(f"{image.version}: {len(image.data)} bytes, sha256 {image.sha256[:16]}...")
+    if args.offer:
+        if not args.url:
+            raise EpxError("--offer needs --url: the image must stay where devices can fetch it")
+        results = [ota.offer(t, image, args.url, release_url=args.release_url,
+                             allow_downgrade=args.allow_downgrade) for t in targets]
+        for r in results:
+            print(ota.describe(r, image))
+        return 0 if all(r.outcome == "offered" for r in results) else 1
     results = ota.rollout(targets, image, url=args.url, serve_host=args.serve_host,
                           progress=ota.ProgressBar(), comeback_timeout=args.timeout,
                           allow_downgrade=args.allow_downgrade)
@@ -230,6 +238,10 @@ def parser():
     s.add_argument("--allow-downgrade", action="store_true",
                    help="let devices install a version older than theirs (signed in the request; "
                         "never below a device's secure version floor)")
+    s.add_argument("--offer", action="store_true",
+                   help="offer the image (at --url) to each device's Home Assistant update entity "
+                        "instead: signed, retained; Install in Home Assistant installs exactly it")
+    s.add_argument("--release-url", help="with --offer: the release notes' URL")
     s.set_defaults(func=cmd_ota)
 
     s = sub.add_parser("cmd", help="send a diagnostic to a device (signed with --key) and print its reply")

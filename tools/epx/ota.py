@@ -25,7 +25,7 @@ from .errors import EpxError
 
 Target = namedtuple("Target", "name key broker port user password cafile", defaults=(None,))
 Image = namedtuple("Image", "data version profile sha256")
-Result = namedtuple("Result", "name outcome version error")  # outcome: kept, rolled back, refused, failed, timeout
+Result = namedtuple("Result", "name outcome version error")  # outcome: kept, rolled back, refused, failed, timeout, offered
 
 ACCEPT_TIMEOUT = 30.0  # the device answers a request
 STALL_TIMEOUT = 120.0  # no progress during the transfer
@@ -102,22 +102,30 @@ def image_sha256(data):
     return hashlib.sha256(data[:-32]).hexdigest()
 
 
-def message(name, req):
-    """What the request's HMAC covers (epx.ota.message on the device)."""
-    return (f"{name} ota {req['url']} {req['size']} {req['sha256']} {req['profile']} "
-            f"{req['version']} {req['counter']}" + (" allow-downgrade" if req.get("allow_downgrade") else ""))
+def message(name, req, verb="ota"):
+    """What the HMAC of a request (verb "ota") or an offer ("offer") covers (epx.ota.message
+    on the device)."""
+    return (f"{name} {verb} {req['url']} {req['size']} {req['sha256']} {req['profile']} "
+            f"{req['version']} {req['counter']}" + (" allow-downgrade" if req.get("allow_downgrade") else "")
+            + (" " + req["release_url"] if req.get("release_url") else ""))
 
 
-def request(t, image, url, counter, allow_downgrade=False):
+def request(t, image, url, counter, allow_downgrade=False, verb="ota", release_url=None):
     """The signed request; allow_downgrade lets the device install a version older than the
-    one it runs (never one below its secure version floor)."""
+    one it runs (never one below its secure version floor). verb "offer": an offer for the
+    device's update entity, with release_url its release notes."""
     if not 0 <= counter < 2**64:
         raise EpxError(f"counter {counter}: must be 0..2**64-1")
     req = {"url": url, "size": len(image.data), "sha256": image.sha256, "profile": image.profile,
            "version": image.version, "counter": counter}
     if allow_downgrade:
         req["allow_downgrade"] = True
-    req["hmac"] = hmac.new(t.key.encode(), message(t.name, req).encode(), hashlib.sha256).hexdigest()
+    if release_url:
+        if not re.fullmatch(r"https?://\S+", release_url):
+            raise EpxError(f"release notes URL {release_url!r}: not an http(s) URL")
+        req["release_url"] = release_url
+    req["hmac"] = hmac.new(t.key.encode(), message(t.name, req, verb).encode(),
+                           hashlib.sha256).hexdigest()
     return req
 
 
@@ -192,8 +200,9 @@ class Link:
         if t.cafile:
             self.client.tls_set(ca_certs=t.cafile)
         self.online = threading.Event()  # the device's last will says Online (retained)
+        self.updates = queue.Queue()  # the update entity's states (stat/<n>/Update)
         self.client.on_connect = lambda c, *a: c.subscribe(
-            [(f"stat/{t.name}/OTA", 1), (f"stat/{t.name}/LWT", 1)])
+            [(f"stat/{t.name}/OTA", 1), (f"stat/{t.name}/LWT", 1), (f"stat/{t.name}/Update", 1)])
         self.client.on_subscribe = lambda *a: self._ready.set()
         self.client.on_message = self._on_message
         try:
@@ -215,11 +224,14 @@ class Link:
             status = json.loads(msg.payload)
         except ValueError:
             return
-        if isinstance(status, dict) and "state" in status:
+        if msg.topic.endswith("/Update"):
+            self.updates.put(status)
+        elif isinstance(status, dict) and "state" in status:
             self.statuses.put(status)
 
-    def send(self, req):
-        self.client.publish(f"cmnd/{self.t.name}/OTA", json.dumps(req), qos=1).wait_for_publish(10)
+    def send(self, req, name="OTA", retain=False):
+        self.client.publish(f"cmnd/{self.t.name}/{name}", json.dumps(req), qos=1,
+                            retain=retain).wait_for_publish(10)
 
     def next(self, timeout):
         try:
@@ -277,6 +289,47 @@ def _follow(t, link, status, image, progress, stall_timeout, comeback_timeout):
             return Result(t.name, "timeout", None, f"did not {what} within {timeout:.0f} s")
 
 
+# --- an offer for Home Assistant ---------------------------------------------------
+
+def offer(t, image, url, counter=None, release_url=None, allow_downgrade=False,
+          timeout=ACCEPT_TIMEOUT):
+    """Offer image at url to one device's update entity: signed, retained on
+    cmnd/<n>/Offer (where the device finds it whenever it connects); a Result whose outcome
+    is "offered" once the device showed it, "refused" with its reason, or "timeout" (the
+    offer stays on the broker for when the device comes)."""
+    link = Link(t)
+    try:
+        if not link.online.wait(timeout):
+            counter = int(time.time()) if counter is None else counter
+            link.send(request(t, image, url, counter, allow_downgrade, "offer", release_url),
+                      "Offer", retain=True)
+            return Result(t.name, "timeout", None, "device offline: the offer waits on the broker")
+        counter = int(time.time()) if counter is None else counter
+        deadline = time.monotonic() + timeout
+        for attempt in range(2):
+            link.send(request(t, image, url, counter, allow_downgrade, "offer", release_url),
+                      "Offer", retain=True)
+            while True:
+                state = link.updates.get(timeout=max(0.0, deadline - time.monotonic())) \
+                    if time.monotonic() < deadline else None
+                if state is None:
+                    return Result(t.name, "timeout", None, "the device did not show the offer")
+                note = state.get("release_summary") or ""
+                if note.startswith("Offer refused"):
+                    break
+                if state.get("latest_version") == image.version:
+                    return Result(t.name, "offered", image.version, None)
+            replayed = _REPLAYED.search(note)
+            if replayed and attempt == 0:
+                counter = int(replayed.group(1)) + 1  # our clock is behind the device's counter
+                continue
+            return Result(t.name, "refused", None, note)
+    except queue.Empty:
+        return Result(t.name, "timeout", None, "the device did not show the offer")
+    finally:
+        link.close()
+
+
 # --- several devices ----------------------------------------------------------------
 
 def rollout(targets, image, url=None, serve_host=None, progress=None, **kw):
@@ -324,6 +377,8 @@ class ProgressBar:
 
 
 def describe(r, image):
+    if r.outcome == "offered":
+        return f"{r.name}: offered {r.version}"
     if r.outcome == "kept":
         return f"{r.name}: kept {r.version}"
     if r.outcome == "rolled back":
