@@ -201,7 +201,7 @@ def test_an_offered_update_installed_through_home_assistant(world, device):
         # The genuine offer, as `epx ota --offer` makes it: shown with its release notes.
         r = ota.offer(target, img, url, release_url="https://example.org/epx/2.0")
         assert r.outcome == "offered", r
-        s = ha.wait(lambda: ha.states()[entity]["attributes"]["latest_version"] == "ota_app-2.0"
+        s = ha.wait(lambda: attributes(ha, entity).get("latest_version") == "ota_app-2.0"
                     and ha.states()[entity], 60, "the offer")
         assert s["state"] == "on"
         assert (s["attributes"]["installed_version"], s["attributes"]["release_url"],
@@ -211,7 +211,7 @@ def test_an_offered_update_installed_through_home_assistant(world, device):
         # Install, pressed in Home Assistant: the device fetches the offered image, reboots,
         # keeps it, and the entity shows the new version installed.
         ha.service("update", "install", entity_id=entity)
-        s = ha.wait(lambda: ha.states()[entity]["attributes"]["installed_version"] == "ota_app-2.0"
+        s = ha.wait(lambda: attributes(ha, entity).get("installed_version") == "ota_app-2.0"
                     and ha.states()[entity], 120, "the new version installed")
         assert (s["state"], s["attributes"]["latest_version"], s["attributes"]["in_progress"]) == \
             ("off", "ota_app-2.0", False)
