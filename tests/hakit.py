@@ -26,6 +26,7 @@ http:
   server_host: 127.0.0.1
   server_port: {port}
 api:
+history:
 recorder:
   commit_interval: 1
 logger:

@@ -222,7 +222,7 @@ def test_an_offered_update_installed_through_home_assistant(world, device):
         # The progress as Home Assistant recorded it.
         def progress():
             status, h = ha.call("GET", f"/api/history/period/{urllib.parse.quote(since)}"
-                                f"?filter_entity_id={entity}")
+                                f"?filter_entity_id={entity}&significant_changes_only=0")
             assert status == 200, h
             return [x["attributes"].get("update_percentage") for x in (h[0] if h else [])
                     if x["attributes"].get("in_progress")]

@@ -170,8 +170,8 @@ def signed(text, verb):
     if not isinstance(req.get("allow_downgrade", False), bool):
         raise ValueError("allow_downgrade: not true or false")
     notes = req.get("release_url")
-    if notes is not None and not (isinstance(notes, str) and notes.split("://")[0] in (
-            "http", "https") and "://" in notes and all(c > " " for c in notes)):
+    if notes is not None and not (isinstance(notes, str) and notes.startswith(
+            ("http://", "https://")) and all(c > " " for c in notes)):
         raise ValueError("release_url: not an http(s) URL")
     key = diag.OTA_KEY.value
     if not key:

@@ -299,35 +299,38 @@ def offer(t, image, url, counter=None, release_url=None, allow_downgrade=False,
     offer stays on the broker for when the device comes)."""
     link = Link(t)
     try:
-        if not link.online.wait(timeout):
-            counter = int(time.time()) if counter is None else counter
-            link.send(request(t, image, url, counter, allow_downgrade, "offer", release_url),
-                      "Offer", retain=True)
-            return Result(t.name, "timeout", None, "device offline: the offer waits on the broker")
+        online = link.online.wait(timeout)
         counter = int(time.time()) if counter is None else counter
         deadline = time.monotonic() + timeout
         for attempt in range(2):
             link.send(request(t, image, url, counter, allow_downgrade, "offer", release_url),
                       "Offer", retain=True)
-            while True:
-                state = link.updates.get(timeout=max(0.0, deadline - time.monotonic())) \
-                    if time.monotonic() < deadline else None
-                if state is None:
-                    return Result(t.name, "timeout", None, "the device did not show the offer")
-                note = state.get("release_summary") or ""
-                if note.startswith("Offer refused"):
-                    break
-                if state.get("latest_version") == image.version:
-                    return Result(t.name, "offered", image.version, None)
+            if not online:
+                return Result(t.name, "timeout", None, "device offline: the offer waits on the broker")
+            note = _shown(link, image.version, deadline)
+            if note is None:
+                return Result(t.name, "offered", image.version, None)
             replayed = _REPLAYED.search(note)
-            if replayed and attempt == 0:
-                counter = int(replayed.group(1)) + 1  # our clock is behind the device's counter
-                continue
-            return Result(t.name, "refused", None, note)
-    except queue.Empty:
-        return Result(t.name, "timeout", None, "the device did not show the offer")
+            if not (replayed and attempt == 0):
+                return Result(t.name, "refused" if note else "timeout", None,
+                              note or "the device did not show the offer")
+            counter = int(replayed.group(1)) + 1  # our clock is behind the device's counter
     finally:
         link.close()
+
+
+def _shown(link, version, deadline):
+    # None once the update entity shows version offered, else its refusal ("" on timeout).
+    while True:
+        try:
+            state = link.updates.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return ""
+        note = state.get("release_summary") or ""
+        if note.startswith("Offer refused"):
+            return note
+        if state.get("latest_version") == version:
+            return None
 
 
 # --- several devices ----------------------------------------------------------------
