@@ -26,7 +26,6 @@ http:
   server_host: 127.0.0.1
   server_port: {port}
 api:
-history:
 recorder:
   commit_interval: 1
 logger:
@@ -157,19 +156,58 @@ class HomeAssistant:
         assert status == 200, r
         return r
 
+    def state_changes(self, entity_id):
+        """A StateChanges: every new state of entity_id from now on, as the websocket API's
+        state_changed events bring them (the recorder leaves some attributes out)."""
+        return StateChanges(self, entity_id)
+
+    def _ws_connect(self):
+        from websockets.sync.client import connect
+
+        c = connect(f"ws://127.0.0.1:{self.port}/api/websocket", open_timeout=30)
+        assert json.loads(c.recv(30))["type"] == "auth_required"
+        c.send(json.dumps({"type": "auth", "access_token": self.token}))
+        assert json.loads(c.recv(30))["type"] == "auth_ok"
+        return c
+
     def ws(self, command):
         """One command over the websocket API (where the recorder's statistics are): its
         result, AssertionError when Home Assistant answers with an error."""
-        from websockets.sync.client import connect
-
-        with connect(f"ws://127.0.0.1:{self.port}/api/websocket", open_timeout=30) as c:
-            assert json.loads(c.recv(30))["type"] == "auth_required"
-            c.send(json.dumps({"type": "auth", "access_token": self.token}))
-            assert json.loads(c.recv(30))["type"] == "auth_ok"
+        with self._ws_connect() as c:
             c.send(json.dumps(dict(command, id=1)))
             r = json.loads(c.recv(60))
         assert r["success"], r
         return r["result"]
+
+
+class StateChanges:
+    """A websocket subscription to state_changed events of one entity, read by a thread;
+    .states holds each new state (dicts as /api/states gives them). close() ends it."""
+
+    def __init__(self, ha, entity_id):
+        import threading
+
+        self.states = []
+        self._c = ha._ws_connect()
+        self._c.send(json.dumps({"id": 1, "type": "subscribe_events", "event_type": "state_changed"}))
+        r = json.loads(self._c.recv(30))
+        assert r.get("success"), r
+
+        def read():
+            try:
+                for text in self._c:
+                    data = json.loads(text).get("event", {}).get("data", {})
+                    if data.get("entity_id") == entity_id and data.get("new_state"):
+                        self.states.append(data["new_state"])
+            except Exception:  # closed
+                pass
+
+        self._thread = threading.Thread(target=read, daemon=True)
+        self._thread.start()
+
+    def close(self):
+        self._c.close()
+        self._thread.join(10)
 
 
 def python():
