@@ -164,7 +164,8 @@ class HomeAssistant:
     def _ws_connect(self):
         from websockets.sync.client import connect
 
-        c = connect(f"ws://127.0.0.1:{self.port}/api/websocket", open_timeout=30)
+        # entered here, closed by the caller (a subscription outlives this call)
+        c = connect(f"ws://127.0.0.1:{self.port}/api/websocket", open_timeout=30).__enter__()
         assert json.loads(c.recv(30))["type"] == "auth_required"
         c.send(json.dumps({"type": "auth", "access_token": self.token}))
         assert json.loads(c.recv(30))["type"] == "auth_ok"
