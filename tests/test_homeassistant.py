@@ -178,6 +178,7 @@ def test_an_offered_update_installed_through_home_assistant(world, device):
     from otakit import KEY, SCALE, config, image
 
     name, entity = "otaha", "update.otaha_update"
+    before = len(ha.mqtt_problems())  # the broken payload's, caught above
     dev = device(image("1.0"), config=config(broker, name, homeassistant=1, ota_healthy_s=5),
                  name=name)
     dev.call("clock.scale", factor=SCALE)
@@ -227,7 +228,7 @@ def test_an_offered_update_installed_through_home_assistant(world, device):
         w.publish(f"cmnd/{name}/Offer", "", retain=True, qos=1)
         w.close()
         server.close()
-    assert ha.mqtt_problems() == []
+    assert ha.mqtt_problems()[before:] == []
 
 
 def test_statistics_recorded(world):
