@@ -121,7 +121,7 @@ def _start_network():
     if confstore.trial:
         mqtt.sm.observe(_keep_candidate)
     mqtt.start(not safe_mode)
-    diag.install()
+    diag.install(lambda: safe_mode)
     _queue_reports(mqtt)
     health.start(_cause, lambda: safe_mode)
     update.start()

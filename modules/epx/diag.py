@@ -7,7 +7,7 @@
 from epx import config, crash, log, loop, ota, replay
 from epx.nvram import NVRAM
 
-OTA_KEY = config.key("ota_key", str, None)
+OTA_KEY = ota.OTA_KEY
 
 # Built in, answered by _builtin(); the signed ones change the device.
 _BUILTIN = ("reboot", "msg_reboot", "msg_exception", "msg_rm", "stats", "resetstats",
@@ -21,11 +21,12 @@ def command(name, fn, auth=False):
     _commands[name] = (fn, auth)
 
 
-def install():
+def install(safe_mode):
+    """Answer on cmnd/<n>/OTA; safe_mode() tells the update check the device is not healthy."""
     from epx import mqtt
 
     mqtt.sub("OTA", _on_command)
-    ota.start()
+    ota.start(safe_mode)
 
 
 def _on_command(text):

@@ -24,6 +24,7 @@ from epx import appimage, config, log, loop, otawrite, replay
 from epx.nvram import NVRAM
 from epx.version import PROFILE, VERSION
 
+OTA_KEY = config.key("ota_key", str, None)  # signs updates and dangerous diagnostics
 HEALTHY_S = config.key("ota_healthy_s", config.int_range(1, 3600), 60)
 VERIFY_S = config.key("ota_verify_s", config.int_range(60, 86400), 600)
 TIMEOUT_S = config.key("ota_timeout_s", config.int_range(1, 600), 20)
@@ -152,7 +153,7 @@ def message(name, req, verb="ota"):
 def signed(text, verb):
     """The JSON object of a request or an offer when it is well formed and its hmac is
     ota_key's; ValueError otherwise. Its counter is not taken here."""
-    from epx import diag, hmac, mqtt
+    from epx import hmac, mqtt
 
     if len(text) > _MAX_REQUEST:
         raise ValueError("request longer than %d bytes" % _MAX_REQUEST)
@@ -173,7 +174,7 @@ def signed(text, verb):
     if notes is not None and not (isinstance(notes, str) and notes.startswith(
             ("http://", "https://")) and all(c > " " for c in notes)):
         raise ValueError("release_url: not an http(s) URL")
-    key = diag.OTA_KEY.value
+    key = OTA_KEY.value
     if not key:
         raise ValueError("no ota_key configured")
     mac = hmac.digest(key.encode(), message(mqtt.NAME.value, req, verb).encode())
@@ -278,11 +279,15 @@ def _reboot_after(reason, state, **fields):
 # --- after the reboot ----------------------------------------------------------------
 
 
-def start():
+_safe_mode = None  # () -> bool, from the app: a device in safe mode is never healthy
+
+
+def start(safe_mode):
     """Called once MQTT starts: settle the outcome of an update from before this boot."""
-    global _check, _pending
+    global _check, _pending, _safe_mode
     if _check is not None:
         return
+    _safe_mode = safe_mode
     _pending = _nv.get_str("pending")
     if _pending is None:
         _check = loop.every(_CHECK_MS, _keep)  # marks the image valid once healthy
@@ -301,9 +306,9 @@ def verifying():
 
 def healthy():
     """Network up, broker connected and a config that loaded."""
-    from epx import app, mqtt, net
+    from epx import mqtt, net
 
-    return net.up() and mqtt.connected and not app.safe_mode
+    return net.up() and mqtt.connected and not _safe_mode()
 
 
 def _stable():
