@@ -21,6 +21,7 @@ from _common import simulator_heap  # noqa: E402
 from epx import build  # noqa: E402
 from epx.sim import appimage  # noqa: E402
 from epx.sim.device import Device  # noqa: E402
+from epx.sim.net import read_until_closed  # noqa: E402
 
 HEAPSIZE = 110000
 READS = 5
@@ -39,12 +40,7 @@ def free(dev):
 def page(addr):
     with socket.create_connection(addr, timeout=30) as s:
         s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                return data
-            data += chunk
+        return read_until_closed(s)
 
 
 def measure(tmp, profile):

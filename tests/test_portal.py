@@ -21,6 +21,7 @@ import socket
 import pytest
 
 from devconfig import config_text
+from epx.sim.net import read_until_closed
 
 AP_PASSWORD = "portal-pass-42"
 AP_IP = "192.168.4.1"  # ESP-IDF's soft AP address (esp_netif default for WIFI_AP)
@@ -45,16 +46,7 @@ def http(addr, raw, timeout=30):
     """Send raw bytes, read the answer until the device closes."""
     with socket.create_connection(addr, timeout=timeout) as s:
         s.sendall(raw)
-        return read_all(s)
-
-
-def read_all(s):
-    data = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            return data
-        data += chunk
+        return read_until_closed(s)
 
 
 def status(response):
@@ -390,7 +382,7 @@ def test_1000_malformed_requests_leave_the_device_serving(device):
                 dev.advance(4000)
                 s.sendall(b"X-Slow: 1\r\n")  # still within the request: no answer yet
                 dev.advance(7000)
-                response = read_all(s)
+                response = read_until_closed(s)
         else:
             shape, raw, half_close, expected = malformed(rng)
             with socket.create_connection(addr, timeout=30) as s:
@@ -401,7 +393,7 @@ def test_1000_malformed_requests_leave_the_device_serving(device):
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the device answered and closed before taking it all: fine
                 try:
-                    response = read_all(s)
+                    response = read_until_closed(s)
                 except ConnectionResetError:  # it closed with our bytes unread: the answer
                     response = b""  # came first; not a clear one, so it fails below
         assert clear_error(response, expected), (i, shape, response[:300])

@@ -152,6 +152,16 @@ class Broker:
         self.stop()
 
 
+def read_until_closed(s):
+    """Every byte a peer sends on socket s until it closes the connection."""
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def shut(s):
     """Shut both ways: wakes a thread blocked on `s`; a connection already gone is fine."""
     try:
