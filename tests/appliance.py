@@ -12,6 +12,14 @@ def sync(w, dev, name):
     w.wait_for(f"stat/{name}/Uptime", since=m, device=dev)
 
 
+def settled(w, dev, name, timeout=30):
+    """Wait until the device `name` has sent every value twice: at connect and 1.5 s after
+    its Home Assistant discovery (mqtt.py). A test's own publications count from here."""
+    topic = f"stat/{name}/Health"
+    w.wait_for(topic, lambda p: sum(t == topic for t, _, _ in w.messages) >= 2,
+               timeout=timeout, device=dev)
+
+
 class Appliance:
     wait_s = 30  # default bound of wait()
 

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from appliance import settled
 from epx.sim.worlds import wet
 
 NAME = "tank"
@@ -95,9 +96,7 @@ def h2o(device, broker, mqtt_watch):
         dev.start()
         tank = Tank(dev, watch)
         tank.wait("LWT", "Online", timeout=30)
-        # Settled: every value is sent at connect and again 1.5 s after the Home Assistant
-        # discovery (mqtt.py); a test's own publications count from here.
-        tank.wait("Health", lambda p: len(tank.seen("Health")) >= 2, timeout=30)
+        settled(watch, dev, NAME)
         return tank
 
     return make

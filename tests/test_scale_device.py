@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from appliance import Appliance
+from appliance import Appliance, settled
 from epx.errors import EpxError
 from epx.sim import provision
 from epx.sim.medium import Medium
@@ -102,6 +102,7 @@ def scale(device, broker, mqtt_watch, monkeypatch):
         s = Scale(manager, sensor, medium, watch)
         s.wait("LWT", "Online")
         manager.wait_console("scale: ESP-NOW on channel 6", timeout=30)
+        settled(watch, manager, NAME)
         if start_sensor:
             sensor.start()
         return s
@@ -148,9 +149,7 @@ def test_lost_frames_are_sent_again(scale):
 
 def test_replayed_and_forged_frames_are_refused(scale):
     s = scale()
-    for _ in range(2):
-        mark = s.watch.mark()
-        s.wait("Weight", "98.500", since=mark, timeout=60)
+    s.manager.wait_console(r"scale: #2 ", timeout=60)  # frame 1 is then older than the last
     frame = s.sensor_frames()[0]
     s.sensor.stop()
     s.sensor.medium = None
