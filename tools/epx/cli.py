@@ -174,6 +174,15 @@ def cmd_version(args):
     print(build.firmware_version(args.profile) if args.profile else build.describe())
 
 
+def signed_request_args(s):
+    """The options `epx cmd` and `epx config` share: the counter, the wait, broker login."""
+    s.add_argument("--counter", type=int, help="above the last accepted (default: Unix time in s)")
+    s.add_argument("--timeout", type=float, default=10, help="seconds to wait for the reply")
+    s.add_argument("--user", help="broker user name")
+    s.add_argument("--password", help="broker password")
+    s.add_argument("--cafile", help="the broker's CA certificate (PEM), for TLS")
+
+
 def parser():
     p = argparse.ArgumentParser(prog="epx", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -249,11 +258,7 @@ def parser():
     s.add_argument("--broker", required=True, metavar="HOST[:PORT]")
     s.add_argument("--name", required=True, help="the device's mqttname")
     s.add_argument("--key", help="the device's ota_key: signs the command (reboot, msg_rm, resetstats)")
-    s.add_argument("--counter", type=int, help="above the last accepted (default: Unix time in s)")
-    s.add_argument("--timeout", type=float, default=10, help="seconds to wait for the reply")
-    s.add_argument("--user", help="broker user name")
-    s.add_argument("--password", help="broker password")
-    s.add_argument("--cafile", help="the broker's CA certificate (PEM), for TLS")
+    signed_request_args(s)
     s.set_defaults(func=cmd_cmd)
 
     s = sub.add_parser("config", help="read or change a device's config.txt over MQTT (signed); "
@@ -263,11 +268,7 @@ def parser():
     s.add_argument("--broker", required=True, metavar="HOST[:PORT]")
     s.add_argument("--name", required=True, help="the device's mqttname")
     s.add_argument("--key", required=True, help="the device's ota_key: signs the request")
-    s.add_argument("--counter", type=int, help="above the last accepted (default: Unix time in s)")
-    s.add_argument("--timeout", type=float, default=10, help="seconds to wait for the reply")
-    s.add_argument("--user", help="broker user name")
-    s.add_argument("--password", help="broker password")
-    s.add_argument("--cafile", help="the broker's CA certificate (PEM), for TLS")
+    signed_request_args(s)
     s.set_defaults(func=cmd_config)
 
     s = sub.add_parser("profiles", help="list the profiles")
