@@ -161,3 +161,31 @@ def test_timing_is_checked():
         pass
     else:
         raise AssertionError("a negative latency was taken")
+
+
+def busy_us(masked):
+    # Device time over a stretch of host work (about 20 ms of CPU; more on a busy host).
+    import machine
+    state = machine.disable_irq() if masked else None
+    t0 = time.ticks_us()
+    n = 0
+    for i in range(60000):
+        n += i
+    t1 = time.ticks_us()
+    if masked:
+        machine.enable_irq(state)
+    return time.ticks_diff(t1, t0)
+
+
+def test_masked_interrupts_take_no_device_time():
+    # With interrupts masked the ESP32's CPU is not preempted: neither the host's pauses nor
+    # the cost of simulating a bit-banged line are device time (an HX711 powers down if
+    # SCK stays high 60 us). The same work unmasked is device time.
+    _simclock.scale(1)
+    eq(busy_us(True), 0)
+    if busy_us(False) <= 0:
+        raise AssertionError("unmasked work took no device time")
+    t0 = time.ticks_us()
+    settle(5)
+    if time.ticks_diff(time.ticks_us(), t0) < 5000:
+        raise AssertionError("the clock did not flow again after enable_irq")

@@ -48,15 +48,18 @@ _deferred = {}  # source -> handler: edges latched while interrupts are masked o
 
 
 def disable_irq():
+    # Masked, the CPU is not preempted: the host's pauses are not device time (simclock.c).
     global _masked
     _masked += 1
+    _simclock.hold(True)
     return _masked - 1
 
 
-def enable_irq(state=0):
+def enable_irq(state):
     global _masked
     _masked = state
     if not _masked:
+        _simclock.hold(False)
         _run_deferred()
 
 

@@ -41,6 +41,7 @@ typedef uint64_t sim_us_t;
 #define NET_GRACE_MS (200)        // real time a peer gets to answer before a walk step
 #define MAX_FD (1024)
 #define SELECT_POLL_MS (1)        // extmod/modselect.c's MICROPY_PY_SELECT_IOCTL_CALL_PERIOD_MS
+#define HOLD_MAX_US (300000)      // the ESP32's interrupt watchdog (CONFIG_ESP_INT_WDT_TIMEOUT_MS)
 
 static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t clock_cv;  // a wait began or ended, the watchdog bit
@@ -74,6 +75,10 @@ static bool wdt_bitten;
 static bool walking;  // a walk is on (a bite during it is the walker's to act on)
 static sim_us_t wdt_timeout_us;
 static sim_us_t wdt_fed_us;
+
+// Interrupts masked (machine.disable_irq): the device's CPU is not preempted, so the host's
+// pauses and the cost of simulating its GPIO writes are not device time. Since (real) when.
+static sim_us_t held_since_real_us;
 
 // The watchdog thread's last tick: much older means the process stood still (SIGSTOP).
 static sim_us_t last_tick_real_us;
@@ -164,7 +169,13 @@ static sim_us_t now_us_locked(void) {
         base_real_us += real - last_tick_real_us - TICK_US;
         last_tick_real_us = real;
     }
-    sim_us_t t = base_virt_us + (sim_us_t)((real - base_real_us) * clock_scale);
+    sim_us_t flowing = real - base_real_us;
+    if (held_since_real_us) {
+        // Stands still; a section masked longer than the interrupt watchdog allows flows again.
+        sim_us_t held = real - held_since_real_us;
+        flowing = held > HOLD_MAX_US ? held - HOLD_MAX_US : 0;
+    }
+    sim_us_t t = base_virt_us + (sim_us_t)(flowing * clock_scale);
     sim_us_t cap = cap_locked();
     if (t > cap) {
         t = cap;
@@ -743,6 +754,19 @@ static mp_obj_t simclock_now_us(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(simclock_now_us_obj, simclock_now_us);
 
+// _simclock.hold(flag): device time stands while the firmware has interrupts masked.
+static mp_obj_t simclock_hold(mp_obj_t flag_in) {
+    bool flag = mp_obj_is_true(flag_in);
+    pthread_mutex_lock(&clock_lock);
+    if (flag != (held_since_real_us != 0)) {
+        rebase_locked();
+        held_since_real_us = flag ? base_real_us : 0;
+    }
+    pthread_mutex_unlock(&clock_lock);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(simclock_hold_obj, simclock_hold);
+
 // _simclock.wake(): interrupt the main thread's poll() or sleep, as the ESP32's ISRs wake
 // the main task after scheduling a callback.
 static mp_obj_t simclock_wake(void) {
@@ -806,6 +830,7 @@ static const mp_rom_map_elem_t simclock_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_scale), MP_ROM_PTR(&simclock_scale_obj) },
     { MP_ROM_QSTR(MP_QSTR_now_us), MP_ROM_PTR(&simclock_now_us_obj) },
     { MP_ROM_QSTR(MP_QSTR_wake), MP_ROM_PTR(&simclock_wake_obj) },
+    { MP_ROM_QSTR(MP_QSTR_hold), MP_ROM_PTR(&simclock_hold_obj) },
     { MP_ROM_QSTR(MP_QSTR_wdt), MP_ROM_PTR(&simclock_wdt_obj) },
     { MP_ROM_QSTR(MP_QSTR_feed), MP_ROM_PTR(&simclock_feed_obj) },
     { MP_ROM_QSTR(MP_QSTR_wdt_wait), MP_ROM_PTR(&simclock_wdt_wait_obj) },
