@@ -6,7 +6,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 EPX := $(VENV)/bin/epx
 
-.PHONY: setup fetch unix esp32 esp32-check sim test test-fleet test-soak test-stock test-ha bench clean
+.PHONY: setup fetch unix esp32 esp32-check sim test test-loaded test-fleet test-soak test-stock test-ha bench clean
 
 setup:
 	bash ci/setup.sh
@@ -28,6 +28,10 @@ sim: fetch
 
 test:
 	bash ci/test.sh
+
+# `make test` three times in a row (RUNS=n) with a busy loop on every core beside it.
+test-loaded:
+	bash ci/loaded.sh
 
 # 100 simulated devices on one mosquitto: broker restarts and an OTA rollout (slow; not in
 # `make test`). -s shows the reconnection figures.

@@ -5,6 +5,7 @@ ESP-IDF rollback."""
 
 import hashlib
 import hmac
+import itertools
 import json
 import subprocess
 import sys
@@ -123,6 +124,11 @@ def test_rollback_from_an_image_that_fails_its_health_check(rig):
 
 # --- refused requests ---------------------------------------------------------------
 
+# Counters for requests made here: above the cases' fixed 99 and 100, below `epx ota`'s (Unix
+# time), and never smaller than the one before (a counter taken from a clock could wrap).
+COUNTERS = itertools.count(1000)
+
+
 def ask(r, data, url, version=None, sha256=None, key=KEY, counter=None, size=None,
         allow_downgrade=False):
     """Send one signed request as `epx ota` would (but for whatever image and claims the
@@ -132,7 +138,7 @@ def ask(r, data, url, version=None, sha256=None, key=KEY, counter=None, size=Non
                     sha256 or ota.image_sha256(data))
     t = r.target._replace(key=key)
     req = ota.request(t, img, url, 0)
-    req["counter"] = counter if counter is not None else time.monotonic_ns() // 1000 % 2**31
+    req["counter"] = counter if counter is not None else next(COUNTERS)
     if size is not None:
         req["size"] = size
     if allow_downgrade:
@@ -437,7 +443,7 @@ def test_downgrade_refused_unless_the_signed_request_allows_it(rig):
                           "ota_app-1.0 is older than the running ota_app-2.0: allow_downgrade to install it"}
         # the permission is signed: added to a request signed without it, the MAC fails
         t = r.target
-        req = ota.request(t, ota.load_image(old), url, time.monotonic_ns() // 1000 % 2**31)
+        req = ota.request(t, ota.load_image(old), url, next(COUNTERS))
         req["allow_downgrade"] = True
         link = ota.Link(t)
         try:
