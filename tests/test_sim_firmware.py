@@ -254,6 +254,28 @@ def test_nvs_raises_as_the_port(device):
     assert got["big"] == 0x7FFFFFFF and got["k15"] == 15
 
 
+def test_machine_freq_as_strict_as_the_port(device):
+    """machine.freq: the whole MHz of an int that fits a machine word (C division), one of
+    20, 40, 80, 160, 240 (ports/esp32/modmachine.c:mp_machine_set_freq), at most one
+    positional argument (extmod/modmachine.c); a refused value leaves the clock as it was."""
+    got = device("freq_strict").start().said("freq")["freq"]
+    refused = ["ValueError", "frequency must be 20MHz, 40MHz, 80Mhz, 160MHz or 240MHz"]
+    assert got["hz_80"] == [None, 80000000]
+    assert got["hz_240_and_change"] == [None, 240000000]
+    assert got["hz_100"] == refused + [240000000]
+    assert got["hz_just_under_80"] == refused + [240000000]
+    assert got["mhz_not_hz"] == refused + [240000000]
+    assert got["negative"] == refused + [240000000]
+    # mp_obj_get_int (py/obj.c): no float, nothing wider than the ESP32's 32-bit word
+    assert got["float"] == ["TypeError", "can't convert float to int", 240000000]
+    assert got["over_a_word"] == ["OverflowError", "overflow converting long int to machine word",
+                                  240000000]
+    # MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(machine_freq_obj, 0, 1, ...) (py/argcheck.c): the
+    # port says "function doesn't take keyword arguments", a Python function names the key
+    assert got["keyword"][0] == "TypeError" and got["keyword"][-1] == 240000000
+    assert got["two"] == ["TypeError", "function expected at most 1 arguments, got 2", 240000000]
+
+
 def test_blank_otadata_refuses_mark_valid(device):
     d = device("blank_otadata").start()
     assert d.said("blank")["blank"] == [1, "ESP_FAIL"]

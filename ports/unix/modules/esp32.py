@@ -92,15 +92,6 @@ def _str(obj):
     return obj
 
 
-def _int32(obj):
-    # mp_obj_get_int into an int32_t: an int (or bool) that fits a machine word
-    if not isinstance(obj, int):
-        raise TypeError("can't convert %s to int" % type(obj).__name__)
-    if not -0x80000000 <= obj <= 0x7FFFFFFF:
-        raise OverflowError("overflow converting long int to machine word")
-    return obj
-
-
 def _max_blob():
     # nvs::Storage::writeMultiPageBlob: min(pages - 1, 127) chunks of the nvs partition
     p = _find_first(1, 0x02, None)
@@ -138,7 +129,7 @@ class NVS:
 
     def set_i32(self, key, value):
         key = _str(key)
-        self._set(key, "i32", _int32(value))
+        self._set(key, "i32", _sim.get_int(value))
 
     def get_i32(self, key):
         return self._get(key, "i32")

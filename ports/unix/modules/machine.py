@@ -630,13 +630,19 @@ class UART(_io.IOBase):
 _freq = 160000000
 
 
-def freq(hz=None):
+def freq(*hz):
+    # extmod/modmachine.c:machine_freq (at most one positional argument, no keywords), then
+    # ports/esp32/modmachine.c:mp_machine_set_freq: the whole MHz, as C divides
     global _freq
-    if hz is None:
+    if len(hz) > 1:
+        raise TypeError("function expected at most 1 arguments, got %d" % len(hz))
+    if not hz:
         return _freq
-    if hz // 1000000 not in (20, 40, 80, 160, 240):
+    n = _sim.get_int(hz[0])
+    mhz = n // 1000000 if n >= 0 else -(-n // 1000000)
+    if mhz not in (20, 40, 80, 160, 240):
         raise ValueError("frequency must be 20MHz, 40MHz, 80Mhz, 160MHz or 240MHz")
-    _freq = hz // 1000000 * 1000000
+    _freq = mhz * 1000000
 
 
 def unique_id():

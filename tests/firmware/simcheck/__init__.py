@@ -397,6 +397,33 @@ def nvs_strict():
     say(errors=errors, big=nv.get_i32("big"), k15=nv.get_i32("k" * 16))
 
 
+def freq_strict():
+    # machine.freq as extmod/modmachine.c:machine_freq and ports/esp32/modmachine.c take it;
+    # each attempt with the clock it leaves
+    import machine
+
+    got = {}
+
+    def attempt(name, *args, **kw):
+        try:
+            machine.freq(*args, **kw)
+            got[name] = [None, machine.freq()]
+        except Exception as e:
+            got[name] = [type(e).__name__] + list(e.args) + [machine.freq()]
+
+    attempt("hz_80", 80000000)
+    attempt("hz_240_and_change", 240999999)
+    attempt("hz_100", 100000000)
+    attempt("hz_just_under_80", 79999999)
+    attempt("mhz_not_hz", 80)
+    attempt("float", 160e6)
+    attempt("negative", -80000000)
+    attempt("over_a_word", 0x80000000 * 100)
+    attempt("keyword", hz=80000000)
+    attempt("two", 80000000, 0)
+    say(freq=got)
+
+
 def hold():
     # Pad hold (machine_pin.c, gpio_hold_en): writes to a held pad do nothing until released
     import machine

@@ -100,3 +100,12 @@ def mac():
 
     h = hashlib.sha256(DIR.rsplit("/", 1)[-1].encode()).digest()
     return b"\x24\x0a\xc4" + h[:3]
+
+
+def get_int(obj):
+    """py/obj.c:mp_obj_get_int on a 32-bit port: an int (or bool) that fits a machine word."""
+    if not isinstance(obj, int):
+        raise TypeError("can't convert %s to int" % type(obj).__name__)
+    if not -0x80000000 <= obj <= 0x7FFFFFFF:
+        raise OverflowError("overflow converting long int to machine word")
+    return int(obj)
