@@ -177,5 +177,10 @@ def test_the_cpu_runs_at_the_configured_clock(device, broker):
     fast = make(device, broker, cpufreq=240)
     fast.wait_console(r"cpu: 240 MHz", boot=1)
     odd = make(device, broker, cpufreq=100)
-    odd.wait_console(r"config.txt:\d+: cpufreq: '100' is not one of 20, 40, 80, 160, 240", boot=1)
+    odd.wait_console(r"config.txt:\d+: cpufreq: '100' is not one of 80, 160, 240", boot=1)
     odd.wait_console(r"cpu: 80 MHz", boot=1)
+    # machine.freq takes 40, but the ESP32's WiFi stops below 80 MHz
+    # (micropython/micropython#18427): refused, the device stays reachable
+    slow = make(device, broker, cpufreq=40)
+    slow.wait_console(r"config.txt:\d+: cpufreq: '40' is not one of 80, 160, 240", boot=1)
+    slow.wait_console(r"cpu: 80 MHz", boot=1)

@@ -27,9 +27,10 @@ _CAUSES = {
     machine.SOFT_RESET: "soft reset",
 }
 
-# The CPU clock in MHz (machine.freq takes these): 80 as the original ran its appliances,
-# cooler and plenty for them.
-CPU_MHZ = config.key("cpufreq", config.one_of("20", "40", "80", "160", "240"), "80")
+# The CPU clock in MHz: 80 as the original ran its appliances, cooler and plenty for them
+# (bench/bench_cpufreq.py). machine.freq also takes 20 and 40, where the ESP32's WiFi and
+# ESP-NOW stop: a device set so would be out of reach.
+CPU_MHZ = config.key("cpufreq", config.one_of("80", "160", "240"), "80")
 
 safe_mode = False
 safe_reasons = []  # why, when safe_mode
