@@ -13,8 +13,10 @@ import ast
 import re
 from pathlib import Path
 
+from epx import source
+
 ROOT = Path(__file__).resolve().parents[1]
-MPY = ROOT / "deps" / "micropython-1.25.0"
+MPY = source.micropython_dir()  # $MICROPY_DIR, or the tree `epx fetch` unpacked
 PORT = MPY / "ports" / "esp32"
 BOARD = ROOT / "boards" / "EPX_ESP32"
 SIM = ROOT / "ports" / "unix" / "modules"
