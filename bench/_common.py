@@ -3,6 +3,7 @@ firmware that prints its figures as `name value` lines, and the heap the simulat
 Python modules take (C on an ESP32), to take off a device's heap figures."""
 
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,3 +77,15 @@ def simulator_heap(exe, loaded):
     names = sorted(n for n in simulator_modules() & set(loaded) if n != SIM_ENTRY)
     probe = f"NAMES = {names!r}\n" + SIM_IMPORTS
     return int(run_probe(exe, probe, {})["sim"]), names
+
+
+def heap_reads(dev, profile, field, reads=5):
+    """(the median of `reads` reads of a running device's heap `field` (mem_alloc or
+    mem_free, after gc.collect()) a device second apart, the simulator's share of its heap)."""
+    values = []
+    for _ in range(reads):
+        dev.advance(1000)
+        state = dev.call("state")
+        values.append(state[field])
+    exe, _ = build.build_unix(profile)
+    return int(statistics.median(values)), simulator_heap(exe, state["modules"])[0]

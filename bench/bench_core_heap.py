@@ -6,7 +6,6 @@ simulator's own Python modules take (C on an ESP32; measured on the same 32-bit 
 _common.simulator_heap); the difference is the core's, set against the ~110 KB a
 MicroPython ESP32 without PSRAM has free for its heap."""
 
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -15,27 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _common import image, simulator_heap  # noqa: E402
-from epx import build  # noqa: E402
+from _common import heap_reads, image  # noqa: E402
 from epx.sim import net  # noqa: E402
 from epx.sim.device import Device  # noqa: E402
 from brokerkit import MqttWatch  # noqa: E402
 
 ESP32_HEAP = 110 * 1024
 START_MS = 12000  # epx.app starts net and MQTT this long after boot
-READS = 5
-
-
-def heap_used(dev, profile):
-    """(median heap in use after gc.collect() over a few reads a device second apart, the
-    simulator's share of it)."""
-    used = []
-    for _ in range(READS):
-        dev.advance(1000)
-        state = dev.call("state")
-        used.append(state["mem_alloc"])
-    exe, _ = build.build_unix(profile)
-    return int(statistics.median(used)), simulator_heap(exe, state["modules"])[0]
 
 
 def bare(tmp, broker):
@@ -50,7 +35,7 @@ def bare(tmp, broker):
         watch.wait_for("stat/heap/LWT", lambda p: p == "Online", timeout=30, device=dev)
         watch.wait_for("stat/heap/Uptime", timeout=30, device=dev)
         watch.wait_for("stat/heap/Log", lambda p: p.startswith("boot "), timeout=30, device=dev)
-        return heap_used(dev, "bare")
+        return heap_reads(dev, "bare", "mem_alloc")
     finally:
         dev.stop()
         watch.close()
@@ -61,7 +46,7 @@ def baseline(tmp):
     try:
         dev.start()
         dev.wait_console("heapbase: idle")
-        return heap_used(dev, "heapbase")
+        return heap_reads(dev, "heapbase", "mem_alloc")
     finally:
         dev.stop()
 

@@ -6,7 +6,6 @@ Python modules take there (C on an ESP32, _common.simulator_heap), and so what a
 ESP32 would have free: at least the sum. The worlds (config, chip models) are the device
 tests'. The scale *sensor* is left out: it deep-sleeps between readings, never online."""
 
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -15,8 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _common import image, simulator_heap  # noqa: E402
-from epx import build  # noqa: E402
+from _common import heap_reads, image  # noqa: E402
 from epx.sim import net  # noqa: E402
 from brokerkit import MqttWatch  # noqa: E402
 from epx.sim.device import Device  # noqa: E402
@@ -31,7 +29,6 @@ import test_weather_device as weather  # noqa: E402
 from devconfig import config_text  # noqa: E402
 
 HEAPSIZE = 110000
-READS = 5
 SCALE = 10  # device seconds per real second until online
 OLED = {"bus": "i2c0", "model": "SSD1306", "addr": 0x3C, "name": "oled"}
 
@@ -75,13 +72,7 @@ def free_heap(tmp, broker, profile, world):
         dev.start()
         watch.wait_for(f"stat/{name}/LWT", lambda p: p == "Online", timeout=60, device=dev)
         dev.call("clock.scale", factor=1)
-        free = []
-        for _ in range(READS):
-            dev.advance(1000)
-            state = dev.call("state")
-            free.append(state["mem_free"])
-        exe, _ = build.build_unix(profile)
-        return int(statistics.median(free)), simulator_heap(exe, state["modules"])[0]
+        return heap_reads(dev, profile, "mem_free")
     finally:
         dev.stop()
         watch.close()
