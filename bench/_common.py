@@ -1,12 +1,15 @@
 """What the benches share: a module's plain-bytecode twin, a probe run inside a host
-firmware that prints its figures as `name value` lines, and the heap the simulator's own
-Python modules take (C on an ESP32), to take off a device's heap figures."""
+firmware that prints its figures as `name value` lines, the heap the simulator's own
+Python modules take (C on an ESP32), to take off a device's heap figures, and a running
+device's CPU time and its wait to be online."""
 
+import os
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from epx import build
@@ -89,3 +92,41 @@ def heap_reads(dev, profile, field, reads=5):
         values.append(state[field])
     exe, _ = build.build_unix(profile)
     return int(statistics.median(values)), simulator_heap(exe, state["modules"])[0]
+
+
+# --- running devices -----------------------------------------------------------------
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid):
+    """CPU time (user + system) of process `pid` so far, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def online(broker, names, timeout):
+    """Until every device's stat/<n>/LWT says Online."""
+    import paho.mqtt.client as mqtt
+
+    seen, done = set(), threading.Event()
+
+    def on_message(client, userdata, msg):
+        name = msg.topic.split("/")[1]
+        if msg.payload == b"Online" and name in names:
+            seen.add(name)
+            if seen >= names:
+                done.set()
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-online-{os.getpid()}")
+    c.on_connect = lambda client, *a: client.subscribe("stat/+/LWT", 1)
+    c.on_message = on_message
+    c.connect(broker.host, broker.port)
+    c.loop_start()
+    try:
+        if not done.wait(timeout):
+            sys.exit(f"not online within {timeout} s: {sorted(names - seen)[:10]}")
+    finally:
+        c.loop_stop()
+        c.disconnect()

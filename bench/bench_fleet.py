@@ -11,55 +11,22 @@ device's CPU share and its memory over one device's RSS.
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
+from _common import cpu_s, online  # noqa: E402
 from epx.sim import net  # noqa: E402
 from epx.sim.fleet import PROFILES, Fleet  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def cpu_s(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
 
 
 def rss_bytes(pid):
     with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * PAGE
-
-
-def online(broker, names, timeout):
-    """Until every device's stat/<n>/LWT says Online."""
-    import paho.mqtt.client as mqtt
-
-    seen, done = set(), threading.Event()
-
-    def on_message(client, userdata, msg):
-        name = msg.topic.split("/")[1]
-        if msg.payload == b"Online" and name in names:
-            seen.add(name)
-            if seen >= names:
-                done.set()
-
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-fleet-{os.getpid()}")
-    c.on_connect = lambda client, *a: client.subscribe("stat/+/LWT", 1)
-    c.on_message = on_message
-    c.connect(broker.host, broker.port)
-    c.loop_start()
-    try:
-        if not done.wait(timeout):
-            sys.exit(f"not online within {timeout} s: {sorted(names - seen)[:10]}")
-    finally:
-        c.loop_stop()
-        c.disconnect()
 
 
 def main():
