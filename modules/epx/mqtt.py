@@ -367,8 +367,11 @@ def _on_message(t, msg, retained, dup):
         return log.warn("mqtt: undecodable message ignored")
     if t == "homeassistant/status":
         if text == "online" and HOMEASSISTANT.value:
+            # Home Assistant announces itself once subscribed to every state topic it knows
+            # of: every state right after the configs (the sender sends those first).
             global _discovery
             _discovery = True
+            refresh()
             _wake.set()
         return
     name = t[len(_cmnd):] if t.startswith(_cmnd) else None
@@ -439,8 +442,9 @@ async def _send_discovery():
                     doc[k] = doc["state_topic"] if v is True and k.endswith("_topic") else v
             await _put("homeassistant/%s/%s/%s/config" % (component, name, uid),
                        json.dumps(doc), True, 1)
-    # Home Assistant subscribes to a state topic once it has taken the config: states sent
-    # with the configs may go unseen (none are retained), so every state again a moment later.
+    # Home Assistant subscribes to a new entity's state topic once it has taken the config:
+    # states sent with the configs may go unseen (none are retained), so every state again a
+    # moment later.
     loop.later(_STATES_AFTER_DISCOVERY_MS, refresh)
 
 
