@@ -37,9 +37,11 @@ from epx.sim.device import Device  # noqa: E402
 from epx.sim.fleet import PROFILES, Fleet  # noqa: E402
 
 # Pystone 1.2 on an ESP32 at 240 MHz (machine.freq(240000000)), MicroPython v1.12: 1602
-# pystones/s (github.com/micropython/micropython/issues/6565). Releases since then run the
-# VM from IRAM and build it with -O2 (micropython/micropython#7850), so a v1.25 ESP32 is
-# no slower: the busy shares below stay upper bounds.
+# pystones/s (github.com/micropython/micropython/issues/6565); the newest published ESP32
+# (not -S3) figure found. Later releases run the VM from IRAM (the pinned tree's
+# ports/esp32/mpconfigport.h: MICROPY_WRAP_MP_EXECUTE_BYTECODE), which with the rest of
+# micropython/micropython#7850 about doubled most perf_bench scores: a v1.25 ESP32 is
+# likely faster, and the busy shares below stay upper bounds.
 ESP32_PYSTONES = {240: 1602}
 ESP32_PYSTONES[80] = ESP32_PYSTONES[240] / 3  # the slowest 80 MHz can be: clock-bound
 PASSES = 50000
