@@ -97,6 +97,7 @@ def compiled_core(build_dir):
     return "CC ../../py/vm.c" in (build_dir / "make.log").read_text()
 
 
+@pytest.mark.timeout(1200)  # a full compile of the core: minutes on a busy host
 def test_a_core_built_otherwise_starts_over(firmware, tmp_path, monkeypatch):
     manifest = tmp_path / "coreprobe.py"
     manifest.write_text("# nothing beyond the platform\n")

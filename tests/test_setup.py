@@ -16,6 +16,7 @@ def run(argv, cwd, env, timeout=600):
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.timeout(1200)  # a venv installed from the package index: minutes on a busy host
 def test_setup_makes_the_venv_from_the_distribution_python(tmp_path):
     if not SYSTEM_PYTHON.exists():
         pytest.skip("no distribution python3")
@@ -52,6 +53,7 @@ def test_make_targets_run_the_venv_tools(tmp_path):
         assert not any(line.startswith(("epx ", "python3 ")) for line in lines), lines
 
 
+@pytest.mark.timeout(1200)  # a venv installed from the package index: minutes on a busy host
 def test_setup_installs_python3_venv_where_ensurepip_is_missing(tmp_path):
     """Debian and Ubuntu ship venv's ensurepip apart (python3-venv): the set-up asks apt for it
     and, where that does not help, stops with a clear error and no half-made venv."""
