@@ -14,6 +14,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -446,6 +447,67 @@ def test_clock_advance_shows_in_ticks_ms(device):
     while d.said("t")["t"] - t0 < 3_600_000:  # said() fails after TIMEOUT
         pass
     assert d.request("clock.now") >= 3_600_000_000
+
+
+# A peer in a process of its own that answers one line "ask" after `delay` seconds: asleep
+# (time.sleep), on an event loop's timer (asyncio), or computing.
+SLOW_PEER = r"""
+import asyncio, socket, sys, time
+kind, delay = sys.argv[1], float(sys.argv[2])
+if kind == "timer":
+    async def serve(reader, writer):
+        await reader.readline()
+        asyncio.get_running_loop().call_later(delay, writer.write, b"answer\n")
+        await reader.read()
+    async def main():
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await server.serve_forever()
+    asyncio.run(main())
+listener = socket.create_server(("127.0.0.1", 0))
+print(listener.getsockname()[1], flush=True)
+conn, _ = listener.accept()
+f = conn.makefile("rb")
+f.readline()
+if kind == "sleep":
+    time.sleep(delay)
+else:
+    end = time.monotonic() + delay
+    while time.monotonic() < end:
+        pass
+conn.sendall(b"answer\n")
+f.read()
+"""
+
+
+def ask_in_a_walk(device, kind, delay):
+    """What the device heard, in how many device ms, from a slow peer it asks in a walk."""
+    peer = subprocess.Popen([sys.executable, "-c", SLOW_PEER, kind, str(delay)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(peer.stdout.readline())
+        d = device("answer", world={"wifi": {"ssid": "epx", "password": "secret"}},
+                   env={"SIMCHECK_PORT": str(port)}).start()
+        d.said("connected")
+        d.request("clock.advance", ms=3_600_000 + 10_000)
+        return d.said("answered")
+    finally:
+        peer.kill()
+        peer.wait()
+
+
+@pytest.mark.parametrize("kind", ["sleep", "timer", "busy"])
+def test_a_walk_waits_for_a_peer_that_answers_in_its_grace(device, kind):
+    # Each peer has read the question and is not quiet (asleep with a near timer, or
+    # runnable): the walk holds device time until its answer, 50 ms of real time later.
+    said = ask_in_a_walk(device, kind, 0.05)
+    assert said["answered"] == "answer\n" and said["ms"] < 5000, said
+
+
+def test_a_walk_moves_on_from_an_answer_later_than_its_grace(device):
+    # The same check on an answer 2 s late, past the 200 ms grace: the wait runs out.
+    said = ask_in_a_walk(device, "sleep", 2.0)
+    assert said["answered"] is None and said["ms"] >= 5000, said
 
 
 def test_control_answers_while_main_is_busy(device):

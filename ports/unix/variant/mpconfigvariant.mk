@@ -16,7 +16,7 @@ MICROPY_PY_THREAD = 0
 CFLAGS += -DMICROPY_PY_THREAD=1 -DMICROPY_PY_THREAD_GIL=1
 LDFLAGS += -lpthread
 
-SRC_C += $(VARIANT_DIR)/simclock.c
+SRC_C += $(VARIANT_DIR)/simclock.c $(VARIANT_DIR)/simpeer.c
 LDFLAGS += -Wl,--wrap=poll,--wrap=write,--wrap=send,--wrap=sendto,--wrap=read,--wrap=recv,--wrap=recvfrom
 # Scheduled pin IRQs with a device's latency and pauses (gc.collect, TLS handshake).
 SRC_C += $(VARIANT_DIR)/simirq.c

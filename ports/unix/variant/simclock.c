@@ -39,6 +39,7 @@ typedef uint64_t sim_us_t;
 #define BUSY_CPU_US (500000)      // main computed this long without waiting: stuck (CPU time)
 #define BLOCKED_US (500000)       // main slept this long (real) in a system call of its own: stuck
 #define NET_GRACE_MS (200)        // real time a peer gets to answer before a walk step
+#define PEER_LOOK_MS (2)          // during it, how often (real) the peer is looked at
 #define MAX_FD (1024)
 #define SELECT_POLL_MS (1)        // extmod/modselect.c's MICROPY_PY_SELECT_IOCTL_CALL_PERIOD_MS
 #define HOLD_MAX_US (300000)      // the ESP32's interrupt watchdog (CONFIG_ESP_INT_WDT_TIMEOUT_MS)
@@ -68,6 +69,7 @@ static struct {
 
 // Sockets written and not read since: their peer may be about to answer.
 static volatile unsigned char written[MAX_FD];
+static bool net_grace_fixed;  // EPX_SIM_NET_GRACE=fixed: the whole grace every time (a bench)
 
 // The task watchdog.
 static bool wdt_armed;
@@ -103,6 +105,8 @@ __attribute__((constructor)) static void simclock_init(void) {
     const char *start = getenv("EPX_SIM_TICKS_START");
     base_virt_us = start ? strtoull(start, NULL, 0) * 1000ULL : 0;
     last_us = base_virt_us;
+    const char *grace = getenv("EPX_SIM_NET_GRACE");
+    net_grace_fixed = grace && !strcmp(grace, "fixed");
     main_thread = pthread_self();
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -411,6 +415,10 @@ void epx_sim_delay_ms(unsigned long ms) {
     }
 }
 
+// simpeer.c: whether a socket's peer on this host has nothing to say.
+void epx_sim_peer_sent(int fd, const struct sockaddr *to, socklen_t len);
+bool epx_sim_peer_quiet(int fd);
+
 ssize_t __real_write(int fd, const void *buf, size_t n);
 ssize_t __real_send(int fd, const void *buf, size_t n, int flags);
 ssize_t __real_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len);
@@ -460,6 +468,7 @@ ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags) {
 ssize_t __wrap_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len) {
     if (fd >= 0 && fd < MAX_FD) {
         written[fd] = 1;
+        epx_sim_peer_sent(fd, to, len);
     }
     return __real_sendto(fd, buf, n, flags, to, len);
 }
@@ -472,9 +481,24 @@ static bool settled_locked(void) {
            && !wdt_overdue_locked(now);
 }
 
+
+// Every peer polled is known to have nothing to say (simpeer.c): the grace may end early.
+static bool peers_quiet(const struct pollfd *fds, nfds_t n) {
+    if (net_grace_fixed) {
+        return false;
+    }
+    for (nfds_t i = 0; i < n; i++) {
+        if (!epx_sim_peer_quiet(fds[i].fd)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 // The main thread waits to read sockets it wrote to and has not read from since: give
 // their peer (a real process) up to NET_GRACE_MS of real time per walk step to answer
-// before device time moves on; true if an answer came (main runs with it first).
+// before device time moves on, less once every peer is seen to have nothing to say; true
+// if an answer came (main runs with it first).
 static bool net_grace_locked(sim_us_t *until_real) {
     struct pollfd fds[MAX_MAIN_FDS];
     nfds_t n = 0;
@@ -495,11 +519,18 @@ static bool net_grace_locked(sim_us_t *until_real) {
         *until_real = real + NET_GRACE_MS * 1000ULL;
     }
     int r = 0;
-    if (real < *until_real) {
-        pthread_mutex_unlock(&clock_lock);
-        r = __real_poll(fds, n, (int)((*until_real - real + 999) / 1000));
-        pthread_mutex_lock(&clock_lock);
+    pthread_mutex_unlock(&clock_lock);
+    while (real < *until_real) {
+        bool quiet = peers_quiet(fds, n);
+        // Quiet: one look at what arrived before it was seen so; else a slice of the grace.
+        int ms = quiet ? 0 : (int)((*until_real - real + 999) / 1000);
+        r = __real_poll(fds, n, ms < PEER_LOOK_MS ? ms : PEER_LOOK_MS);
+        if (r > 0 || quiet) {
+            break;
+        }
+        real = monotonic_us();
     }
+    pthread_mutex_lock(&clock_lock);
     if (r > 0) {
         return true;
     }

@@ -232,6 +232,32 @@ def net():
         time.sleep_ms(10)
 
 
+def answer():
+    # One question an hour into device time (the host walks there), its answer awaited 5 s
+    # of device time: how long (device ms) it took, or None if the wait ran out.
+    import network
+    import select
+    import socket
+
+    wlan = network.WLAN(network.STA_IF)
+    wlan.active(True)
+    wlan.connect("epx", "secret")
+    while not wlan.isconnected():
+        time.sleep_ms(10)
+    s = socket.socket()
+    s.connect(socket.getaddrinfo("127.0.0.1", int(uos.getenv("SIMCHECK_PORT")))[0][-1])
+    say(connected=1)
+    time.sleep_ms(3_600_000)
+    p = select.poll()
+    p.register(s, select.POLLIN)
+    t = time.ticks_ms()
+    s.write(b"ask\n")
+    got = p.poll(5000)
+    say(answered=s.readline().decode() if got else None, ms=time.ticks_diff(time.ticks_ms(), t))
+    while True:
+        time.sleep_ms(1000)
+
+
 def espnow():
     import network
     import espnow as en
