@@ -282,16 +282,23 @@ void epx_sim_peer_sent(int fd, const struct sockaddr *to, socklen_t len) {
 
 // Nothing on this host is bound where a datagram socket sent: no answer can come.
 static bool nobody_there(int fd) {
-    struct sockaddr_storage me, to = peer_of[fd].to;
+    struct sockaddr_storage me, to;
     socklen_t ml = sizeof(me), tl = sizeof(to);
-    if (to.ss_family != AF_INET && to.ss_family != AF_INET6
-        && getpeername(fd, (struct sockaddr *)&to, &tl)) {
+    if (getpeername(fd, (struct sockaddr *)&to, &tl)) {
+        to = peer_of[fd].to;  // not connected: where it last sent
+    }
+    if ((to.ss_family != AF_INET && to.ss_family != AF_INET6) || !loopback(&to)
+        || getsockname(fd, (struct sockaddr *)&me, &ml) || me.ss_family != to.ss_family) {
         return false;
     }
+    // Bound to any address, it sends from the loopback address it sends to.
+    if (me.ss_family == AF_INET && !((struct sockaddr_in *)&me)->sin_addr.s_addr) {
+        ((struct sockaddr_in *)&me)->sin_addr = ((struct sockaddr_in *)&to)->sin_addr;
+    } else if (me.ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&me)->sin6_addr)) {
+        ((struct sockaddr_in6 *)&me)->sin6_addr = ((struct sockaddr_in6 *)&to)->sin6_addr;
+    }
     int len;
-    return (to.ss_family == AF_INET || to.ss_family == AF_INET6) && loopback(&to)
-           && !getsockname(fd, (struct sockaddr *)&me, &ml) && me.ss_family == to.ss_family
-           && !diag(IPPROTO_UDP, &me, &to, &len);
+    return !diag(IPPROTO_UDP, &me, &to, &len);
 }
 
 // The caller polls `fd` afterwards: an answer that arrived meanwhile is its to read.
