@@ -15,8 +15,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from _common import bytecode_twin, image, run_probe  # noqa: E402
+from devconfig import colons  # noqa: E402
 from epx import build  # noqa: E402
 from epx.sim import net, provision  # noqa: E402
 from epx.sim.device import Device  # noqa: E402
@@ -59,10 +61,6 @@ base = min(loop() for _ in range(9))
 for name, fn in (("viper", viper.shift_in), ("bytecode", bytecode.shift_in)):
     print(name, (min(once(fn) for _ in range(9)) - base) * 1000 // READS)
 """
-
-
-def colons(mac):
-    return ":".join(mac[i:i + 2] for i in range(0, 12, 2))
 
 
 def round_trip():

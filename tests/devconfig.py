@@ -12,3 +12,8 @@ def config_text(broker, name, **keys):
             "mqttport": broker.port, "mqttname": name, **keys}
     keys.setdefault("ntpserver", NO_NTP)
     return "".join(f"{k} {v}\n" for k, v in keys.items() if v is not None)
+
+
+def colons(mac):
+    """A MAC as config.txt writes it: 240ac4654321 -> 24:0a:c4:65:43:21."""
+    return ":".join(mac[i:i + 2] for i in range(0, 12, 2))

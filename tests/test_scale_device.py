@@ -13,6 +13,7 @@ import time
 import pytest
 
 from appliance import Appliance, settled
+from devconfig import colons
 from epx.errors import EpxError
 from epx.sim import provision
 from epx.sim.medium import Medium
@@ -45,10 +46,6 @@ retries {retries}
 battery_pin 35
 battery_ratio 2
 """
-
-
-def colons(mac):
-    return ":".join(mac[i:i + 2] for i in range(0, 12, 2))
 
 
 class Scale(Appliance):

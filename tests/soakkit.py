@@ -1,0 +1,18 @@
+"""The devices of the full-cadence soak (tests/test_soak.py, bench/bench_walk.py): each
+profile's config.txt keys beside the network's; its chip models and pins are the demo
+world of `epx sim` (epx.sim.worlds)."""
+
+NAME = "soak"
+
+# Topics published every device-minute beside Uptime.
+PROFILES = {
+    "netcheck": {},
+    "energy": {"every_minute": ("V", "A", "W", "PowerFactor")},
+    "h2o": {"keys": {"unit": "L", "capacity": 1000, "levelsensors": "20,40,60,80,100"}},
+    "weather": {},
+    "switch": {"keys": {"driver": "Direct4"}},
+    "relay": {},
+    "scale_manager": {"keys": {"channel": 6, "pmk": "00112233445566778899aabbccddeeff",
+                               "sensor": "24:0a:c4:65:43:21",
+                               "sensor_lmk": "0f1e2d3c4b5a69788796a5b4c3d2e1f0"}},
+}
