@@ -4,7 +4,6 @@ middle, faults and recovery, the opt-in read-only ticker."""
 
 import json
 import socket
-import time
 
 import pytest
 
@@ -40,21 +39,19 @@ class Meter(Appliance):
         self.dev.call("clock.scale", factor=SCALE)
 
     def run(self, seconds, step=5):
-        """Device time forward by `seconds` in jumps of `step` s; after each, wait for the
-        meter's next exchange (the loop has caught up: the watchdog is fed). The broker's
-        real-time round trips cannot keep pace with the jumps: MQTT may drop meanwhile (the
-        config does not reboot for it) and reconnects once the clock runs normally again;
-        Wh messages wait in order, values are sent again."""
+        """Device time forward by exactly `seconds`, walked `step` s at a time with the clock
+        all but stopped in between: the host's own pace (a busy host) meters nothing extra.
+        Each walk runs the loop's meter exchanges (one a second)."""
+        self.dev.call("clock.scale", factor=1e-6)
         try:
             for _ in range(int(seconds // step)):
                 before = self.call("stats")["requests"]
                 self.dev.advance(step * 1000)
-                deadline = time.monotonic() + 20
-                while self.call("stats")["requests"] == before:
-                    assert time.monotonic() < deadline, "the firmware stopped talking to the meter"
-                    time.sleep(0.002)
+                assert self.call("stats")["requests"] > before, "the firmware stopped talking to the meter"
         except EpxError as e:
             raise AssertionError("%s\n%s" % (e, self.dev.output()[-3000:]))
+        finally:
+            self.dev.call("clock.scale", factor=SCALE)
 
 
 @pytest.fixture
