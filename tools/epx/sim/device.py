@@ -61,6 +61,9 @@ class SimTimeout(AssertionError):
     """A wait on a simulated device ran out; the message ends with its last console lines."""
 
 
+LOST = {"ok": False, "error": "connection lost (device reset?)", "lost": True}
+
+
 class DeviceReset(EpxError):
     """The firmware reset (or lost power) before it answered a request."""
 
@@ -359,8 +362,7 @@ class Device:
                     self._conn = None
                 for k, v in self._pending.items():
                     if v is None and self._pending_conn.get(k) is conn:
-                        self._pending[k] = {"ok": False, "error": "connection lost (device reset?)",
-                                            "lost": True}
+                        self._pending[k] = LOST
                 self._cv.notify_all()
             conn.close()
 
@@ -414,20 +416,23 @@ class Device:
     def call(self, op, timeout=TIMEOUT, **args):
         """A control-channel request; its result, or EpxError with the firmware's error."""
         self.wait_connected(timeout)
-        conn = self._conn
         with self._cv:
+            conn = self._conn
             self._next_id += 1
             ident = self._next_id
-            self._pending[ident] = None
+            # A firmware gone since (a reset) answers nothing: its reader marks the request lost.
+            self._pending[ident] = None if conn is not None else LOST
             self._pending_conn[ident] = conn
         try:
-            self._write(conn, dict(args, op=op, id=ident))
+            try:
+                if conn is not None:
+                    self._write(conn, dict(args, op=op, id=ident))
+            except OSError:
+                pass  # gone while it was written to: the reader marks it lost
             with self._cv:
                 if not self._cv.wait_for(lambda: self._pending[ident] is not None, timeout):
                     raise self._timeout(f"{op}: no answer within {timeout} s")
                 answer = self._pending[ident]
-        except (OSError, AttributeError) as e:
-            raise EpxError(f"{op}: control channel: {e}")
         finally:
             with self._cv:
                 self._pending.pop(ident, None)
