@@ -147,6 +147,9 @@ def test_lost_frames_are_sent_again(scale):
 def test_replayed_and_forged_frames_are_refused(scale):
     s = scale()
     s.manager.wait_console(r"scale: #2 ", timeout=60)  # frame 1 is then older than the last
+    weight = f"stat/{NAME}/Weight"  # and the reading of frame 2 is at the broker (every one is)
+    s.watch.wait_for(weight, lambda p: sum(t == weight for t, _, _ in s.watch.messages) >= 2,
+                     timeout=30, device=s.manager)
     frame = s.sensor_frames()[0]
     s.sensor.stop()
     s.sensor.medium = None
