@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -85,6 +86,7 @@ class Device:
         self.pins = {}  # output pin -> level, from pin events
         self.world = {"pins": {}, "models": [], "wifi": {}, "clock_scale": 1.0}
         self.ended = None  # why the run ended (None while it runs)
+        self._serving = 0  # control connections being read
         self.t_us = 0  # last device clock seen
         self._cv = threading.Condition()
         self._wlock = threading.Lock()
@@ -265,6 +267,7 @@ class Device:
                 self._clear_rtc()
                 continue
             if code in (0, EXIT_REPL):
+                self._drain_control()  # what the boot said before it ended (its hello) counts
                 self._end(f"firmware exited with {code} (main.py returned or an uncaught "
                           "exception: the device sits at the REPL)")
                 return
@@ -306,6 +309,20 @@ class Device:
         with open(os.path.join(self.folder, "boot.log"), "a") as f:
             f.write(json.dumps(record) + "\n")
 
+    def _drain_control(self, timeout=10):
+        """Wait (bounded) until every control connection has been accepted and read to its
+        end: an ended firmware's last lines come before the run is declared over."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                pending, _, _ = select.select([self._server], [], [], 0)
+            except (OSError, ValueError):  # stopped meanwhile
+                return
+            with self._cv:
+                if not pending and not self._serving:
+                    return
+                self._cv.wait(0.01)
+
     def _end(self, why):
         with self._cv:
             if self.ended is None:
@@ -334,7 +351,9 @@ class Device:
                 conn, _ = self._server.accept()
             except OSError:
                 return
-            old, self._conn = self._conn, conn
+            with self._cv:
+                old, self._conn = self._conn, conn
+                self._serving += 1
             if old is not None:
                 old.close()
             self._spawn(self._serve, conn)
@@ -363,6 +382,7 @@ class Device:
                 for k, v in self._pending.items():
                     if v is None and self._pending_conn.get(k) is conn:
                         self._pending[k] = LOST
+                self._serving -= 1
                 self._cv.notify_all()
             conn.close()
 
