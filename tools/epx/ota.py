@@ -210,7 +210,7 @@ class Link:
         except OSError as e:
             raise EpxError(f"{t.name}: broker {t.broker}:{t.port}: {e}")
         self.client.loop_start()
-        if not self._ready.wait(10):
+        if not self._ready.wait(ACCEPT_TIMEOUT):  # a busy broker or host: not a dead one
             self.close()
             raise EpxError(f"{t.name}: no subscription on broker {t.broker}:{t.port}")
 
