@@ -193,26 +193,33 @@ def test_full_cadence_soak(device, broker, mqtt_watch, profile):
         check_heap(heap, per_hour=SAMPLES)
 
 
-@pytest.mark.timeout(600 + 3 * WALK_S)
+BROKEN_HOURS = 3
+
+
+def broken_walk(device, broker, mqtt_watch, boot):
+    """netcheck with a broken boot.py walked BROKEN_HOURS device-hours, as soak() returns."""
+    return soak(device, broker, mqtt_watch, "netcheck", BROKEN_HOURS, files={"boot.py": boot},
+                per_hour=SAMPLES)
+
+
+@pytest.mark.timeout(600 + BROKEN_HOURS * WALK_S)
 def test_a_firmware_that_leaks_16_bytes_a_publish_fails_the_soak(device, broker, mqtt_watch):
     # Three device-hours: about 8 publications a minute, 7.7 KB an hour kept; nothing else
     # is wrong with it.
-    heap, w, first, dev = soak(device, broker, mqtt_watch, "netcheck", 3,
-                               files={"boot.py": LEAKY_BOOT}, per_hour=SAMPLES)
+    heap, w, first, dev = broken_walk(device, broker, mqtt_watch, LEAKY_BOOT)
     check_no_reset(dev)
-    check_publications(w, first, "netcheck", 3)
+    check_publications(w, first, "netcheck", BROKEN_HOURS)
     with pytest.raises(AssertionError, match="heap grows"):
         check_heap(heap, per_hour=SAMPLES)
 
 
-@pytest.mark.timeout(600 + 3 * WALK_S)
+@pytest.mark.timeout(600 + BROKEN_HOURS * WALK_S)
 def test_a_firmware_that_drops_a_publication_fails_the_soak(device, broker, mqtt_watch):
     # Three device-hours: six Uptime minutes never sent, and no reset.
-    heap, w, first, dev = soak(device, broker, mqtt_watch, "netcheck", 3,
-                               files={"boot.py": DROPPING_BOOT}, per_hour=SAMPLES)
+    heap, w, first, dev = broken_walk(device, broker, mqtt_watch, DROPPING_BOOT)
     check_no_reset(dev)
     with pytest.raises(AssertionError, match="Uptime missed"):
-        check_publications(w, first, "netcheck", 3)
+        check_publications(w, first, "netcheck", BROKEN_HOURS)
 
 
 @pytest.mark.timeout(600 + 2 * WALK_S)
