@@ -33,9 +33,13 @@ class Rig:
         self.w = mqtt_watch(broker)
         self.text = config_text(broker, NAME, password=WIFI, ota_key=KEY, **keys)
         kw = {"env": env} if env is not None else {}
-        self.dev = device("cfault", files={"config.txt": self.text}, max_boots=max_boots, **kw)
+        self.dev = device("cfault", files={"config.txt": self.text}, max_boots=max_boots,
+                          start=False, **kw)
+        # The access point is in the world a boot gets at hello: a boot that crashes at once
+        # (a boot loop) finds it too.
+        self.dev.world["wifi"].update(world or {"password": WIFI})
+        self.dev.start()
         self.dev.wait_boot(1)
-        self.dev.call("wifi.set", **(world or {"password": WIFI}))
         self.counter = diag.counter_now() + 1000  # above what `epx config` signs with
 
     def online(self, boot, since=0):
