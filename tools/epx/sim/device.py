@@ -254,29 +254,37 @@ class Device:
                 self._cv.notify_all()
             self._read_console(self._proc, n)
             code = self._proc.wait()
-            record["exit"] = code
-            self._log_boot(record)
-            with self._cv:
-                power_cut = self._power_cut
-            if self._stopping:
-                return
+            if code in (0, EXIT_REPL):
+                self._drain_control()  # what the boot said before it ended (its hello) counts
             sleep_ms = self._take_deepsleep()
+            # The exit, a power cut and the end of the run are decided together: a test that
+            # saw the exit and cuts the power either restarts an ended run or is the next boot.
+            with self._cv:
+                record["exit"] = code
+                power_cut = self._power_cut
+                if self._stopping or power_cut:
+                    why = None
+                elif code in (0, EXIT_REPL):
+                    why = (f"firmware exited with {code} (main.py returned or an uncaught "
+                           "exception: the device sits at the REPL)")
+                elif code == EXIT_DEEPSLEEP and sleep_ms is None:
+                    why = "deep sleep without a wake-up source (power_cycle() wakes it)"
+                else:
+                    why = None
+                if why and self.ended is None:
+                    self.ended = why
+                self._log_boot(record)
+                self._cv.notify_all()
+            if self._stopping or why:
+                return
             ticks_ms = self.t_us // 1000
             if power_cut:
                 cause, wake = PWRON_RESET, 0
                 self._clear_rtc()
                 continue
-            if code in (0, EXIT_REPL):
-                self._drain_control()  # what the boot said before it ended (its hello) counts
-                self._end(f"firmware exited with {code} (main.py returned or an uncaught "
-                          "exception: the device sits at the REPL)")
-                return
             cause = RESET_OF_EXIT.get(code, HARD_RESET)  # anything else is a panic
             wake = TIMER_WAKE if code == EXIT_DEEPSLEEP else 0
             if code == EXIT_DEEPSLEEP:
-                if sleep_ms is None:
-                    self._end("deep sleep without a wake-up source (power_cycle() wakes it)")
-                    return
                 ticks_ms += sleep_ms
 
     def _extract(self, boot):
@@ -565,8 +573,7 @@ class Device:
                           timeout, f"end of boot {n}")
 
     def wait_ended(self, timeout=TIMEOUT):
-        """Why the run ended (at the REPL, asleep for good, stopped), once it has: the boot
-        record gets its exit code a moment before the bootloader decides the run is over."""
+        """Why the run ended (at the REPL, asleep for good, stopped), once it has."""
         return self._wait(lambda: self.ended, timeout, "end of the run")
 
     def console_mark(self):
