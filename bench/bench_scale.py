@@ -24,8 +24,8 @@ from epx.sim import net, provision  # noqa: E402
 from epx.sim.device import Device  # noqa: E402
 from epx.sim.medium import Medium  # noqa: E402
 
-PMK = "00112233445566778899aabbccddeeff"
-LMK = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+import test_scale_device as scale  # noqa: E402
+
 CYCLES = 5
 
 PROBE = r"""
@@ -71,18 +71,19 @@ def round_trip():
         manager = Device.create(Path(tmp, "manager"), image("scale_manager"), medium=medium)
         sensor = Device.create(Path(tmp, "sensor"), image("scale"), medium=medium,
                                max_boots=CYCLES + 2)
-        medium.channels[manager.mac] = 6
-        provision.into_device(manager.folder, {"config.txt": (
-            f"ssid sim\npassword secret\nchannel 6\nmqttbroker 127.0.0.1\n"
-            f"mqttport {broker.port}\nmqttname scale\npmk {PMK}\n"
-            f"sensor {colons(sensor.mac)}\nsensor_lmk {LMK}\n")})
-        provision.into_device(sensor.folder, {"config.txt": (
-            f"channel 6\npmk {PMK}\nmanager {colons(manager.mac)}\nmanager_lmk {LMK}\n"
-            f"sleep 1\n")})
+        medium.channels[manager.mac] = scale.CHANNEL
+        provision.into_device(manager.folder, {"config.txt": scale.MANAGER_CONFIG.format(
+            channel=scale.CHANNEL, port=broker.port, pmk=scale.PMK, sensor=colons(sensor.mac),
+            lmk=scale.LMK)})
+        provision.into_device(sensor.folder, {"config.txt": scale.SENSOR_CONFIG.format(
+            channel=scale.CHANNEL, pmk=scale.PMK, manager=colons(manager.mac), lmk=scale.LMK,
+            sleep=1, retries=3)})
         manager.world["clock_scale"] = 10
         sensor.world["models"].append({"bus": "pins", "model": "HX711", "name": "cell",
                                        "args": {"dout": 32, "sck": 33, "value": 12345,
                                                 "powerdown_us": 5000}})
+        sensor.world["models"].append({"bus": "pins", "model": "Voltage", "name": "battery",
+                                       "args": {"pin": 35, "uv": 1_900_000}})
         try:
             manager.start()
             manager.wait_console("scale: ESP-NOW on channel", timeout=60)
