@@ -79,11 +79,7 @@ def round_trip():
             channel=scale.CHANNEL, pmk=scale.PMK, manager=colons(manager.mac), lmk=scale.LMK,
             sleep=1, retries=3)})
         manager.world["clock_scale"] = 10
-        sensor.world["models"].append({"bus": "pins", "model": "HX711", "name": "cell",
-                                       "args": {"dout": 32, "sck": 33, "value": 12345,
-                                                "powerdown_us": 5000}})
-        sensor.world["models"].append({"bus": "pins", "model": "Voltage", "name": "battery",
-                                       "args": {"pin": 35, "uv": 1_900_000}})
+        sensor.world["models"] += scale.sensor_models(12345)
         try:
             manager.start()
             manager.wait_console("scale: ESP-NOW on channel", timeout=60)

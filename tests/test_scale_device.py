@@ -71,6 +71,16 @@ class Scale(Appliance):
             return [f for f in self.medium.frames if f[0] == self.sensor.mac]
 
 
+def sensor_models(raw):
+    """The sensor's chips: a load cell reading `raw` and its battery (SENSOR_CONFIG's pins)."""
+    return [
+        {"bus": "pins", "model": "HX711", "name": "cell",
+         "args": {"dout": 32, "sck": 33, "value": raw, "powerdown_us": 5000}},
+        {"bus": "pins", "model": "Voltage", "name": "battery",
+         "args": {"pin": 35, "uv": 1_900_000}},  # a 3.8 V cell through a 1:2 divider
+    ]
+
+
 @pytest.fixture
 def scale(device, broker, mqtt_watch, monkeypatch):
     # "scale_manager-<git describe>-dirty" overflows esp_app_desc_t's 31-character version.
@@ -88,12 +98,7 @@ def scale(device, broker, mqtt_watch, monkeypatch):
             channel=channel, pmk=PMK, manager=colons(manager.mac), lmk=lmk, sleep=sleep,
             retries=retries)})
         manager.world["clock_scale"] = 10
-        sensor.world["models"] += [
-            {"bus": "pins", "model": "HX711", "name": "cell",
-             "args": {"dout": 32, "sck": 33, "value": raw, "powerdown_us": 5000}},
-            {"bus": "pins", "model": "Voltage", "name": "battery",
-             "args": {"pin": 35, "uv": 1_900_000}},  # a 3.8 V cell through a 1:2 divider
-        ]
+        sensor.world["models"] += sensor_models(raw)
         watch = mqtt_watch(broker, (f"stat/{NAME}/#", f"homeassistant/+/{NAME}/#"))
         manager.start()
         s = Scale(manager, sensor, medium, watch)

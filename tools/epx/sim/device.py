@@ -271,8 +271,8 @@ class Device:
                     why = "deep sleep without a wake-up source (power_cycle() wakes it)"
                 else:
                     why = None
-                if why and self.ended is None:
-                    self.ended = why
+                if why:
+                    self._end(why)
                 self._log_boot(record)
                 self._cv.notify_all()
             if self._stopping or why:
