@@ -4,6 +4,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from esptool.bin_image import ELFSection, ESP32FirmwareImage
@@ -100,20 +101,88 @@ def test_merged_image_round_trip(tmp_path):
     assert b"pump house" in data[nvs.offset:nvs.offset + nvs.size]
 
 
+# A config.txt the bare profile's firmware takes: its required keys, valid values.
+GOOD = ("ssid home-net\npassword correct horse\nmqttbroker 192.168.1.2\nmqttport 1883\n"
+        "mqttname kitchen\nwatchdog 1\n")
+
+
+def epx(*argv):
+    return subprocess.run([sys.executable, "-m", "epx", *map(str, argv)], capture_output=True,
+                          text=True, timeout=600)
+
+
 def test_cli_provision_real_device_files(tmp_path):
     config = tmp_path / "config.txt"
-    config.write_text(CONFIG)
-    out = subprocess.run([sys.executable, "-m", "epx", "provision", "--config", str(config),
-                          "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    config.write_text(GOOD)
+    out = epx("provision", "bare", "--config", config, "--out", tmp_path / "out")
     assert out.returncode == 0, out.stderr
     assert "write-flash 0x3e0000" in out.stdout
     image = (tmp_path / "out" / "vfs.bin").read_bytes()
-    assert provision.lfs_files(image)["config.txt"] == CONFIG.encode() + ap_password_line(out.stdout)
+    assert provision.lfs_files(image)["config.txt"] == GOOD.encode() + ap_password_line(out.stdout)
+
+
+# (what is wrong, the file's text, the lines epx provision must print for it), each refused
+# by the firmware's own parsers; the first two lines are the bare profile's.
+BAD = {
+    "typo'd key": (GOOD.replace("watchdog 1", "watchdgo 1"),
+                   ["my-config.txt:6: watchdgo: unknown key (did you mean watchdog?)"]),
+    "missing required key": (GOOD.replace("mqttname kitchen\n", ""),
+                             ["my-config.txt: mqttname: missing (required)"]),
+    "port out of range": (GOOD.replace("mqttport 1883", "mqttport 99999"),
+                          ["my-config.txt:4: mqttport: 99999 is out of range 1..65535"]),
+    "all three": ("ssid home-net\nmqtname kitchen\nmqttbroker 192.168.1.2\nmqttport 99999\n",
+                  ["my-config.txt:2: mqtname: unknown key (did you mean mqttname?)",
+                   "my-config.txt:4: mqttport: 99999 is out of range 1..65535",
+                   "my-config.txt: mqttname: missing (required)"]),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_cli_provision_refuses_what_the_firmware_refuses(tmp_path, case, monkeypatch):
+    """Checked by the bare profile's host firmware (epx.config's parsers and the keys its
+    modules declare): each error on a line of its own with its line number (a missing key
+    has none: the file is named), exit 1, no traceback, and nothing written: no image
+    folder, and a simulated device's flash as it was."""
+    text, lines = BAD[case]
+    monkeypatch.chdir(tmp_path)
+    Path("my-config.txt").write_text(text)
+    out = epx("provision", "bare", "--config", "my-config.txt", "--out", "out")
+    assert out.returncode == 1 and out.stdout == "", out
+    assert out.stderr.splitlines() == [
+        "epx: my-config.txt: refused by the bare firmware's parsers, nothing written:"] + [
+        "  " + line for line in lines]
+    assert not Path("out").exists()
+    Path("dev").mkdir()
+    Flash.create(Path("dev", "flash.bin"))
+    before = Path("dev", "flash.bin").read_bytes()
+    out = epx("provision", "bare", "--config", "my-config.txt", "--device", "dev")
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out
+    assert Path("dev", "flash.bin").read_bytes() == before
+    assert sorted(p.name for p in Path("dev").iterdir()) == ["flash.bin"]
+
+
+def test_cli_provision_checks_the_profile_own_keys(tmp_path):
+    """A profile's keys are its firmware's: h2o needs its tank's, bare knows none of them."""
+    config = tmp_path / "c.txt"
+    config.write_text(GOOD + "unit L\ncapacity 1500\nlevelsensors 20,40,60\nflowpulserate 7.5\n")
+    assert epx("provision", "h2o", "--config", config, "--out", tmp_path / "h2o").returncode == 0
+    out = epx("provision", "bare", "--config", config, "--out", tmp_path / "bare")
+    assert out.returncode == 1 and f"{config}:7: unit: unknown key" in out.stderr, out.stderr
+    config.write_text(GOOD + "unit L\ncapacity lots\nlevelsensors 20,40,60\nflowpulserate 7.5\n")
+    out = epx("provision", "h2o", "--config", config, "--out", tmp_path / "h2o-2")
+    assert out.returncode == 1 and f"{config}:8: capacity: " in out.stderr, out.stderr
+
+
+def test_cli_provision_config_needs_the_profile(tmp_path):
+    config = tmp_path / "config.txt"
+    config.write_text(GOOD)
+    out = epx("provision", "--config", config, "--out", tmp_path / "out")
+    assert out.returncode == 1 and "name the profile" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_provision_bad_config_path(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "epx", "provision", "--config", str(tmp_path / "nope"),
-                          "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    out = epx("provision", "bare", "--config", tmp_path / "nope", "--out", tmp_path / "out")
     assert out.returncode == 1 and "nope" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -121,15 +190,13 @@ def test_cli_provision_simulated_device(tmp_path):
     (tmp_path / "dev").mkdir()
     Flash.create(tmp_path / "dev" / "flash.bin")
     config, csv = tmp_path / "config.txt", tmp_path / "nvs.csv"
-    config.write_text(CONFIG)
+    config.write_text(GOOD)
     csv.write_text(NVS_CSV)
-    out = subprocess.run([sys.executable, "-m", "epx", "provision", "--config", str(config),
-                          "--nvs", str(csv), "--device", str(tmp_path / "dev")],
-                         capture_output=True, text=True)
+    out = epx("provision", "bare", "--config", config, "--nvs", csv, "--device", tmp_path / "dev")
     assert out.returncode == 0, out.stderr
     flash = Flash(tmp_path / "dev" / "flash.bin")
     assert provision.lfs_files(flash.read("vfs")) == {
-        "config.txt": CONFIG.encode() + ap_password_line(out.stdout)}
+        "config.txt": GOOD.encode() + ap_password_line(out.stdout)}
     assert json.loads((tmp_path / "dev" / "nvs.json").read_text())["epx"]["name"] == ["str", "pump house"]
 
 
@@ -160,9 +227,8 @@ def test_cli_provision_unconfigured_device_gets_a_fresh_ap_password(tmp_path):
 
 def test_cli_provision_keeps_a_given_ap_password(tmp_path):
     config = tmp_path / "config.txt"
-    config.write_text(CONFIG + "appassword my-own-secret\n")
-    out = subprocess.run([sys.executable, "-m", "epx", "provision", "--config", str(config),
-                          "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    config.write_text(GOOD + "appassword my-own-secret\n")
+    out = epx("provision", "bare", "--config", config, "--out", tmp_path / "out")
     assert out.returncode == 0 and "appassword" not in out.stdout, out
     image = (tmp_path / "out" / "vfs.bin").read_bytes()
     assert provision.lfs_files(image)["config.txt"] == config.read_bytes()

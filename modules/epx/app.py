@@ -62,10 +62,8 @@ def _boot(setup, grace_ms, network, safe_setup):
         resets = 0
     if resets >= _BOOT_LOOP_RESETS:
         _safe("boot loop: %d resets within %d s of boot" % (resets, _BOOT_LOOP_WINDOW_MS // 1000))
-    elif isinstance(setup, str):
-        setup = __import__(setup, None, None, ("setup",)).setup
-    if network:
-        from epx import ap, diag, net, mqtt  # they declare their config keys
+        setup = None  # not even imported: safe_setup runs instead
+    setup = declare(setup, network)
     config.load(confstore.begin(), unknown_ok=safe_mode)
     for w in config.warnings:
         log.warn(w)
@@ -91,6 +89,17 @@ def _boot(setup, grace_ms, network, safe_setup):
         setup = safe_setup
     if setup is not None:
         setup()
+
+
+def declare(setup, network=True):
+    """Import what declares the config keys: the profile's setup module (setup is its
+    name) and, with a network, epx's network modules. The setup function. `epx provision`
+    calls it (through main.py) to check a config.txt with this firmware's keys."""
+    if isinstance(setup, str):
+        setup = __import__(setup, None, None, ("setup",)).setup
+    if network:
+        from epx import ap, diag, net, mqtt  # noqa: F401
+    return setup
 
 
 def _safe(reason):

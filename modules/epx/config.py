@@ -66,13 +66,15 @@ def load(path=FILE, unknown_ok=False):
     safe_mode = bool(errors)
 
 
-def check(text, path=FILE):
+def check(text, path=FILE, unknown=None):
     """The errors load() would report for a config.txt holding text (bytes or str), in the
-    same words; the running values stay as they are."""
+    same words; the running values stay as they are. unknown: a list for the unknown keys'
+    warnings (without it they are not reported)."""
     import io
 
     errs = []
-    _parse(io.BytesIO(text.encode() if isinstance(text, str) else text), path, {}, errs, [], True)
+    _parse(io.BytesIO(text.encode() if isinstance(text, str) else text), path, {}, errs,
+           [] if unknown is None else unknown, unknown is None)
     return errs
 
 

@@ -47,7 +47,13 @@ def provision_files(args):
             raise EpxError(f"--file {item}: expected NAME=PATH")
         files[name] = read(path)
     if args.config:
+        if not args.profile:
+            raise EpxError("--config: name the profile whose firmware reads it "
+                           "(epx provision h2o --config my-config.txt --out provision/)")
+        from . import confcheck
+
         files["config.txt"] = read(args.config)
+        confcheck.check(args.profile, args.board, files["config.txt"], args.config)
     files["config.txt"] = with_ap_password(files.get("config.txt", b""))
     return files
 
@@ -212,8 +218,9 @@ def parser():
 
     s = sub.add_parser("provision", help="config.txt (littlefs) and NVS for a real or simulated device")
     s.add_argument("profile", nargs="?", help="the firmware to install (new simulated device, --merged)")
-    s.add_argument("--config", help="the config.txt to install (without: an unconfigured "
-                   "device that opens its setup portal); an appassword is added if it has none")
+    s.add_argument("--config", help="the config.txt to install, checked first by the profile's "
+                   "firmware (without: an unconfigured device that opens its setup portal); an "
+                   "appassword is added if it has none")
     s.add_argument("--file", action="append", metavar="NAME=PATH", help="another file for the filesystem")
     s.add_argument("--nvs", metavar="CSV", help="initial NVS values (esp-idf-nvs-partition-gen CSV)")
     s.add_argument("--board", default=build.DEFAULT_BOARD)

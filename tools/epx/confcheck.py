@@ -1,0 +1,78 @@
+"""A config.txt checked by the firmware that will read it: the profile's host firmware (the
+unix build of the same frozen modules) runs its main.py with app.run caught, so the keys are
+declared as at boot (app.declare), and epx.config parses the file with its own parsers."""
+
+import difflib
+import json
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+from . import build
+from .errors import EpxError
+
+# Run with -c in a folder holding the file as config.txt; NAME names it in the messages.
+ENTRY = """\
+import sys
+sys.path[:] = ['.frozen']
+import json
+from epx import app, config
+
+def run(setup=None, watchdog_grace_ms=0, network=True, safe_setup=None):
+    app.declare(setup, network)
+    unknown = []
+    with open('config.txt', 'rb') as f:
+        errors = config.check(f.read(), NAME, unknown)
+    print(json.dumps({'errors': errors, 'unknown': unknown, 'keys': list(config._keys)}))
+    raise SystemExit
+
+app.run = run
+import main
+"""
+_UNKNOWN = re.compile(r"^(.*:\d+: (\S+): unknown key)")
+_LINE = re.compile(r"^.*?:(\d+): ")
+
+
+def parse(exe, text, name):
+    """(errors, unknown-key warnings, declared keys) of config.txt `text` (bytes) as the
+    firmware `exe` reads it, `name` naming the file in the messages."""
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "config.txt").write_bytes(text)
+        code = "NAME = %r\n" % name + ENTRY
+        out = subprocess.run([str(exe), "-c", code], cwd=tmp, capture_output=True, text=True,
+                             timeout=120)
+    try:
+        got = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise EpxError(f"{exe}: the firmware did not check the config "
+                       f"(exit {out.returncode}): {(out.stdout + out.stderr).strip()[-300:]}")
+    return got["errors"], got["unknown"], got["keys"]
+
+
+def problems(exe, text, name):
+    """The firmware's errors, and each unknown key (a typo: the device would ignore it) with
+    the declared key it most resembles; in line order, keys missing at the end."""
+    errors, unknown, keys = parse(exe, text, name)
+    for warning in unknown:
+        m = _UNKNOWN.match(warning)
+        if not m:
+            errors.append(warning)
+            continue
+        near = difflib.get_close_matches(m.group(2), keys, 1)
+        errors.append(m.group(1) + (f" (did you mean {near[0]}?)" if near else ""))
+
+    def line(e):
+        m = _LINE.match(e)
+        return int(m.group(1)) if m else 1 << 30
+
+    return sorted(errors, key=line)
+
+
+def check(profile, board, text, name):
+    """EpxError listing every problem of config.txt `text` for the profile's firmware."""
+    exe, _ = build.build_unix(profile, board)
+    found = problems(exe, text, name)
+    if found:
+        raise EpxError(f"{name}: refused by the {profile} firmware's parsers, nothing written:\n  "
+                       + "\n  ".join(found))
