@@ -161,3 +161,29 @@ def test_wired_lan_from_board_pins(tmp_path, device, broker, mqtt_watch):
 def test_wired_on_a_board_without_lan_says_so(device, broker):
     dev = boot(device, broker, ssid="(wired)", wait=False)
     dev.wait_console(r"net: ssid \(wired\): board EPX_ESP32 has no wired LAN")
+
+
+def test_a_channel_outside_the_country_is_a_config_error_not_a_crash_loop(
+        device, broker, mqtt_watch):
+    # ESP-IDF's default country ("01") has channels 1-11: the port refuses 12 with a
+    # RuntimeError. The config check names the line; safe mode stays up on the broker.
+    w = mqtt_watch(broker)
+    dev = device("netcheck", files={"config.txt": config(broker, channel=12)})
+    dev.wait_console(r"config.txt:\d+: channel: channel 12 is not allowed in country 01 \(1-11")
+    dev.advance(START_MS)
+    w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("safe mode: config.txt broken"),
+               device=dev)
+    w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", device=dev)
+    assert len(dev.boots) == 1
+
+
+def test_a_channel_the_radio_refuses_is_only_a_scan_hint(device, broker, mqtt_watch):
+    # A German access point on channel 13, and the device told so: the v1.25 port cannot
+    # hand the country to ESP-IDF (still "01" until the AP's beacon names Germany), so the
+    # hint is refused; the scan finds the AP all the same.
+    w = mqtt_watch(broker)
+    dev = boot(device, broker, world={"channel": 13, "country": "DE"}, country="DE", channel=13)
+    dev.wait_console(r"net: the radio refused channel 13 \(Wifi Unknown Error 0x0102\)")
+    w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", device=dev)
+    assert len(dev.boots) == 1
+    assert "not allowed" not in dev.output()

@@ -267,3 +267,13 @@ def test_broken_config_sleeps_in_safe_mode(device, monkeypatch):
     assert second["ticks_start_ms"] - first["ticks_start_ms"] >= 120000
     sensor.wait_console("safe mode: asleep for 2 min", boot=2)  # still broken: asleep again
     assert "ESP-NOW" not in sensor.output() and "scale: #" not in sensor.output()
+
+
+def test_a_channel_outside_the_country_is_refused_at_config(scale):
+    # ESP-NOW with no access point keeps ESP-IDF's country ("01": channels 1-11): a sensor
+    # configured for 12 would never reach its manager. The config check says so; safe
+    # mode sleeps its period instead of trying.
+    s = scale(channel=12)
+    s.sensor.wait_console(r"config.txt:1: channel: channel 12 is not allowed in country 01")
+    s.sensor.wait_console(r"safe mode: asleep for 1 min")
+    assert s.sensor_frames() == []

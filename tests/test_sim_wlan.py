@@ -239,7 +239,7 @@ print(json.dumps(seen))
     assert out[0].startswith("ESP_") and len(out[0]) == 10 and out[1:3] == [0, 4]
     assert out[3] == ["192.168.4.1", "255.255.255.0", "192.168.4.1", "0.0.0.0"]
     assert out[4:7] == ["OSError AP required", "OSError AP required", "OSError STA required"]
-    assert out[7] == "OSError ESP_ERR_INVALID_ARG"
+    assert out[7] == "RuntimeError Wifi Unknown Error 0x0102"
     assert out[8] == "OSError no access point"
     assert out[9:12] == ["dev-ap", False, []]
     assert out[12] == "OSError wrong password"
@@ -248,3 +248,45 @@ print(json.dumps(seen))
     assert out[17] == "OSError STA must be active"
     assert out[18] == ["epx-sim"]
     assert out[19:] == [False, []]
+
+
+def test_channels_as_esp_idf_country_allows(fw, tmp_path):
+    """ESP-IDF's country is "01" (world safe mode: channels 1-11) and the v1.25 port never
+    changes it: network.country() only stores a code (extmod/modnetwork.c, "XX" at first).
+    config(channel=) on the station calls esp_wifi_set_channel, which refuses 12-14 with
+    ESP_ERR_INVALID_ARG, raised by network_common.c:esp_exceptions_helper's default case
+    as a RuntimeError; before active(True), ESP_ERR_WIFI_NOT_STARTED. Associated with an
+    access point whose beacon names Germany, the AP's country applies
+    (WIFI_COUNTRY_POLICY_AUTO): 12 and 13 are taken; a soft AP on 12 is refused as
+    esp_wifi_set_config refuses it."""
+    out = run(fw, tmp_path, """
+def err(f):
+    try:
+        f()
+        return "ok"
+    except Exception as e:
+        return "%s %s" % (type(e).__name__, e)
+seen = [network.country()]
+seen.append(err(lambda: network.country("DEU")))
+network.country("DE")
+seen.append(network.country())
+seen += [err(lambda: w.config(channel=c)) for c in (1, 11, 12, 13, 14, 0)]
+w.active(False)
+seen.append(err(lambda: w.config(channel=6)))
+w.active(True)
+ap = network.WLAN(network.AP_IF)
+seen.append(err(lambda: ap.config(channel=12)))
+world({"channel": 13, "country": "DE"})
+w.connect("epx-sim")
+adv(100)
+seen += [w.isconnected(), w.config("channel")]
+seen += [err(lambda: w.config(channel=c)) for c in (12, 14)]
+print(json.dumps(seen))
+""")
+    invalid = "RuntimeError Wifi Unknown Error 0x0102"
+    assert out[:3] == ["XX", "ValueError ", "DE"]
+    assert out[3:9] == ["ok", "ok", invalid, invalid, invalid, invalid]
+    assert out[9] == "OSError Wifi Not Started"
+    assert out[10] == invalid
+    assert out[11:13] == [True, 13]
+    assert out[13:] == ["ok", invalid]

@@ -14,6 +14,7 @@ _BOM = b"\xef\xbb\xbf"
 _MAX_NAME = const(32)
 _REQUIRED = object()
 _keys = {}
+_rules = []
 errors = []
 warnings = []
 safe_mode = False
@@ -40,6 +41,13 @@ def key(name, parse=str, default=_REQUIRED):
         raise RuntimeError("config key %s declared after %s was read" % (name, FILE))
     k = _keys[name] = Key(_PARSERS.get(parse, parse), default)
     return k
+
+
+def rule(check):
+    """A check across keys, made after every line is read: check(value) returns None or
+    (name, message), an error on the line of key `name`; value(name, default) is a key's
+    parsed value (default when the file leaves it out or it is bad)."""
+    _rules.append(check)
 
 
 def declared(name):
@@ -85,6 +93,11 @@ def _parse(f, path, values, errs, warns, unknown_ok):
     seen = {}  # name -> its line
     try:
         _read(f, path, seen, values, errs, warns, unknown_ok)
+        for check in _rules:
+            bad = check(values.get)
+            if bad is not None:
+                errs.append("%s:%d: %s: %s" % (path, seen.get(bad[0], 0), bad[0], bad[1]))
+                values.pop(bad[0], None)  # it keeps its default, as a bad line does
     except Exception as e:  # whatever the file holds, the device boots (safe mode)
         errs.append("%s: %s: %s" % (path, type(e).__name__, e))
     _missing(path, seen, errs)

@@ -25,6 +25,7 @@ package("epx", files=[
     "portal.py",
     "otawrite.py",
     "pulse.py",
+    "radio.py",
     "replay.py",
     "sntp.py",
     "update.py",

@@ -6,14 +6,14 @@
 # device reboots after REBOOT_S without a link.
 import network
 
-from epx import config, crash, log, loop
+from epx import config, crash, log, loop, radio
 
 WIRED = "(wired)"
 
 
 SSID = config.key("ssid", config.ssid)
 PASSWORD = config.key("password", config.wifi_password, None)
-CHANNEL = config.key("channel", config.int_range(1, 13), None)
+CHANNEL = radio.channel_key("channel", None)
 REBOOT_S = config.key("netreboot", config.int_range(60, 86400), 600)
 
 _POLL_MS = const(500)
@@ -69,10 +69,15 @@ def start(reboot=True):
 
 
 def _wifi():
+    radio.set_country()
     w = network.WLAN(network.STA_IF)
     w.active(True)
     if CHANNEL.value is not None:
-        w.config(channel=CHANNEL.value)
+        try:
+            w.config(channel=CHANNEL.value)
+        except radio.ERRORS as e:  # where a scan starts, no more: it covers every channel
+            log.warn("net: the radio refused channel %d (%s): scanning them all" % (
+                CHANNEL.value, e))
     return w
 
 
@@ -101,7 +106,7 @@ def _connect():
     if SSID.value != WIRED:
         try:
             nic.connect(SSID.value, PASSWORD.value)
-        except OSError as e:
+        except radio.ERRORS as e:
             sm.go("connecting")
             return _retry("connect: %s" % e)
     _connecting()
@@ -153,7 +158,7 @@ def _retry(why):
     if SSID.value != WIRED:
         try:
             nic.disconnect()
-        except OSError:
+        except radio.ERRORS:
             pass
     delay = _retry_ms
     _retry_ms = min(_retry_ms * 2, _MAX_RETRY_MS)

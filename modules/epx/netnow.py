@@ -88,9 +88,15 @@ def start(channel, pmk, peer, lmk, sta=None):
     """Start ESP-NOW with peer as an encrypted peer; the WLAN STA interface must be active
     (a manager connected to its AP: channel None follows the AP)."""
     import espnow
+    from epx import radio
 
     if sta is not None and channel is not None:
-        sta.config(channel=channel)
+        radio.set_country()
+        try:
+            sta.config(channel=channel)
+        except radio.ERRORS as e:
+            raise OSError("the radio refused channel %d (%s): ESP-IDF's country is not %s" % (
+                channel, e, radio.COUNTRY.value))
     e = espnow.ESPNow()
     e.active(True)
     e.set_pmk(pmk)

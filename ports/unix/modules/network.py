@@ -60,7 +60,7 @@ _REASON_4WAY_HANDSHAKE_TIMEOUT = const(15)  # a wrong WPA2 key, first attempt
 _REASON_CONNECTION_FAIL = const(205)  # a wrong key, later attempts: STAT_WRONG_PASSWORD
 
 _hostname = "mpy-esp32"
-_country = "01"
+_country = "XX"  # extmod/modnetwork.c:mod_network_country_code
 _links = 0  # counts links coming up: a socket opened on an older link is dead
 
 
@@ -72,10 +72,33 @@ def hostname(name=None):
 
 
 def country(code=None):
+    # extmod/modnetwork.c:network_country stores the code only: the v1.25 ESP32 port never
+    # calls esp_wifi_set_country, so ESP-IDF keeps its own country (below).
     global _country
     if code is None:
         return _country
-    _country = code
+    if len(code) != 2:
+        raise ValueError
+    _country = code[:2]
+
+
+# ESP-IDF's country (esp_wifi.h: esp_wifi_set_country): "01", world safe mode, channels
+# 1-11, with WIFI_COUNTRY_POLICY_AUTO: while the station is associated with an access
+# point that names its country (the beacon's country IE, the world's "country"), that
+# country's channels apply. Channel ranges as esp_wifi_set_country_code's table.
+_IDF_COUNTRY = "01"
+_ESP_ERR_INVALID_ARG_TEXT = "Wifi Unknown Error 0x0102"  # network_common.c: default case
+
+
+def _channels(code):
+    return 14 if code == "JP" else 11 if code in ("01", "US", "CA", "TW") else 13
+
+
+def _radio_channels():
+    sta = WLAN._interfaces.get(STA_IF)
+    if sta is not None and sta.isconnected() and sta._ap.get("country"):
+        return _channels(sta._ap["country"])
+    return _channels(_IDF_COUNTRY)
 
 
 def phy_mode(mode=None):
@@ -111,7 +134,6 @@ def _new_link():
 # own, lost when the AP stops.
 _AP_IP = "192.168.4.1"
 _AP_DEFAULT_MAX = const(4)
-_ESP_ERR_INVALID_ARG = const(0x102)
 
 
 class _Interface:
@@ -427,9 +449,14 @@ class WLAN(_Interface):
                     hostname(value)
                 elif key == "channel":
                     # STA: the starting channel of a scan, and the radio's channel
-                    # (ESP-NOW); AP: the channel it beacons on.
-                    if not 0 < value <= 14:
-                        raise OSError("ESP_ERR_INVALID_ARG")
+                    # (ESP-NOW) through esp_wifi_set_channel, checked at once against
+                    # ESP-IDF's country; AP: the channel it beacons on (esp_wifi_set_config).
+                    value = _sim.get_int(value) & 0xFF  # uint8_t channel
+                    if self._if == STA_IF:
+                        if not self._active:
+                            raise OSError("Wifi Not Started")
+                        if not 0 < value <= _radio_channels():
+                            raise RuntimeError(_ESP_ERR_INVALID_ARG_TEXT)
                     cfg["channel"] = value
                 elif key == "reconnects":
                     req = STA_IF
@@ -452,9 +479,12 @@ class WLAN(_Interface):
                     raise ValueError("unknown config param")
                 if req is not None and req != self._if:
                     raise OSError("AP required" if req == AP_IF else "STA required")
-            if self._if == AP_IF and cfg["security"] != AUTH_OPEN and len(cfg["key"]) < 8:
-                # esp_wifi_set_config: a WPA/WPA2 AP's passphrase is 8-63 characters
-                raise OSError(-_ESP_ERR_INVALID_ARG, "ESP_ERR_INVALID_ARG")
+            if self._if == AP_IF and (cfg["security"] != AUTH_OPEN and len(cfg["key"]) < 8
+                                      or not 0 < cfg.get("channel", 1) <= _radio_channels()):
+                # esp_wifi_set_config: a WPA/WPA2 AP's passphrase is 8-63 characters, the
+                # channel one of the country's; esp_exceptions has no case for
+                # ESP_ERR_INVALID_ARG
+                raise RuntimeError(_ESP_ERR_INVALID_ARG_TEXT)
             if "mac" in cfg:
                 self._mac = cfg.pop("mac")
             if "channel" in cfg:

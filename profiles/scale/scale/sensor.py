@@ -6,14 +6,14 @@ import machine
 import network
 from time import ticks_add, ticks_diff, ticks_ms
 
-from epx import config, log, loop, netnow, pins
+from epx import config, log, loop, netnow, pins, radio
 from epx.nvram import NVRAM
 from hx711 import HX711
 from scale.safe import SLEEP_MIN
 from scale.sequence import Sequence
 from scale.weigh import weigh
 
-CHANNEL = config.key("channel", config.int_range(1, 14))
+CHANNEL = radio.channel_key("channel")
 PMK = config.key("pmk", netnow.key)
 MANAGER = config.key("manager", netnow.mac)
 LMK = config.key("manager_lmk", netnow.key)

@@ -20,11 +20,11 @@ for _k, _v in (("reset_cause", 1), ("wake_reason", 0), ("slot", "ota_0"),
     BOOT.setdefault(_k, _v)
 
 # The radio world (set by the host with wifi.set, sim.ctl.wifi_set): the access points
-# (ssid, password (None: open), channel, up; epoch counts their restarts), how long a
+# (ssid, password (None: open), channel, country (IE or None), up; epoch counts their restarts), how long a
 # successful association takes (delay_ms) and a failed attempt (scan_ms: a scan of every
 # channel, or a handshake that times out), the Ethernet cable, and drops (generation).
 wifi = {"aps": [{"ssid": "epx-sim", "password": None, "channel": 6, "up": True, "rssi": -55,
-                 "epoch": 0, "bssid": b"\x02\x00\x00\x00\x00\x01"}],
+                 "country": None, "epoch": 0, "bssid": b"\x02\x00\x00\x00\x00\x01"}],
         "delay_ms": 0, "scan_ms": 2000, "cable": True, "generation": 0}
 scale = 1.0  # device seconds per real second (clock.scale)
 

@@ -164,7 +164,8 @@ def irq_timing(msg):
     return result
 
 
-_AP = {"ssid": "epx-sim", "password": None, "channel": 6, "up": True, "rssi": -55}
+_AP = {"ssid": "epx-sim", "password": None, "channel": 6, "up": True, "rssi": -55,
+       "country": None}
 
 
 def _ap(spec, i):
@@ -180,9 +181,10 @@ def wifi_set(msg, boot=False):
         for old in w["aps"]:
             old["up"] = False  # a new set of access points: the old ones are gone
         w["aps"] = [_ap(spec, i) for i, spec in enumerate(msg["aps"])]
-    # ap (bool), ssid, password, channel, rssi: the first access point. A change restarts
-    # it: stations associated with it lose the link.
-    for key in ("ssid", "password", "channel", "rssi", "ap"):
+    # ap (bool), ssid, password, channel, rssi, country (its beacon's country IE, None:
+    # none): the first access point. A change restarts it: stations associated with it
+    # lose the link.
+    for key in ("ssid", "password", "channel", "rssi", "country", "ap"):
         if key in msg:
             first = w["aps"][0]
             field = "up" if key == "ap" else key
