@@ -3,8 +3,11 @@
 # when done): apt packages, then the project's Python tools (pyproject.toml) in the project
 # virtual environment .venv/, made from python3 on PATH ($EPX_PYTHON overrides it). The
 # distribution's Python stays untouched (PEP 668: it is externally managed).
+# `setup.sh esp32`: only what `epx esp32` uses on the host (ci/build-esp32.sh): no broker,
+# no 32-bit gcc, no browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+only=${1:-all}
 
 sudo=()
 [ "$(id -u)" -eq 0 ] || sudo=(sudo)
@@ -17,8 +20,9 @@ apt_install() {
 }
 
 need_apt=()
-for tool in mosquitto:mosquitto mosquitto_sub:mosquitto-clients make:make gcc:gcc strip:binutils \
-            git:git; do
+tools="make:make gcc:gcc strip:binutils git:git"
+[ "$only" = esp32 ] || tools="mosquitto:mosquitto mosquitto_sub:mosquitto-clients $tools"
+for tool in $tools; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need_apt+=("${tool##*:}")
 done
 command -v "$python" >/dev/null 2>&1 || need_apt+=(python3)
@@ -27,13 +31,15 @@ if [ ! -x "$venv/bin/python" ] && ! "$python" -c "import ensurepip, venv" >/dev/
     need_apt+=(python3-venv)
 fi
 # The host firmware is a 32-bit build, like the ESP32: gcc must link an -m32 program.
-echo 'int main(void) { return 0; }' | gcc -m32 -x c -o /dev/null - >/dev/null 2>&1 || need_apt+=(gcc-multilib)
+if [ "$only" != esp32 ]; then
+    echo 'int main(void) { return 0; }' | gcc -m32 -x c -o /dev/null - >/dev/null 2>&1 || need_apt+=(gcc-multilib)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     apt_install "${need_apt[@]}"
 fi
 # The portal's browser test drives the distribution's chromium (Debian's; Ubuntu ships it
 # as a snap, which containers often cannot run): without it that test is skipped.
-if ! command -v chromedriver >/dev/null 2>&1; then
+if [ "$only" != esp32 ] && ! command -v chromedriver >/dev/null 2>&1; then
     apt_install chromium chromium-driver || echo "setup: no chromium: the portal's browser test will be skipped" >&2
 fi
 # A system mosquitto service would hold port 1883; the tests start their own brokers.

@@ -23,17 +23,17 @@ PROFILE, BOARD = "h2o", "EPX_ESP32"
 def checkout(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("esp32")
     clone = fresh_clone(tmp / "epx")
-    fake_docker.install(tmp / "bin")
+    log = fake_docker.install(tmp / "bin")
     env = stock_env(PATH=f"{tmp / 'bin'}:{STOCK_PATH}", MICROPY_DIR=micropython_tree())
     done = subprocess.run(["bash", "ci/setup.sh"], cwd=clone, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    return clone, env
+    return clone, env, log
 
 
-def make_esp32(checkout, version):
-    clone, env = checkout
+def make_esp32(checkout, version, **env):
+    clone, base, _ = checkout
     return subprocess.run(["make", "esp32", f"PROFILE={PROFILE}", f"BOARD={BOARD}"], cwd=clone,
-                          env=dict(env, EPX_VERSION=version), capture_output=True, text=True, timeout=600)
+                          env=dict(base, EPX_VERSION=version, **env), capture_output=True, text=True, timeout=600)
 
 
 def dist(checkout):
@@ -62,6 +62,22 @@ def test_rebuild_carries_the_new_version_or_is_refused(checkout):
     assert dist(checkout) == ("h2o-1.1", "h2o-1.1")
 
 
+def test_the_build_step_runs_with_no_network(checkout):
+    """The image holds the source and the IDF components (tests/test_esp32_image.py): its
+    build runs with no network, in the image epx built or in one it is given (CI builds the
+    image once per workflow run and names it in EPX_ESP_IDF_IMAGE)."""
+    log = checkout[2]
+    log.write_text("")
+    assert make_esp32(checkout, "2.0").returncode == 0
+    assert make_esp32(checkout, "2.1", EPX_ESP_IDF_IMAGE="epx-idf:ci").returncode == 0
+    calls = [line.split() for line in log.read_text().splitlines()]
+    assert [c[:3] for c in calls] == [["build", "-t", "epx-idf:v5.2.2-mpy1.25.0"], ["run", "--rm", "--network"],
+                                      ["run", "--rm", "--network"]]
+    for call, image in ((calls[1], "epx-idf:v5.2.2-mpy1.25.0"), (calls[2], "epx-idf:ci")):
+        assert call[3] == "none"
+        assert call[call.index("epx-build") - 1] == image
+
+
 def image_info(path):
     """esptool's own reading of an app image: {field: value} of its report."""
     done = subprocess.run([sys.executable, "-m", "esptool", "image-info", str(path)],
@@ -73,7 +89,7 @@ def image_info(path):
 def test_a_release_stamps_its_secure_version_into_both_images(checkout, tmp_path):
     # A release raises [tool.epx] secure-version: the devices' anti-rollback floor follows
     # the number in the app descriptor, so both dist images must carry it, still valid.
-    clone, _ = checkout
+    clone = checkout[0]
     pyproject = clone / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace("secure-version = 0", "secure-version = 3"))
     done = make_esp32(checkout, "1.3")

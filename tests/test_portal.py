@@ -15,11 +15,11 @@ binds them (Device.portal_address(), dns_address()).
 
 import random
 import re
-import shutil
 import socket
 
 import pytest
 
+from browserkit import browser  # noqa: F401 (the fixture)
 from devconfig import config_text
 from epx.sim.net import read_until_closed
 
@@ -127,23 +127,6 @@ def test_profile_required_keys_are_on_the_page(device):
 
 
 # --- the browser -------------------------------------------------------------------------
-
-@pytest.fixture
-def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not chromium or not driver:
-        pytest.skip("chromium and chromium-driver are not installed (apt install chromium chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (test extra) drives the browser")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        opts.add_argument(arg)
-    b = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=driver))
-    b.set_page_load_timeout(60)
-    yield b
-    b.quit()
-
 
 def fill(b, **values):
     from selenium.webdriver.common.by import By

@@ -21,6 +21,8 @@ ESP32_MARCH = "xtensawin"
 DEFAULT_BOARD = "EPX_ESP32"
 FIRMWARE_OFFSET = 0x1000  # where firmware.bin (bootloader first) is flashed
 DOCKER_IMAGE = "epx-idf:v5.2.2-mpy1.25.0"
+# Names an image already built from docker/Dockerfile (CI builds it once per run): used as is.
+PREBUILT_IMAGE = "EPX_ESP_IDF_IMAGE"
 # Bytecode frozen into the image per profile; the app slot holds it next to the port's C core.
 FROZEN_BUDGET = 192 * 1024
 
@@ -336,9 +338,13 @@ def build_esp32(profile, board=DEFAULT_BOARD):
     version = frozen_version(build_dir)
     idf_build = build_dir / "idf"
     reconfigure_if_new_version(idf_build, version)
-    subprocess.run(["docker", "build", "-t", DOCKER_IMAGE, str(ROOT / "docker")], check=True)
-    subprocess.run(["docker", "run", "--rm", "-v", f"{ROOT}:/epx", "-v", f"{BUILD}:/epx/build", "-w", "/epx",
-                    "-u", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp", DOCKER_IMAGE,
+    image = os.environ.get(PREBUILT_IMAGE)
+    if not image:
+        image = DOCKER_IMAGE
+        subprocess.run(["docker", "build", "-t", image, str(ROOT / "docker")], check=True)
+    # The image holds the source and IDF components: the build itself needs no network.
+    subprocess.run(["docker", "run", "--rm", "--network", "none", "-v", f"{ROOT}:/epx", "-v", f"{BUILD}:/epx/build",
+                    "-w", "/epx", "-u", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp", image,
                     "epx-build", profile_name(profile), board], check=True)
     out = package_dist(profile_name(profile), board, idf_build, version)
     (idf_build / IDF_VERSION_STAMP).write_text(version + "\n")
