@@ -11,6 +11,7 @@ computed here, in CPython, from the datasheet's own formulas and tables.
 
 import json
 import struct
+from pathlib import Path
 
 import crcmod.predefined
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from appliance_units import appliances_firmware  # noqa: F401 (fixture)
 from fwcode import last_json, run_code
 
+ROOT = Path(__file__).resolve().parents[1]
 ENTRY = "import sys;sys.path[:]=['.frozen'];import json\n"
 modbus_crc = crcmod.predefined.mkCrcFun("modbus")
 
@@ -28,7 +30,7 @@ def f32(x):
 
 
 HDC = ENTRY + """
-from hdc1080 import HDC1080
+{driver}
 class Regs:  # the chip's registers as the datasheet lays them out, nothing else
     def __init__(self, data): self.data = data
     def readfrom_mem(self, addr, reg, n): return bytes.fromhex('54491050')
@@ -49,28 +51,41 @@ def hdc_expected(t, h):
     return t / 2 ** 16 * 165 - 40, h / 2 ** 16 * 100
 
 
-def hdc_readings(exe, tmp_path, extra=""):
-    return last_json(run_code(exe, HDC.format(pairs=HDC_RAW, extra=extra), tmp_path))
+FROZEN_DRIVER = "from hdc1080 import HDC1080"
+
+
+def hdc_readings(exe, tmp_path, extra="", driver=FROZEN_DRIVER):
+    return last_json(run_code(exe, HDC.format(pairs=HDC_RAW, extra=extra, driver=driver), tmp_path))
 
 
 def close(got, want):
-    # The firmware computes in single precision: one float32 step of the result.
-    return all(abs(g - w) <= 2 * abs(f32(w) - w) + 1e-5 * max(1, abs(w)) for g, w in zip(got, want))
+    # The firmware computes in single precision: one float32 step of the result. As many
+    # values as expected: an empty or short result is not close.
+    return len(got) == len(want) and \
+        all(abs(g - w) <= 2 * abs(f32(w) - w) + 1e-5 * max(1, abs(w)) for g, w in zip(got, want))
 
 
 def test_hdc1080_conversions_follow_the_datasheet(appliances_firmware, tmp_path):
     got = hdc_readings(appliances_firmware, tmp_path)
     want = [hdc_expected(t, h) for t, h in HDC_RAW]
     assert want[0] == (-40, 0) and want[1] == (21.875, 50.0)  # the formula at its landmarks
+    assert len(got) == len(want), got
     for g, w in zip(got, want):
         assert close(g, w), (g, w)
 
 
 def test_a_driver_off_the_datasheet_is_caught(appliances_firmware, tmp_path):
-    # A driver that swapped the two words reads other values: the comparison fails.
-    got = hdc_readings(appliances_firmware, tmp_path)
-    want = [hdc_expected(h, t) for t, h in HDC_RAW]
+    # The frozen driver's own source with temperature and humidity words swapped, run in the
+    # same firmware against the same datasheet values: the comparison fails.
+    source = (ROOT / "modules" / "third" / "hdc1080.py").read_text()
+    t_word, h_word = "(buf[0] << 8 | buf[1])", "(buf[2] << 8 | buf[3])"
+    swapped = source.replace(t_word, "@T").replace(h_word, t_word).replace("@T", h_word)
+    assert swapped != source and source.count(t_word) == source.count(h_word) == 1
+    got = hdc_readings(appliances_firmware, tmp_path, driver=f"exec({swapped!r})")
+    want = [hdc_expected(t, h) for t, h in HDC_RAW]
+    assert len(got) == len(want)
     assert not all(close(g, w) for g, w in zip(got, want))
+    assert not close([], want)  # nothing read is not a match either
 
 
 PZEM = ENTRY + """
@@ -116,6 +131,7 @@ def test_pzem_request_and_readings_follow_the_manual(appliances_firmware, tmp_pa
     out = last_json(run_code(appliances_firmware, PZEM.format(frames=frames), tmp_path))
     request = bytes([1, 0x04, 0, 0, 0, 10])  # read 10 input registers from 0x0000
     request += struct.pack("<H", modbus_crc(request))
+    assert len(out) == len(READINGS), out
     for (sent, ok, *values), r in zip(out, READINGS):
         assert sent == request.hex() and ok is True
         want = list(r[:6]) + [0xFFFF if r[6] else 0]

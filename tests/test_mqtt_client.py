@@ -204,6 +204,96 @@ asyncio.run(main())
     assert 1000 <= m[2] <= 2000 + 100, m  # one keepalive, and the loop's scheduling slack
 
 
+def connect_packet(client_id, keepalive):
+    """An MQTT 3.1.1 CONNECT (clean session) as a plain client sends it."""
+    cid = client_id.encode()
+    return packet(0x10, b"\x00\x04MQTT\x04\x02" + keepalive.to_bytes(2, "big")
+                  + len(cid).to_bytes(2, "big") + cid)
+
+
+def test_an_idle_client_keeps_its_connection(broker, run):
+    # MQTT 3.1.1 3.1.2.10: the broker drops a client it has heard nothing from for 1.5
+    # keepalives. The client, idle for 2.5 keepalives, pings and stays connected; a client
+    # that never pings, connected to the same broker meanwhile with the same keepalive, is
+    # dropped.
+    s = run(f"""
+async def main():
+    c = uumqtt.MQTTClient('idle', '127.0.0.1', {broker.port}, keepalive=2)
+    await c.connect()
+    out('ready')
+    await asyncio.sleep_ms(5000)
+    out('connected', c.connected, err(c.error))
+    pid = await c.publish('t/idle', 'still here', qos=1)
+    out('acked', await c.wait_ack(pid, 5000))
+asyncio.run(main())
+""")
+    assert s.next() == ["ready"]
+    silent = socket.create_connection(("127.0.0.1", broker.port), timeout=30)
+    silent.sendall(connect_packet("silent", 2))
+    assert read_packet(silent) == (0x20, b"\x00\x00")
+    assert silent.recv(1) == b""  # dropped by the broker (a timeout raises instead)
+    silent.close()
+    assert s.next() == ["connected", True, None]
+    assert s.next() == ["acked", True]
+
+
+def publish_pid(p):
+    """The packet id of a QoS 1 PUBLISH (first byte, body)."""
+    body = p[1]
+    return body[2 + (body[0] << 8 | body[1]):][:2]
+
+
+def test_a_puback_releases_only_its_message(run):
+    # Three QoS 1 messages; the broker acknowledges the second only, and the client drops
+    # the connection: the first and third are sent again, with DUP, and acknowledged in
+    # reverse order, the first only once the client said what it still holds.
+    firsts = []
+
+    def handler(conn, i):
+        conn.sendall(CONNACK_OK)
+        pubs = []
+        while len(pubs) < (3 if i == 0 else 2):
+            p = read_packet(conn)
+            assert p is not None, (i, pubs)
+            if p[0] & 0xF0 == 0x30:
+                pubs.append(p)
+        firsts.append([p[0] for p in pubs])
+        if i == 0:
+            conn.sendall(packet(0x40, publish_pid(pubs[1])))
+        else:
+            conn.sendall(packet(0x40, publish_pid(pubs[1])))
+            p = read_packet(conn)
+            while p is not None and p[0] & 0xF0 != 0x30:  # the client's QoS 0 "next"
+                p = read_packet(conn)
+            conn.sendall(packet(0x40, publish_pid(pubs[0])))
+        while read_packet(conn):
+            pass
+        return i == 0
+    fake = FakeBroker(handler)
+    s = run(f"""
+async def main():
+    c = uumqtt.MQTTClient('sel', '127.0.0.1', {fake.port}, keepalive=30)
+    await c.connect()
+    pids = []
+    for n in range(3):
+        pids.append(await c.publish('t/q1', str(n), qos=1))
+    out('second', await c.wait_ack(pids[1]), [p in c.inflight for p in pids])
+    c.close()
+    await c.connect()
+    out('third', await c.wait_ack(pids[2]), [p in c.inflight for p in pids])
+    await c.publish('t/next', 'next')
+    out('first', await c.wait_ack(pids[0]), [p in c.inflight for p in pids])
+    await c.disconnect()
+asyncio.run(main())
+""")
+    assert s.next() == ["second", True, [True, False, True]]
+    assert s.next() == ["third", True, [True, False, False]]
+    assert s.next() == ["first", True, [False, False, False]]
+    assert s.wait() == 0
+    assert firsts == [[0x32, 0x32, 0x32], [0x3A, 0x3A]]  # QoS 1; QoS 1 with DUP
+    assert not fake.errors
+
+
 FIRST = """
 async def main():
     n = 0

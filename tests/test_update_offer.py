@@ -107,7 +107,7 @@ def test_an_offer_is_shown_and_installed_exactly(rig):
     state = entity(watch, dev, m, lambda s: s["release_summary"].startswith("Offer refused"))
     assert state["release_summary"] == "Offer refused: replayed: counter 999, last accepted 1000"
     assert state["latest_version"] == "ota_app-2.0"
-    offer(genuine)  # the genuine one back on the broker (retained), not replayed: the same offer
+    m = offer(genuine)  # the genuine one back on the broker (retained), not replayed: the same offer
     entity(watch, dev, m, lambda s: s["latest_version"] == "ota_app-2.0" and not s["release_summary"])
 
     # Install takes no other payload: Home Assistant cannot name an image.
