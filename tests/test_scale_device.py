@@ -277,3 +277,17 @@ def test_a_channel_outside_the_country_is_refused_at_config(scale):
     s.sensor.wait_console(r"config.txt:1: channel: channel 12 is not allowed in country 01")
     s.sensor.wait_console(r"safe mode: asleep for 1 min")
     assert s.sensor_frames() == []
+
+
+def test_the_load_cell_sleeps_with_the_sensor(scale):
+    # The HX711 powers down while SCK is high; through deep sleep only a held pad stays
+    # high (an unheld one floats and the chip draws its operating current, 1.5 mA: weeks
+    # of battery instead of years). Held, it draws its power-down current, and the next
+    # wake releases the pad and weighs again.
+    s = scale()
+    s.wait("Weight", "98.500")
+    first = s.sensor.wait_event(lambda e: e["event"] == "sleep", timeout=30)
+    mark = s.watch.mark()
+    s.wait("Weight", "98.500", since=mark, timeout=60)
+    assert first["pads"]["33"] == 1
+    assert first["ua"]["cell"] <= 1

@@ -120,6 +120,16 @@ class _GPIO:
             return self.ext
         return 1 if pull & Pin.PULL_UP else 0
 
+    def sleeping(self):
+        # The pad's level through deep sleep: what a hold latched (a held input: its pull),
+        # else None: the digital domain is off and the pad floats.
+        if not self.held:
+            return None
+        mode, pull, out = self.held
+        if mode == Pin.OUT or (mode == Pin.OPEN_DRAIN and not out):
+            return out
+        return 1 if pull & Pin.PULL_UP else 0 if pull & Pin.PULL_DOWN else None
+
     def update(self, wait=False, ago_us=0):
         old = self.level
         new = self.level = self.read()
@@ -687,7 +697,30 @@ def deepsleep(time_ms=None):
                 g.held = None
         _save_holds()
     _sim.write_file("run/deepsleep.json", ('{"ms": %s}' % ("null" if time_ms is None else int(time_ms))).encode())
+    _report_sleep(time_ms)
     _sim.exit(_sim.EXIT_DEEPSLEEP, "deepsleep")
+
+
+def _report_sleep(time_ms):
+    # What the board draws while asleep: each chip's current (its model's sleep_ua) with
+    # the pads it watches as deep sleep leaves them; and how long this wake lasted, the
+    # radio on for radio_ms of it (for a battery's budget).
+    import sys
+
+    pads = {}
+    for n in _models.watched():
+        pads[n] = _gpio(n).sleeping()
+    ua = {}
+    for m in _models.by_name.values():
+        if hasattr(m, "sleep_ua"):
+            ua[m.name] = m.sleep_ua(pads)
+    nw = sys.modules.get("network")
+    _sim.emit("sleep", ms=time_ms, pads={str(n): v for n, v in pads.items()}, ua=ua,
+              awake_ms=_time.ticks_diff(_time.ticks_ms(), _BOOT_MS),
+              radio_ms=nw._radio_ms() if nw else 0)
+
+
+_BOOT_MS = _time.ticks_ms()  # imported at boot (sim/_sim_start)
 
 
 class WDT:

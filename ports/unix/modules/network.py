@@ -123,6 +123,25 @@ def _address(mac):
     return "192.168.4.%d" % (2 + mac[5] % 250)
 
 
+# How long the radio has been on this boot (either interface active), device ms.
+_radio_on_at = None
+_radio_total = 0
+
+
+def _radio_ms():
+    on = 0 if _radio_on_at is None else _time.ticks_diff(_time.ticks_ms(), _radio_on_at)
+    return _radio_total + on
+
+
+def _radio(is_on):
+    global _radio_on_at, _radio_total
+    if is_on and _radio_on_at is None:
+        _radio_on_at = _time.ticks_ms()
+    elif not is_on and _radio_on_at is not None:
+        _radio_total = _radio_ms()
+        _radio_on_at = None
+
+
 def _new_link():
     global _links
     _links += 1
@@ -311,6 +330,7 @@ class WLAN(_Interface):
         if self._if == AP_IF:
             self._stations.clear()  # stopped or started, the AP has no station yet
             self._active = is_active
+            self._radio_update()
             return is_active
         if not is_active:
             # esp_wifi_stop: an association ends (ASSOC_LEAVE); the connect request stays.
@@ -322,7 +342,11 @@ class WLAN(_Interface):
         else:
             self._reconnects = 0  # WIFI_EVENT_STA_START
         self._active = is_active
+        self._radio_update()
         return is_active
+
+    def _radio_update(self):
+        _radio(any(i._active for i in WLAN._interfaces.values()))
 
     def connect(self, *args, bssid=None):
         # ssid and key are positional only (network_wlan.c:network_wlan_connect)

@@ -2,6 +2,7 @@
 # message to the manager over ESP-NOW, wait for its acknowledgement (a bounded number of
 # sends), then deep sleep whatever happened.
 import asyncio
+import esp32
 import machine
 import network
 from time import ticks_add, ticks_diff, ticks_ms
@@ -47,10 +48,16 @@ async def cycle():
         await report()
     except Exception as e:  # a broken cycle must not keep the battery awake
         log.error("scale: %s: %s" % (type(e).__name__, e))
+    # SCK high powers the HX711 down, and only a held pad stays so through deep sleep:
+    # unheld it floats and the chip draws its 1.5 mA the whole hour (gpio_deep_sleep_hold
+    # for a digital pad; an RTC pad keeps its hold anyway).
+    esp32.gpio_deep_sleep_hold(True)
+    machine.Pin(SCK.value, machine.Pin.OUT, value=1, hold=True)
     machine.deepsleep(SLEEP_MIN.value * 60000)
 
 
 async def report():
+    machine.Pin(SCK.value, machine.Pin.OUT, value=0, hold=False)  # awake: SCK low, powered up
     hx = HX711(DOUT.value, SCK.value)
     weight, malfunction = await weigh(hx, SAMPLES.value, CAL_A.value, CAL_B.value)
     hx.power_down()

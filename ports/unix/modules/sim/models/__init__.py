@@ -108,6 +108,10 @@ def watchers(pin):
     return _watchers.get(pin)
 
 
+def watched():
+    return list(_watchers)
+
+
 def voltage_at(pin):
     m = _voltages.get(pin)
     return m.voltage(pin) if m is not None else 0

@@ -2,7 +2,9 @@
 # is ready (DOUT low) every 1/rate s; the 24 rising edges that follow shift it out MSB first,
 # the 25th pulls DOUT high again, and 25/26/27 pulses in all choose gain 128/32/64 for the
 # next one. SCK high for longer than powerdown_us powers the chip down; taking SCK low again
-# powers it up with gain 128 and a settling time of 4 conversions.
+# powers it up with gain 128 and a settling time of 4 conversions. Through the ESP32's deep
+# sleep it draws its operating current unless SCK stays high (a held pad): a floating SCK
+# does not power it down (datasheet: operating < 1.5 mA, power-down < 1 uA).
 import _thread
 import time
 import _simclock
@@ -11,6 +13,8 @@ from sim import models
 from sim.models import PinModel
 
 GAINS = {25: 128, 26: 32, 27: 64}
+ACTIVE_UA = const(1500)
+POWERDOWN_UA = const(1)
 
 
 class HX711(PinModel):
@@ -72,6 +76,9 @@ class HX711(PinModel):
         if w and self in w:
             w.remove(self)
         self.drive(self.dout, None)
+
+    def sleep_ua(self, pads):
+        return POWERDOWN_UA if pads.get(self.sck) == 1 else ACTIVE_UA
 
     def stats(self):
         return {"reads": self.reads, "bad_reads": self.bad_reads,

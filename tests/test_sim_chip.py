@@ -1,0 +1,64 @@
+"""The simulated chip's resources against the pinned port, ESP-IDF and the datasheets:
+pads through deep sleep (and what the chips on them draw meanwhile)."""
+
+import json
+
+import pytest
+
+from epx import build
+from fwcode import run_code
+
+EXIT_DEEPSLEEP = 12
+
+# Device time frozen (a microsecond per real second): only advance() moves it. The sleep
+# report goes to the host as an event; here it is printed.
+PRELUDE = """
+import json, machine, esp32, network, sim, _simclock
+from sim import models
+_simclock.scale(1e-6)
+sim.emit = lambda event, **f: print(json.dumps(dict(f, event=event)))
+"""
+
+
+@pytest.fixture(scope="module")
+def fw():
+    return build.build_unix("coreunit")[0]
+
+
+def sleep_report(fw, tmp_path, code):
+    (tmp_path / "run").mkdir()
+    r = run_code(fw, PRELUDE + code, tmp_path)
+    assert r.returncode == EXIT_DEEPSLEEP, r.stdout + r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    return [e for e in events if e["event"] == "sleep"][-1]
+
+
+@pytest.mark.parametrize("hold,deep_sleep_hold", [(False, False), (True, False), (True, True)],
+                         ids=["no hold", "hold", "hold, gpio_deep_sleep_hold"])
+def test_pads_float_through_deep_sleep_unless_held(fw, tmp_path, hold, deep_sleep_hold):
+    """Deep sleep powers the digital domain off: an output that is not held floats
+    (machine_pin.c: `hold=True` is gpio_hold_en). An RTC GPIO (33) stays held; a digital
+    one (5) only with esp32.gpio_deep_sleep_hold(True) (modesp32.c:
+    gpio_deep_sleep_hold_en). Two HX711s with SCK on those pads draw their operating
+    current (datasheet: < 1.5 mA) unless SCK is high through the sleep (power-down,
+    < 1 uA)."""
+    report = sleep_report(fw, tmp_path, f"""
+models.attach("pins", "HX711", args={{"dout": 32, "sck": 33}}, name="rtc")
+models.attach("pins", "HX711", args={{"dout": 18, "sck": 5}}, name="digital")
+esp32.gpio_deep_sleep_hold({deep_sleep_hold})
+machine.Pin(33, machine.Pin.OUT, value=1, hold={hold})
+machine.Pin(5, machine.Pin.OUT, value=1, hold={hold})
+w = network.WLAN(network.STA_IF)
+_simclock.advance(200)
+w.active(True)
+_simclock.advance(700)
+w.active(False)
+_simclock.advance(100)
+machine.deepsleep(60000)
+""")
+    rtc = 1 if hold else None
+    digital = 1 if hold and deep_sleep_hold else None
+    assert report["pads"]["33"] == rtc and report["pads"]["5"] == digital
+    assert report["ua"] == {"rtc": 1 if rtc else 1500, "digital": 1 if digital else 1500}
+    assert report["ms"] == 60000
+    assert 1000 <= report["awake_ms"] <= 1010 and report["radio_ms"] == 700
