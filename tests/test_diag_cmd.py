@@ -63,3 +63,23 @@ def test_cmd_reboots_the_device_and_a_wrong_key_is_refused(bare, broker, capsys)
 def test_cmd_without_a_device_times_out(broker):
     with pytest.raises(EpxError, match="no reply on stat/nobody/Log within 0.5 s"):
         diag.send(broker.host, broker.port, "nobody", "stats", timeout=0.5)
+
+
+def test_a_year_of_signed_commands_holds_no_more_nvs_handles(bare):
+    # The port's esp32.NVS never frees its IDF handle: a handle opened per command would
+    # grow with uptime until nvs_open fails (ESP_ERR_NO_MEM). A year of a daily signed
+    # diagnostic (each takes the replay counter, and resetstats writes the counts) must
+    # leave the count where the first few left it.
+    dev, w = bare
+
+    def commands(first, last):
+        replies = f"stat/{NAME}/Log"
+        for counter in range(first, last + 1):
+            m = w.mark()
+            w.publish(f"cmnd/{NAME}/OTA", diag.sign(KEY, NAME, "resetstats", counter))
+            w.wait_for(replies, lambda p: p == "stats reset", since=m, device=dev)
+        return dev.call("state")["nvs_handles"]
+
+    early = commands(1, 5)
+    for first in range(6, 366, 60):
+        assert commands(first, min(first + 59, 365)) == early

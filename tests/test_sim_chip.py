@@ -62,3 +62,32 @@ machine.deepsleep(60000)
     assert report["ua"] == {"rtc": 1 if rtc else 1500, "digital": 1 if digital else 1500}
     assert report["ms"] == 60000
     assert 1000 <= report["awake_ms"] <= 1010 and report["radio_ms"] == 700
+
+
+def test_nvs_handles_are_held_until_reset(fw, tmp_path):
+    """nvs_open (ESP-IDF nvs_api.cpp: nvs_open_from_partition) allocates an NVSHandleSimple
+    and an NVSHandleEntry on the IDF heap; only nvs_close frees them, and the port's NVS
+    (esp32_nvs.c) has no close and no finaliser: every esp32.NVS() made, even of the same
+    namespace and dropped at once, holds its 48 bytes until the chip resets. When the
+    heap has no room, ESP_ERR_NO_MEM, which check_esp_err raises as OSError(ENOMEM)."""
+    r = run_code(fw, """
+import esp32, gc, json
+from sim import ctl
+free = lambda: esp32.idf_heap_info(esp32.HEAP_DATA)[0][1]
+before = free()
+esp32.NVS("epx")
+esp32.NVS("epx")
+gc.collect()
+seen = [ctl.state({})["nvs_handles"], before - free()]
+n = 2
+try:
+    while True:
+        esp32.NVS("epx")
+        n += 1
+except OSError as e:
+    seen += [n, e.args[0], e.args[1], free() < 48]
+print(json.dumps(seen))
+""", tmp_path)
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out[:2] == [2, 96]
+    assert out[2] == 61440 // 48 and out[3:] == [12, "ESP_ERR_NO_MEM", True]

@@ -1,5 +1,7 @@
 # Typed values in the ESP32's NVS. A missing key reads as the default; a write that would
-# not change the stored value touches no flash.
+# not change the stored value touches no flash. Each namespace is opened once: the port's
+# esp32.NVS never closes its IDF handle (no finaliser), so every NVS() made would hold
+# some IDF heap until the next reset.
 from esp32 import NVS
 
 # check_esp_err raises OSError(-esp_err_t).
@@ -9,9 +11,15 @@ _FIRST_READ = const(64)
 _MAX_BLOB = const(4000)  # NVS's limit for one string
 
 
+_opened = {}  # namespace -> its esp32.NVS
+
+
 class NVRAM:
     def __init__(self, namespace):
-        self._nvs = NVS(namespace)
+        nvs = _opened.get(namespace)
+        if nvs is None:
+            nvs = _opened[namespace] = NVS(namespace)
+        self._nvs = nvs
 
     def get_int(self, key, default=None):
         try:

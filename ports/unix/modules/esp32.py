@@ -3,6 +3,7 @@
 # host wrote at 0x8000, OTA data in ESP-IDF's format. Errors are check_esp_err's:
 # OSError(-esp_err, "ESP_ERR_...").
 import binascii as _binascii
+from errno import ENOMEM as _ENOMEM
 import hashlib as _hashlib
 import json as _json
 import struct as _struct
@@ -61,8 +62,29 @@ def raw_temperature():
     return 128
 
 
+# nvs_open (nvs_api.cpp: nvs_open_from_partition) takes an NVSHandleSimple and an
+# NVSHandleEntry from the IDF heap (20 bytes each on a 32-bit chip, a 4-byte block header
+# each; ESP_ERR_NO_MEM when either fails); only nvs_close gives them back, and the port's
+# NVS has neither a close method nor a finaliser (esp32_nvs.c): each NVS() made holds its
+# handle until the chip resets.
+_NVS_HANDLE_BYTES = const(48)
+_nvs_open = 0  # handles open (the host reads them: ctl state)
+
+
+# The IDF heap the port reports (modesp32.c:esp32_idf_heap_info, one region here): fixed
+# figures, less what the simulated C side holds for good (NVS handles, above).
+_IDF_TOTAL = const(98304)
+_IDF_FREE = const(61440)
+_IDF_LARGEST = const(40960)
+
+
+def _idf_free():
+    return _IDF_FREE - _nvs_open * _NVS_HANDLE_BYTES
+
+
 def idf_heap_info(capabilities):
-    return [(98304, 61440, 40960, 60000)]
+    free = _idf_free()
+    return [(_IDF_TOTAL, free, min(_IDF_LARGEST, free), free)]
 
 
 # --- NVS --------------------------------------------------------------------------------
@@ -98,8 +120,11 @@ def _max_blob():
     return min(p[3] // 4096 - 1, 127) * _CHUNK_MAX
 
 
+
+
 class NVS:
     def __init__(self, namespace):
+        global _nvs_open
         namespace = _str(namespace)
         if len(namespace) > _KEY_MAX:
             # nvs_open finds a namespace by its first 15 characters, or writes a new one
@@ -107,6 +132,9 @@ class NVS:
             if namespace[:_KEY_MAX] not in _nvs_load():
                 raise _esp_err(0x1109)
             namespace = namespace[:_KEY_MAX]
+        if _idf_free() < _NVS_HANDLE_BYTES:
+            raise OSError(_ENOMEM, "ESP_ERR_NO_MEM")  # check_esp_err maps it to ENOMEM
+        _nvs_open += 1
         self._ns = namespace
 
     def __repr__(self):

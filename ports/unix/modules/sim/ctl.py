@@ -259,7 +259,13 @@ def state(msg):
     gc.collect()
     return {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc(),
             "uptime_ms": time.ticks_ms(), "t_us": _simclock.now_us(),
-            "models": list(models.by_name), "modules": list(sys.modules)}
+            "models": list(models.by_name), "modules": list(sys.modules),
+            "nvs_handles": _nvs_handles()}
+
+
+def _nvs_handles():
+    esp32 = sys.modules.get("esp32")
+    return esp32._nvs_open if esp32 else 0
 
 
 OPS = {
