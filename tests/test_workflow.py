@@ -118,6 +118,47 @@ def test_the_esp_idf_image_is_built_once_per_run(workflow):
     assert jobs["esp32"]["env"][build.PREBUILT_IMAGE] == "epx-idf:ci"
 
 
+def setup_installs(tmp_path, *args):
+    """The apt packages `ci/setup.sh ARGS` asks for on a machine with none of the test
+    tools (no mosquitto, no chromium, a gcc without -m32), its venv already made: apt-get,
+    sudo and the venv's python are stand-ins that log."""
+    root = tmp_path / "checkout"
+    (root / "ci").mkdir(parents=True)
+    shutil.copy(ROOT / "ci" / "setup.sh", root / "ci")
+    shutil.copy(ROOT / "pyproject.toml", root)
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    log = tmp_path / "apt.log"
+    for tool in ("bash", "env", "id", "sha256sum", "cut", "cat", "dirname", "make", "strip", "git", "python3"):
+        os.symlink(shutil.which(tool), bin_ / tool)
+    stubs = {
+        "apt-get": f'[ "$1" = install ] && echo "$@" >> {log}; exit 0',
+        "sudo": 'exec "$@"',
+        "gcc": 'for a; do [ "$a" = -m32 ] && exit 1; done; exit 0',
+    }
+    venv = root / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    stubs[str(venv / "python")] = f'[ "$1" = -c ] && [ -n "$2" ] && echo "{root}/tools/epx/__init__.py"; exit 0'
+    for name, body in stubs.items():
+        path = Path(name) if "/" in name else bin_ / name
+        path.write_text("#!/bin/bash\n" + body + "\n")
+        path.chmod(0o755)
+    done = subprocess.run(["bash", "ci/setup.sh", *args], cwd=root, env={"PATH": str(bin_), "HOME": str(tmp_path)},
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = log.read_text().splitlines() if log.exists() else []
+    return sorted(w for line in lines for w in line.split()[1:] if not w.startswith("-"))
+
+
+def test_the_esp32_job_installs_only_what_its_build_uses(tmp_path):
+    # ci/build-esp32.sh: `epx esp32` runs make, gcc (mpy-cross) and git on the host; no
+    # broker, no 32-bit gcc, no browser.
+    assert "bash ci/setup.sh esp32" in (ROOT / "ci" / "build-esp32.sh").read_text()
+    assert setup_installs(tmp_path / "esp32", "esp32") == []
+    assert setup_installs(tmp_path / "all") == [
+        "chromium", "chromium-driver", "gcc-multilib", "mosquitto", "mosquitto-clients"]
+
+
 # --- the README's CI table, held to the workflow -----------------------------------------
 
 def readme_ci_table():

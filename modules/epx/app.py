@@ -71,6 +71,8 @@ def _boot(setup, grace_ms, network, safe_setup):
         log.error(e)
     if config.safe_mode:
         _safe("%s broken" % config.FILE)
+    if network:
+        _improv()
     machine.freq(int(CPU_MHZ.value) * 1000000)
     log.info("cpu: %d MHz" % (machine.freq() // 1000000))
     _take_reports(cause)
@@ -100,6 +102,18 @@ def declare(setup, network=True):
     if network:
         from epx import ap, diag, net, mqtt  # noqa: F401
     return setup
+
+
+def _improv():
+    # No WiFi to join: ESP Web Tools' install page can set it over the console (Improv).
+    from epx import mqtt, net
+    from epx.version import BOARD, PROFILE
+
+    if net.SSID.value is not None:
+        return
+    from epx import improv
+
+    improv.start(("epx " + PROFILE, VERSION, BOARD + "/esp32", mqtt.NAME.value or PROFILE))
 
 
 def _safe(reason):

@@ -15,6 +15,7 @@ package("epx", files=[
     "health.py",
     "hmac.py",
     "http.py",
+    "improv.py",
     "log.py",
     "loop.py",
     "mqtt.py",

@@ -38,6 +38,7 @@ TIMER_WAKE = 4
 EXIT_REPL, EXIT_RESET, EXIT_WDT, EXIT_DEEPSLEEP, EXIT_PANIC, EXIT_SOFT = 3, 10, 11, 12, 13, 14
 RESET_OF_EXIT = {EXIT_RESET: HARD_RESET, EXIT_WDT: WDT_RESET, EXIT_DEEPSLEEP: DEEPSLEEP_RESET,
                  EXIT_PANIC: HARD_RESET, EXIT_SOFT: SOFT_RESET}
+CONSOLE_BYTES = 1 << 20
 START = "import sys;sys.path[:]=['.frozen'];import _sim_start"
 DEFAULT_HEAP = 1024 * 1024
 TIMEOUT = 10.0
@@ -80,6 +81,8 @@ class Device:
         self.extra_env = env if callable(env) else dict(env or {})  # or env(boot number)
         self.medium = medium
         self.console = collections.deque(maxlen=console_lines)  # (line number, boot, text)
+        self.console_bytes = bytearray()  # the console as the UART sent it (the latest MB)
+        self.console_bytes_seen = 0  # bytes before console_bytes[0]
         self.lines_seen = 0
         self.boots = []  # dicts, one per boot, as in boot.log
         self.events = []  # every event from the firmware, with "_boot" (its boot number)
@@ -245,7 +248,7 @@ class Device:
                     with _EXEC_LOCK:
                         self._proc = subprocess.Popen(
                             argv, cwd=os.path.join(self.folder, "run"), env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True,
                             preexec_fn=die_with_parent)
                 except OSError as e:
@@ -254,6 +257,7 @@ class Device:
                 self._cv.notify_all()
             self._read_console(self._proc, n)
             code = self._proc.wait()
+            self._proc.stdin.close()
             if code in (0, EXIT_REPL):
                 self._drain_control()  # what the boot said before it ended (its hello) counts
             sleep_ms = self._take_deepsleep()
@@ -344,6 +348,11 @@ class Device:
                 log.flush()
                 text = raw.decode("utf-8", "replace").rstrip("\r\n")
                 with self._cv:
+                    self.console_bytes += raw
+                    if len(self.console_bytes) > CONSOLE_BYTES:
+                        drop = len(self.console_bytes) - CONSOLE_BYTES
+                        del self.console_bytes[:drop]
+                        self.console_bytes_seen += drop
                     self.lines_seen += 1
                     self.console.append((self.lines_seen, boot, text))
                     self._cv.notify_all()
@@ -575,6 +584,32 @@ class Device:
     def wait_ended(self, timeout=TIMEOUT):
         """Why the run ended (at the REPL, asleep for good, stopped), once it has."""
         return self._wait(lambda: self.ended, timeout, "end of the run")
+
+    def console_write(self, data):
+        """Bytes to the device's console (UART0's RX: the firmware's sys.stdin), as a USB
+        serial adapter sends them; False when no boot is running to take them (a reset
+        loses them, as the UART's FIFO does)."""
+        with self._cv:
+            proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return False
+        try:
+            proc.stdin.write(data)
+            proc.stdin.flush()
+        except (BrokenPipeError, ValueError):  # the boot ended meanwhile
+            return False
+        return True
+
+    def console_bytes_mark(self):
+        with self._cv:
+            return self.console_bytes_seen + len(self.console_bytes)
+
+    def wait_console_bytes(self, found, timeout=TIMEOUT, since=0, what="console bytes"):
+        """found(bytes of the console from offset `since` on) -> a result, or None to wait."""
+        def ready():
+            start = max(0, since - self.console_bytes_seen)
+            return found(bytes(self.console_bytes[start:]))
+        return self._wait(ready, timeout, what)
 
     def console_mark(self):
         return self.lines_seen
