@@ -94,7 +94,7 @@ PAGE = """<!doctype html>
 </head>
 <body>
   <h1>epx: install an appliance</h1>
-  <p>Connect the ESP32 by USB, pick its appliance and board, press Install: the page writes
+  <p>Connect the ESP32 by USB, pick its appliance and board, press Connect: the page writes
   the firmware, then sets the device's WiFi over its serial console (Improv). Needs a browser
   with Web Serial (Chrome, Edge). Each firmware and its checksum are also release assets.</p>
   <table>

@@ -195,8 +195,11 @@ def test_the_install_page_in_chromium(browser, served, release):
     # ESP Web Tools' bundle loaded and defined its element (the vendored npm package).
     WebDriverWait(browser, 60).until(
         lambda b: b.execute_script("return !!customElements.get('esp-web-install-button')"))
-    assert browser.execute_script(
-        "return document.querySelector('esp-web-install-button').shadowRoot !== null")
+    # Each button rendered its own (Web Serial is there: the connect button, not the
+    # "unsupported" slot).
+    rendered = """return [...document.querySelectorAll('esp-web-install-button')]
+        .filter(b => b.shadowRoot && b.shadowRoot.querySelector('button')).length"""
+    WebDriverWait(browser, 60).until(lambda b: b.execute_script(rendered) == len(built_appliances()))
     browser.set_script_timeout(60)
     rows = browser.execute_async_script(FETCH_MANIFESTS)
     assert isinstance(rows, list), rows
