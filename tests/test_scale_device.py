@@ -291,3 +291,18 @@ def test_the_load_cell_sleeps_with_the_sensor(scale):
     s.wait("Weight", "98.500", since=mark, timeout=60)
     assert first["pads"]["33"] == 1
     assert first["ua"]["cell"] <= 1
+
+
+def test_a_send_that_times_out_or_finds_no_buffer_is_sent_again(scale):
+    # The port's send() raises OSError: ESP_ERR_ESPNOW_NO_MEM after 2 s of full buffers
+    # (the frame never left), ETIMEDOUT when the send callback is 100 ms late (the frame
+    # may have arrived). Neither loses the reading: the sensor sends again, and a late
+    # frame's acknowledgement is taken.
+    s = scale(start_sensor=False)
+    s.medium.trouble[s.sensor.mac] = ["no_mem", "late"]
+    s.sensor.start()
+    s.wait("Weight", "98.500", timeout=60)
+    s.sensor.wait_console(r"scale: #\d+ acknowledged in \d+ ms \(send 2\)", boot=1)
+    out = s.sensor.output(boot=1)
+    assert "send 1: (-12391, 'ESP_ERR_ESPNOW_NO_MEM')" in out
+    assert "send 2: [Errno 110] ETIMEDOUT" in out

@@ -112,6 +112,25 @@ def test_espnow_between_two_devices(simcheck):
     assert (a.mac, b.mac, "delivered") in [(f[0], f[1], f[3]) for f in air.frames]
 
 
+def test_espnow_send_times_out_and_meets_full_buffers_as_the_port(simcheck):
+    """modespnow.c:espnow_send: a sync send waits 100 ms (PENDING_RESPONSES_TIMEOUT_MS) for
+    the send callback, then OSError(ETIMEDOUT) (the late callback still counts); while
+    esp_now_send returns ESP_ERR_ESPNOW_NO_MEM it is retried for 2 s
+    (DEFAULT_SEND_TIMEOUT_MS), then check_esp_err raises it and the frame never left.
+    The peer is absent: the frames that go out are not acknowledged (False)."""
+    air = Medium(seed=3)
+    mac = "240ac4000009"
+    air.trouble[mac] = [None, "late", "no_mem", None]
+    dev = simcheck("espnow_trouble", medium=air, mac=mac)
+    (first, late, no_mem, last), stats = said(dev, "trouble"), said(dev, "stats")
+    # (the host's answer to each frame takes real time, which the device clock may count)
+    assert first[0] is False and last[0] is False and first[1] < 100 and last[1] < 100
+    assert late[0] == [110] and 101 <= late[1] < 1000
+    assert no_mem[0] == [-0x3067, "ESP_ERR_ESPNOW_NO_MEM"] and 2000 <= no_mem[1] < 3000
+    assert stats == [3, 3, 3]  # tx packets, responses, failures
+    assert [f[3] for f in air.frames] == ["no peer", "no peer", "no_mem", "no peer"]
+
+
 def test_boot_py_from_the_filesystem_reads_config_txt(simcheck):
     boot_py = ("import machine\n"
                "print('config:', repr(open('config.txt').read()), machine.reset_cause())\n"

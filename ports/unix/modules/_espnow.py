@@ -2,6 +2,7 @@
 # port's own espnow.py. Frames leave as `espnow.send` events; the host's medium hands
 # frames in with the `espnow.deliver` op.
 import binascii as _binascii
+from errno import ETIMEDOUT as _ETIMEDOUT
 import io as _io
 import micropython as _micropython
 import time as _time
@@ -70,6 +71,8 @@ class ESPNowBase(_io.IOBase):
                 _s.active = True
             elif _s.active:
                 _s.active = False
+                _due.clear()
+                _s.stats[0] = _s.stats[1]  # espnow_active: tx_packets = tx_responses
                 _s.rx = []
                 _s.rx_bytes = 0
                 _s.peers = {}
@@ -101,6 +104,7 @@ class ESPNowBase(_io.IOBase):
         _s.irq_arg = arg
 
     def stats(self):
+        _callbacks()
         return tuple(_s.stats)
 
     def recvinto(self, data, timeout_ms=None):
@@ -169,10 +173,10 @@ class ESPNowBase(_io.IOBase):
         channel = network.WLAN(0).config("channel")
         for mac in targets:
             p = _s.peers[mac]
-            _s.stats[0] += 1
             _sim.emit("espnow.send", peer=_binascii.hexlify(mac).decode(),
                       msg=_binascii.b2a_base64(msg, newline=False).decode(),
                       channel=p[1] or channel, key=_key(mac))
+            _transmitted(_answer())
         if sync:
             _wait_responses()
         # send_cb's status: the MAC-layer ack of each frame (the host's medium decides it)
@@ -229,27 +233,73 @@ class ESPNowBase(_io.IOBase):
         return (len(_s.peers), sum(1 for p in _s.peers.values() if p[3]))
 
 
-_acked = _thread.allocate_lock()  # released by each answer (send_cb)
+_acked = _thread.allocate_lock()  # released by each answer of the host
 _acked.acquire()
+_answers = []  # (acked, busy_ms, cb_ms) per frame, from the host, not yet taken
+_due = []  # (ticks_ms, acked): send callbacks still to come
+_SEND_TIMEOUT_MS = const(2000)  # DEFAULT_SEND_TIMEOUT_MS: esp_now_send retried on NO_MEM
+_RESPONSES_TIMEOUT_MS = const(100)  # PENDING_RESPONSES_TIMEOUT_MS
+_ESP_ERR_ESPNOW_NO_MEM = const(0x3067)
 
 
-def _sent(ok):
-    # The host's medium answers each espnow.send: acked by the peer's radio, or not.
-    _s.stats[1] += 1
-    if not ok:
-        _s.stats[2] += 1
+def _sent(ok, busy_ms=0, cb_ms=0):
+    # The host's medium answers each espnow.send: how long esp_now_send found the buffers
+    # full, when send_cb came after the frame left, and whether the peer's radio acked.
+    _answers.append((ok, busy_ms, cb_ms))
     try:
         _acked.release()
     except RuntimeError:
-        pass  # already released: the waiter will see the count
+        pass  # already released: the waiter will see the list
+
+
+def _answer():
+    if _sim._link is None:
+        return None  # no host: the frame goes nowhere and nothing answers
+    while not _answers:
+        _acked.acquire()
+    return _answers.pop(0)
+
+
+def _transmitted(answer):
+    # espnow_send's loop: esp_now_send retried while ESP_ERR_ESPNOW_NO_MEM, for 2 s at most
+    # (then check_esp_err raises it); the frame counts once taken; send_cb comes cb_ms later.
+    if answer is None:
+        _s.stats[0] += 1
+        return
+    ok, busy_ms, cb_ms = answer
+    if busy_ms >= _SEND_TIMEOUT_MS:
+        _time.sleep_ms(_SEND_TIMEOUT_MS)
+        raise OSError(-_ESP_ERR_ESPNOW_NO_MEM, "ESP_ERR_ESPNOW_NO_MEM")
+    if busy_ms:
+        _time.sleep_ms(busy_ms)
+    _s.stats[0] += 1
+    _due.append((_time.ticks_add(_time.ticks_ms(), cb_ms), ok))
+
+
+def _callbacks():
+    # send_cb for each frame whose callback time has come: tx_responses, tx_failures
+    now = _time.ticks_ms()
+    for d in [d for d in _due if _time.ticks_diff(now, d[0]) >= 0]:
+        _due.remove(d)
+        _s.stats[1] += 1
+        if not d[1]:
+            _s.stats[2] += 1
 
 
 def _wait_responses():
-    # _wait_for_pending_responses: on the host's answers, not on host speed
-    if _sim._link is None:
+    # _wait_for_pending_responses: every send callback, or OSError(ETIMEDOUT) once more
+    # than 100 ms have passed (device time)
+    _callbacks()
+    if not _due:
         return
-    while _s.stats[1] < _s.stats[0]:
-        _acked.acquire()
+    start = _time.ticks_ms()
+    last = max(_time.ticks_diff(d[0], start) for d in _due)
+    if last > _RESPONSES_TIMEOUT_MS:
+        _time.sleep_ms(_RESPONSES_TIMEOUT_MS + 1)
+        _callbacks()
+        raise OSError(_ETIMEDOUT)
+    _time.sleep_ms(last)
+    _callbacks()
 
 
 def _key(mac):

@@ -76,7 +76,10 @@ async def report():
     msg = netnow.pack(netnow.DATA, seq, netnow.encode(pairs), LMK.value)
     start = ticks_ms()
     for attempt in range(1, RETRIES.value + 2):
-        link.send(MANAGER.value, msg)
+        try:
+            link.send(MANAGER.value, msg)
+        except OSError as e:  # no send callback in 100 ms (it may still have gone), or
+            log.warn("scale: #%d send %d: %s" % (seq, attempt, e))  # buffers full for 2 s
         if await _acknowledged(link, flag, seq):
             log.info("scale: #%d acknowledged in %d ms (send %d): %s" % (
                 seq, ticks_diff(ticks_ms(), start), attempt, pairs))

@@ -285,6 +285,30 @@ def espnow():
         time.sleep_ms(10)
 
 
+def espnow_trouble():
+    # Four sends to one peer, each meeting what the host's medium scripted for it.
+    import network
+    import espnow as en
+
+    network.WLAN(network.STA_IF).active(True)
+    e = en.ESPNow()
+    e.active(True)
+    peer = b"\x24\x0a\xc4\x00\x00\x02"
+    e.add_peer(peer)
+    out = []
+    for _ in range(4):
+        t = time.ticks_ms()
+        try:
+            r = e.send(peer, b"x")
+        except OSError as err:
+            r = list(err.args)
+        out.append([r, time.ticks_diff(time.ticks_ms(), t)])
+    time.sleep_ms(100)
+    say(trouble=out, stats=list(e.stats()[:3]))
+    while True:
+        time.sleep_ms(10)
+
+
 def run():
     globals()[uos.getenv("SIMCHECK")]()
 

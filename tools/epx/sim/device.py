@@ -425,11 +425,13 @@ class Device:
             self._cv.notify_all()
         if kind == "espnow.send":
             # the frame's fate, and the answer the sender's send callback waits for
+            busy_ms = cb_ms = 0
             if self.medium is not None:
-                acked = self.medium.send(self, msg["peer"], msg["msg"], msg.get("channel"), msg.get("key"))
+                acked, busy_ms, cb_ms = self.medium.sending(
+                    self, msg["peer"], msg["msg"], msg.get("channel"), msg.get("key"))
             else:
                 acked = msg["peer"] == BROADCAST
-            self.post("espnow.sent", ok=acked)
+            self.post("espnow.sent", ok=acked, busy_ms=busy_ms, cb_ms=cb_ms)
 
     def _send(self, conn, msg):
         with self._cv:

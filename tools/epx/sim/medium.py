@@ -15,8 +15,27 @@ class Medium:
         self.random = random.Random(seed)
         self.devices = {}
         self.channels = {}  # mac -> channel the receiver listens on (None: any)
-        self.frames = []  # (sender, peer, msg, outcome: delivered, lost, channel, receiver off, no peer)
+        self.frames = []  # (sender, peer, msg, outcome: delivered, lost, channel, receiver off, no peer, no_mem)
         self.lock = threading.Lock()
+        # sender mac -> what its next frames meet, in turn: "late" (the send callback comes
+        # LATE_MS after the frame, past the port's 100 ms wait) or "no_mem" (the sender's
+        # ESP-NOW buffers stay full BUSY_MS: esp_now_send refuses it past the port's 2 s)
+        self.trouble = {}
+
+    LATE_MS = 150
+    BUSY_MS = 2500
+
+    def sending(self, sender, peer, msg, channel=None, key=None):
+        """One espnow.send of `sender`: (acked, busy_ms, cb_ms) for its send callback: how
+        long esp_now_send met full buffers, and when the callback came after the frame."""
+        queue = self.trouble.get(sender.mac)
+        trouble = queue.pop(0) if queue else None
+        if trouble == "no_mem":
+            with self.lock:
+                self.frames.append((sender.mac, peer, msg, "no_mem"))
+            return False, self.BUSY_MS, 0
+        acked = self.send(sender, peer, msg, channel, key)
+        return acked, 0, self.LATE_MS if trouble == "late" else 0
 
     def join(self, device):
         self.devices[device.mac] = device

@@ -247,7 +247,7 @@ def clock_advance(msg):
 def espnow_sent(msg):
     import _espnow
 
-    _espnow._sent(msg["ok"])
+    _espnow._sent(msg["ok"], msg.get("busy_ms", 0), msg.get("cb_ms", 0))
 
 
 def clock_scale(msg):
