@@ -67,3 +67,13 @@ if [ "$installed" != "$here/tools/epx/__init__.py" ] || [ "$(cat "$stamp" 2>/dev
     "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
     echo "$want" > "$stamp"
 fi
+
+# The portal's browser test runs axe-core (npm) in the page: a project-local copy in
+# node_modules/, at the version package.json pins. Without npm that check is skipped.
+if [ ! -f node_modules/axe-core/axe.min.js ] || [ package.json -nt node_modules/axe-core/axe.min.js ]; then
+    if command -v npm >/dev/null 2>&1; then
+        npm install --no-audit --no-fund --silent >/dev/null && touch node_modules/axe-core/axe.min.js
+    else
+        echo "setup: no npm: the portal's accessibility check (axe-core) will be skipped" >&2
+    fi
+fi

@@ -4,18 +4,25 @@ WPA2 password) and reaches the portal's HTTP server and DNS responder where the 
 binds them (Device.portal_address(), dns_address()).
 
 - a real browser (the distribution's chromium through selenium and chromium-driver)
-  drives the page: the networks the device's scan sees, an error beside its field, a good
-  submission that reboots the device onto the simulated WiFi and the test broker; a
-  configured device refuses a change without the access point's password;
+  drives the page as a person would: the device's name, profile, version and MAC; the
+  networks the device's scan sees, tapped to choose one; the open-network switch; an error
+  beside its field with the passwords kept (and shown on request); a good submission that
+  says where the device will appear and reboots it onto the simulated WiFi and the test
+  broker; a configured device refuses a change without the access point's password;
+- the page at a phone's size (390x844) and a desktop's (1280x800): screenshots kept in
+  build/artifacts/portal/, no sideways scrolling on the phone, and axe-core (npm, run in
+  the page) finds no serious or critical accessibility violation;
 - DNS: every A query, whatever the name, is answered with the access point's address
   (encoded and decoded by dnslib, an independent implementation of RFC 1035);
 - 1,000 malformed requests (seeded) each get a clear 4xx answer and leave the device
   serving, on its first boot, with its config untouched.
 """
 
+import json
 import random
 import re
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +34,10 @@ AP_PASSWORD = "portal-pass-42"
 AP_IP = "192.168.4.1"  # ESP-IDF's soft AP address (esp_netif default for WIFI_AP)
 HOME = {"ssid": "home-net", "password": "correct horse battery", "channel": 6, "rssi": -48}
 NEIGHBOUR = {"ssid": "neighbour", "password": "not-yours-123", "channel": 11, "rssi": -80}
+CAFE = {"ssid": "cafe-free", "password": None, "channel": 1, "rssi": -67}
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "build" / "artifacts" / "portal"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"  # ci/setup.sh (package.json)
 NETWORK_DELAY_MS = 13000  # app's network start (12 s) and a second
 
 
@@ -124,6 +135,18 @@ def test_profile_required_keys_are_on_the_page(device):
     assert {b"ssid", b"password", b"mqttbroker", b"mqttport", b"mqttuser", b"mqttpassword",
             b"mqttname", b"ota_key", b"unit", b"capacity", b"levelsensors", b"flowpulserate"} <= names
     assert b"appassword" not in names  # unconfigured: joining the AP was the proof
+    # Each field in words from its declaration (profiles/h2o/h2o/service.py, epx.mqtt): the
+    # label, a required mark, the help, the unit, an example; a default where there is one.
+    text = page.decode()
+    assert re.search(r'<label for="capacity">Tank capacity <span class=unit>\(volume unit\)</span> '
+                     r'<span class=req>required</span></label>'
+                     r'<p class=help id="h-capacity">The tank&#39;s volume</p>', text)
+    assert 'placeholder="e.g. 20,40,60,80,100"' in text and "<span class=unit>(%)</span>" in text
+    assert "<span class=unit>(pulses/s per volume unit/min)</span>" in text
+    assert '<label for="mqttport">MQTT port</label>' in text  # optional: no mark
+    assert re.search(r'<p class=help id="h-maxflow">[^<]*Default: 60</p>', text)
+    assert re.search(r'<p class=help id="h-mqttkeepalive">[^<]*Default: 30</p>', text)
+    assert "flowpulserate</label>" not in text and ">capacity<" not in text  # no raw names
 
 
 # --- the browser -------------------------------------------------------------------------
@@ -166,34 +189,156 @@ def wait_text(b, css):
         expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))).text
 
 
+def value_of(b, name):
+    from selenium.webdriver.common.by import By
+
+    return b.find_element(By.NAME, name).get_attribute("value")
+
+
+def click(b, css):
+    from selenium.webdriver.common.by import By
+
+    b.find_element(By.CSS_SELECTOR, css).click()
+
+
 def test_browser_sets_up_a_new_device(device, broker, mqtt_watch, browser):
+    from selenium.webdriver.common.by import By
+
     dev = device("bare", config=f"appassword {AP_PASSWORD}\n")
     dev.wait_boot(1)
-    dev.call("wifi.set", aps=[HOME, NEIGHBOUR])
-    open_portal(dev)
+    dev.call("wifi.set", aps=[HOME, NEIGHBOUR, CAFE])
+    ap_name = open_portal(dev)
     host, port = dev.portal_address()
     w = mqtt_watch(broker)
 
     browser.get(f"http://{host}:{port}/")
     networks = wait_text(browser, "#networks")
-    assert "home-net, -48 dBm" in networks and "neighbour, -80 dBm" in networks, networks
-    fill(browser, ssid="home-net", password=HOME["password"], mqttbroker=broker.host,
-         mqttport=70000, mqttname="kitchen")
+    assert networks.splitlines() == ["home-net", "-48 dBm, secured", "cafe-free", "-67 dBm, open",
+                                     "neighbour", "-80 dBm, secured"], networks
+    assert text_of(browser, "h1") == f"Set up {ap_name}"
+    mac = ":".join(dev.mac[i:i + 2] for i in range(0, 12, 2))
+    assert text_of(browser, "#device") == f"Profile bare, firmware {dev.boots[0]['version']}\nMAC {mac}"
+    # Tapping a network chooses it; an open one flips the switch and needs no password.
+    click(browser, '.net[data-ssid="cafe-free"]')
+    assert value_of(browser, "ssid") == "cafe-free"
+    assert browser.find_element(By.ID, "open").is_selected()
+    assert not browser.find_element(By.ID, "password").is_enabled()
+    click(browser, '.net[data-ssid="home-net"]')
+    assert value_of(browser, "ssid") == "home-net"
+    assert not browser.find_element(By.ID, "open").is_selected()
+    assert browser.switch_to.active_element.get_attribute("id") == "password"
+    fill(browser, password=HOME["password"], mqttbroker=broker.host, mqttport=70000,
+         mqttname="kitchen", mqttpassword="broker-secret")
     submit(browser)
-    # The port's error, beside its field; nothing stored, the device still on its first boot.
+    # The port's error, beside its field; nothing stored, the device still on its first
+    # boot; every value kept, the passwords too (hidden until asked).
     assert "70000 is out of range 1..65535" in wait_text(browser, "#err-mqttport")
     assert text_of(browser, "#err-ssid") is None and text_of(browser, "#err-mqttbroker") is None
+    assert browser.find_element(By.ID, "mqttport").get_attribute("aria-invalid") == "true"
     assert dev.files()["config.txt"] == f"appassword {AP_PASSWORD}\n".encode()
+    assert value_of(browser, "ssid") == "home-net" and value_of(browser, "mqttname") == "kitchen"
+    assert value_of(browser, "password") == HOME["password"]
+    assert value_of(browser, "mqttpassword") == "broker-secret"
+    field = browser.find_element(By.ID, "password")
+    assert field.get_attribute("type") == "password"
+    click(browser, '.show[data-for="password"]')
+    assert field.get_attribute("type") == "text"
+    assert browser.find_element(By.CSS_SELECTOR, '.show[data-for="password"]').text == "Hide"
 
-    fill(browser, mqttport=broker.port, password=HOME["password"])
+    fill(browser, mqttport=broker.port)
     submit(browser)
     assert "joins home-net" in wait_text(browser, "#done")
+    where = text_of(browser, "#where")
+    assert f"On the MQTT broker {broker.host} as kitchen: stat/kitchen/LWT says Online" in where
+    assert "In Home Assistant" in where and "the device kitchen" in where
+    assert f"join {ap_name}" in text_of(browser, "#fallback")
     dev.wait_boot(2, timeout=30)
     dev.advance(NETWORK_DELAY_MS)
     w.wait_for("stat/kitchen/LWT", lambda p: p == "Online", timeout=60, device=dev)
     config = dev.files()["config.txt"].decode()
     assert f"appassword {AP_PASSWORD}\n" in config and "ssid home-net\n" in config
-    assert f"mqttport {broker.port}\n" in config
+    assert f"mqttport {broker.port}\n" in config and "mqttpassword broker-secret\n" in config
+
+
+def test_the_open_network_switch_writes_password_none(device):
+    """Ticked, the switch stands for `password None` (the parser's open network): nobody
+    types None; the password field, disabled then, is not sent."""
+    dev = device("bare", config=f"appassword {AP_PASSWORD}\n")
+    open_portal(dev)
+    answer = http(dev.portal_address(), form(ssid="cafe-free", open="1", mqttbroker="10.0.0.2",
+                                             mqttname="cafe"))
+    assert status(answer) == 200 and b"joins cafe-free" in answer, answer
+    dev.wait_boot(2, timeout=30)
+    config = dev.files()["config.txt"].decode()
+    assert "password None\n" in config and "ssid cafe-free\n" in config
+
+
+def axe_violations(b):
+    """axe-core's serious and critical violations of the page: [(rule id, node count, help)]."""
+    if not AXE.is_file():
+        pytest.skip("axe-core is not installed (ci/setup.sh: npm install from package.json)")
+    b.execute_script(AXE.read_text())
+    result = b.execute_async_script(
+        "var done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']}).then(done, e => done({error: String(e)}));")
+    assert "error" not in result, result
+    return [(v["id"], len(v["nodes"]), v["help"]) for v in result["violations"]
+            if v["impact"] in ("serious", "critical")]
+
+
+def screenshot(b, name, width, height):
+    """The whole page at that window size, in build/artifacts/portal/: the path."""
+    b.set_window_size(width, height)
+    page = b.execute_script("return document.documentElement.scrollHeight")
+    b.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": max(height, page), "deviceScaleFactor": 1, "mobile": width < 600})
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}-{width}x{height}.png"
+    b.save_screenshot(str(path))
+    b.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    print(f"screenshot: {path}")
+    return path
+
+
+SIZES = ((390, 844), (1280, 800))
+
+
+def test_browser_page_on_a_phone_and_a_desktop(device, broker, browser):
+    """The h2o page (the most fields) at both sizes: blank, with errors, and the page after
+    saving; screenshots kept, the phone's without sideways scrolling, and axe-core finds no
+    serious or critical violation in any of them."""
+    dev = device("h2o", config=f"appassword {AP_PASSWORD}\n")
+    dev.wait_boot(1)
+    dev.call("wifi.set", aps=[HOME, NEIGHBOUR, CAFE])
+    open_portal(dev)
+    host, port = dev.portal_address()
+    report = {}
+    for width, height in SIZES:
+        browser.set_window_size(width, height)
+        browser.get(f"http://{host}:{port}/")
+        wait_text(browser, "#networks")
+        click(browser, "#more summary")  # the keys that have defaults, unfolded
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= width
+        screenshot(browser, "setup", width, height)
+        report[f"setup-{width}"] = axe_violations(browser)
+        fill(browser, capacity="lots", levelsensors="50,20", mqttport=99999, password="short")
+        submit(browser)
+        wait_text(browser, "#err-capacity")
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= width
+        screenshot(browser, "errors", width, height)
+        report[f"errors-{width}"] = axe_violations(browser)
+    click(browser, '.net[data-ssid="home-net"]')
+    fill(browser, password=HOME["password"], mqttbroker=broker.host, mqttport=broker.port,
+         mqttname="tank", unit="L", capacity=1500, levelsensors="20,50,100", flowpulserate=7.5)
+    submit(browser)
+    assert "joins home-net" in wait_text(browser, "#done")
+    for width, height in SIZES:
+        screenshot(browser, "saved", width, height)
+        report[f"saved-{width}"] = axe_violations(browser)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "axe.json").write_text(json.dumps(report, indent=1))
+    print(f"axe-core report: {ARTIFACTS / 'axe.json'}")
+    assert all(v == [] for v in report.values()), report
 
 
 def test_browser_configured_device_needs_the_ap_password(device, broker, browser):

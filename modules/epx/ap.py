@@ -18,8 +18,8 @@ def _password(text):
     return value
 
 
-FALLBACK_MIN = config.key("apfallback", config.int_range(0, 1440), 5)
-PASSWORD = config.key("appassword", _password, None)
+FALLBACK_MIN = config.key("apfallback", config.int_range(0, 1440), 5, "Setup access point after|min|5|Without WiFi this long, the setup access point opens; 0: never")
+PASSWORD = config.key("appassword", _password, None, "Access point password|||The setup access point's WPA2 password, 8-63 characters")
 
 _ap = None  # the soft AP interface while it is open
 _dns = None
@@ -80,7 +80,8 @@ def _open(state):
     _ap = ap
     ip = ap.ifconfig()[0]
     _dns = dnsd.Responder(ip)
-    _portal = portal.Portal(_scanner(sta), submit, PASSWORD.value if configured else None)
+    _portal = portal.Portal(_scanner(sta), submit, PASSWORD.value if configured else None,
+                            ap.config("essid"), sta.config("mac"))
     loop.task(_portal.start())
     if held is not None:
         held(True)

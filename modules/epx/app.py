@@ -30,7 +30,7 @@ _CAUSES = {
 # The CPU clock in MHz: 80 as the original ran its appliances, cooler and plenty for them
 # (bench/bench_cpufreq.py). machine.freq also takes 20 and 40, where the ESP32's WiFi and
 # ESP-NOW stop: a device set so would be out of reach.
-CPU_MHZ = config.key("cpufreq", config.one_of("80", "160", "240"), "80")
+CPU_MHZ = config.key("cpufreq", config.one_of("80", "160", "240"), "80", "CPU clock|MHz|80|80, 160 or 240")
 
 safe_mode = False
 safe_reasons = []  # why, when safe_mode

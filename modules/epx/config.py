@@ -1,7 +1,8 @@
 # config.txt: one `key value` per line (the value runs to the end of the line, spaces and
-# all), `#` starts a comment line. Modules declare their keys, one line each:
-#     CAPACITY = config.key("capacity", float)        # required
-#     MAXFLOW = config.key("maxflow", float, 60.0)    # optional
+# all), `#` starts a comment line. Modules declare their keys, one line each, with what a
+# person reads about them (the setup page, the config docs): "label|unit|example|help".
+#     CAPACITY = config.key("capacity", float, doc="Tank capacity|unit|1000|Its volume")
+#     MAXFLOW = config.key("maxflow", float, 60.0, "Highest flow|unit/min|60|...")
 # A broken config (bad values, empty values, control characters, repeated or missing
 # required keys, overlong lines) sets safe_mode; errors name the line. A UTF-8 byte order
 # mark at the start of the file is skipped.
@@ -22,24 +23,34 @@ _loaded = False
 
 
 class Key:
-    required = False  # set on the few required keys only: a small instance dict each
+    # Four attributes: an instance dict's table of 4 holds them (doc: a frozen string).
 
-    def __init__(self, parse, default):
+    def __init__(self, parse, default, doc):
         self.parse = parse
-        if default is _REQUIRED:
-            self.required = True
-            default = None
-        self.value = default
+        self.default = default
+        self.value = None if default is _REQUIRED else default
+        self.doc = doc
+
+    @property
+    def required(self):
+        return self.default is _REQUIRED
+
+    def about(self, name):
+        """(label, unit, example, help) from doc; the label is at least the key's name."""
+        parts = self.doc.split("|", 3)
+        parts += [""] * (4 - len(parts))
+        return parts[0] or name, parts[1], parts[2], parts[3]
 
 
-def key(name, parse=str, default=_REQUIRED):
+def key(name, parse=str, default=_REQUIRED, doc=""):
     """Declare a key: parse is str, int, float, bool or a function that parses the text and
-    raises ValueError with a message. Without a default the key is required."""
+    raises ValueError with a message. Without a default the key is required. doc: its
+    "label|unit|example|help" for people."""
     if name in _keys:
         raise ValueError("config key %s declared twice" % name)
     if _loaded:
         raise RuntimeError("config key %s declared after %s was read" % (name, FILE))
-    k = _keys[name] = Key(_PARSERS.get(parse, parse), default)
+    k = _keys[name] = Key(_PARSERS.get(parse, parse), default, doc)
     return k
 
 

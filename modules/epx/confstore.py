@@ -12,7 +12,7 @@ from epx.nvram import NVRAM
 
 # Minutes a candidate has to bring MQTT up. The value in force when the change is staged
 # counts (kept in NVS), not the candidate's own.
-TRIAL_MIN = config.key("configtrial", config.int_range(1, 1440), 5)
+TRIAL_MIN = config.key("configtrial", config.int_range(1, 1440), 5, "Config trial|min|5|A changed config not online by then is dropped; 1-1440")
 
 NEW = "config.new"
 TRY = "config.try"

@@ -15,17 +15,17 @@ from epx.nvram import NVRAM
 
 # The nodes of a cluster (or bridged brokers), host[:port] each: a lost or refused node
 # gives way to the next in the list, round and round.
-BROKER = config.key("mqttbroker", config.hosts)
-NAME = config.key("mqttname", config.name)
-PORT = config.key("mqttport", config.int_range(1, 65535), None)
-USER = config.key("mqttuser", str, None)
-PASSWORD = config.key("mqttpassword", str, None)
-CA = config.key("mqttca", str, None)  # CA certificate file (DER): TLS to the broker
-KEEPALIVE = config.key("mqttkeepalive", config.int_range(4, 65535), 30)
-REBOOT_S = config.key("mqttreboot", config.int_range(60, 86400), 600)
-HOMEASSISTANT = config.key("homeassistant", bool, True)
+BROKER = config.key("mqttbroker", config.hosts, doc="MQTT broker||192.168.1.2|Host name or IP address; a cluster: host:port,host:port")
+NAME = config.key("mqttname", config.name, doc="Device name||kitchen|Its MQTT topics and Home Assistant name: letters, digits, _ or -")
+PORT = config.key("mqttport", config.int_range(1, 65535), None, "MQTT port||1883|Empty: 1883, or 8883 with mqttca (TLS)")
+USER = config.key("mqttuser", str, None, "MQTT user||epx|Empty: none")
+PASSWORD = config.key("mqttpassword", str, None, "MQTT password|||Empty: none")
+CA = config.key("mqttca", str, None, "MQTT CA certificate||ca.der|A DER file on the device: TLS to the broker")
+KEEPALIVE = config.key("mqttkeepalive", config.int_range(4, 65535), 30, "MQTT keepalive|s|30|A silent broker is noticed within this; 4-65535")
+REBOOT_S = config.key("mqttreboot", config.int_range(60, 86400), 600, "Reboot without the broker after|s|600|60-86400")
+HOMEASSISTANT = config.key("homeassistant", bool, True, "Home Assistant discovery||1|1: the device appears in Home Assistant; 0: off")
 # Controls Home Assistant may use without a signature (the user's choice): "restart".
-UNSIGNED = config.key("haunsigned", config.one_of("", "restart"), "")
+UNSIGNED = config.key("haunsigned", config.one_of("", "restart"), "", "Unsigned Home Assistant controls||restart|restart: Home Assistant may restart it unsigned")
 
 _FIRST_RETRY_MS = const(500)
 _MAX_RETRY_MS = const(120000)

@@ -62,15 +62,15 @@ def parse_list(use):
     return many
 
 
-def key(name, use, default=None):
+def key(name, use, default=None, doc=""):
     """The config key `name`: a GPIO for `use`, by default the board's (board.PINS)."""
     from epx import config
 
-    return config.key(name, parse(use), board.PINS.get(name, default))
+    return config.key(name, parse(use), board.PINS.get(name, default), doc)
 
 
-def keys(name, use, default=None):
+def keys(name, use, default=None, doc=""):
     """The config key `name`: GPIOs for `use`, by default the board's (board.PINS)."""
     from epx import config
 
-    return config.key(name, parse_list(use), board.PINS.get(name, default))
+    return config.key(name, parse_list(use), board.PINS.get(name, default), doc)

@@ -28,12 +28,12 @@ def _country(text):
     return code
 
 
-COUNTRY = config.key("country", _country, "01")
+COUNTRY = config.key("country", _country, "01", "WiFi country||DE|Its channels: 01 (anywhere) and US 1-11, JP 1-14, most others 1-13")
 
 
-def channel_key(name, *default):
+def channel_key(name, *default, doc=""):
     """Declare a WiFi channel key (1-14), checked against `country`."""
-    k = config.key(name, config.int_range(1, 14), *default)
+    k = config.key(name, config.int_range(1, 14), *default, doc=doc)
     config.rule(lambda value: _check(name, value))
     return k
 

@@ -34,7 +34,7 @@ def _servers(text):
     return found
 
 
-SERVERS = config.key("ntpserver", _servers, [("pool.ntp.org", _PORT)])
+SERVERS = config.key("ntpserver", _servers, [("pool.ntp.org", _PORT)], "NTP servers||pool.ntp.org|Up to 4, host or host:port (TLS needs the time)")
 
 _buf = bytearray(48)
 _retry_ms = _FIRST_RETRY_MS

@@ -8,7 +8,7 @@ from time import ticks_add, ticks_diff, ticks_ms
 
 from epx import config, loop
 
-ENABLED = config.key("watchdog", bool, True)
+ENABLED = config.key("watchdog", bool, True, "Watchdog||1|The 15 s hardware watchdog; 0: off")
 
 _TIMEOUT_MS = const(15000)
 GRACE_MS = const(10000)  # start-up: the loop must turn within GRACE_MS + _TIMEOUT_MS

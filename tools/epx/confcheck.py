@@ -1,6 +1,7 @@
 """A config.txt checked by the firmware that will read it: the profile's host firmware (the
 unix build of the same frozen modules) runs its main.py with app.run caught, so the keys are
-declared as at boot (app.declare), and epx.config parses the file with its own parsers."""
+declared as at boot (app.declare), and epx.config parses the file with its own parsers.
+declared() also serves the config docs (epx.confdoc)."""
 
 import difflib
 import json
@@ -12,8 +13,8 @@ from pathlib import Path
 from . import build
 from .errors import EpxError
 
-# Run with -c in a folder holding the file as config.txt; NAME names it in the messages.
-ENTRY = """\
+# Run with -c: main.py calls app.run, caught once the keys are declared as at boot.
+_DECLARED = """\
 import sys
 sys.path[:] = ['.frozen']
 import json
@@ -21,32 +22,41 @@ from epx import app, config
 
 def run(setup=None, watchdog_grace_ms=0, network=True, safe_setup=None):
     app.declare(setup, network)
-    unknown = []
-    with open('config.txt', 'rb') as f:
-        errors = config.check(f.read(), NAME, unknown)
-    print(json.dumps({'errors': errors, 'unknown': unknown, 'keys': list(config._keys)}))
+    print(json.dumps(result()))
     raise SystemExit
 
 app.run = run
-import main
+"""
+_CHECK = """\
+def result():
+    unknown = []
+    with open('config.txt', 'rb') as f:
+        errors = config.check(f.read(), NAME, unknown)
+    return {'errors': errors, 'unknown': unknown, 'keys': list(config._keys)}
 """
 _UNKNOWN = re.compile(r"^(.*:\d+: (\S+): unknown key)")
 _LINE = re.compile(r"^.*?:(\d+): ")
 
 
+def declared(exe, result, files=None):
+    """What `result()` (defined by the code `result`) returns, as JSON, in the firmware
+    `exe` once its profile's keys are declared; files: {name: bytes} in its folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in (files or {}).items():
+            Path(tmp, name).write_bytes(data)
+        out = subprocess.run([str(exe), "-c", _DECLARED + result + "import main\n"], cwd=tmp,
+                             capture_output=True, text=True, timeout=120)
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise EpxError(f"{exe}: no answer from the firmware (exit {out.returncode}): "
+                       f"{(out.stdout + out.stderr).strip()[-300:]}")
+
+
 def parse(exe, text, name):
     """(errors, unknown-key warnings, declared keys) of config.txt `text` (bytes) as the
     firmware `exe` reads it, `name` naming the file in the messages."""
-    with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "config.txt").write_bytes(text)
-        code = "NAME = %r\n" % name + ENTRY
-        out = subprocess.run([str(exe), "-c", code], cwd=tmp, capture_output=True, text=True,
-                             timeout=120)
-    try:
-        got = json.loads(out.stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        raise EpxError(f"{exe}: the firmware did not check the config "
-                       f"(exit {out.returncode}): {(out.stdout + out.stderr).strip()[-300:]}")
+    got = declared(exe, "NAME = %r\n" % name + _CHECK, {"config.txt": text})
     return got["errors"], got["unknown"], got["keys"]
 
 

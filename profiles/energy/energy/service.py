@@ -10,10 +10,10 @@ from pzem import PZEM
 from energy.days import Days
 from energy.meter import Meter
 
-UART_TX = pins.key("uarttx", pins.OUT)
-UART_RX = pins.key("uartrx", pins.IN)
-TICKER = config.key("ticker", config.int_range(1, 65535), None)
-TZ = config.key("tzoffset", config.int_range(-720, 840), 0)  # minutes east of UTC: local midnight
+UART_TX = pins.key("uarttx", pins.OUT, doc="UART TX pin|GPIO||To the PZEM-004T's RX")
+UART_RX = pins.key("uartrx", pins.IN, doc="UART RX pin|GPIO||From the PZEM-004T's TX")
+TICKER = config.key("ticker", config.int_range(1, 65535), None, "Ticker port||1338|A read-only TCP stream of the readings; empty: closed")
+TZ = config.key("tzoffset", config.int_range(-720, 840), 0, "Time zone offset|min|60|Minutes east of UTC: the day's totals end at local midnight")  # minutes east of UTC: local midnight
 
 _START_MS = const(20000)
 _TICK_MS = const(1000)  # one exchange per tick: the tick is the reply window

@@ -46,14 +46,14 @@ def _sensors(text):
     return values
 
 
-UNIT = config.key("unit", _label)
-CAPACITY = config.key("capacity", _positive)
-SENSORS = config.key("levelsensors", _sensors)
-PULSERATE = config.key("flowpulserate", _positive)
-MAXFLOW = config.key("maxflow", _positive, 60.0)
-SDA = pins.key("sda", pins.OUT)
-SCL = pins.key("scl", pins.OUT)
-FLOW_PIN = pins.key("flowpin", pins.IN)
+UNIT = config.key("unit", _label, doc="Volume unit||L|Of capacity and flow: L, m3, gal...")
+CAPACITY = config.key("capacity", _positive, doc="Tank capacity|volume unit|1000|The tank's volume")
+SENSORS = config.key("levelsensors", _sensors, doc="Level switches|%|20,40,60,80,100|Each float switch's level, bottom to top")
+PULSERATE = config.key("flowpulserate", _positive, doc="Flow meter rate|pulses/s per volume unit/min|7.5|YF-S201: 7.5, FS300A: 5.5")
+MAXFLOW = config.key("maxflow", _positive, 60.0, "Highest flow|volume unit/min|60|Faster pulses are a meter fault, not water")
+SDA = pins.key("sda", pins.OUT, doc="I2C data pin|GPIO||The expander's and display's SDA")
+SCL = pins.key("scl", pins.OUT, doc="I2C clock pin|GPIO||The expander's and display's SCL")
+FLOW_PIN = pins.key("flowpin", pins.IN, doc="Flow meter pin|GPIO||The meter's pulse input")
 
 tank = None
 flow = None

@@ -25,10 +25,10 @@ def _maxima(text):
     return values
 
 
-PINS = pins.keys("relays", pins.HELD)
-MAX_S = config.key("maxon", _maxima, None)  # default: relay 0 600 s, the others a day
-SDA = pins.key("sda", pins.OUT)
-SCL = pins.key("scl", pins.OUT)
+PINS = pins.keys("relays", pins.HELD, doc="Relay pins|GPIO||Comma separated, active low")
+MAX_S = config.key("maxon", _maxima, None, "Longest on-time|s|600,86400|Each relay's (one value: all); empty: 600 s, the others a day")
+SDA = pins.key("sda", pins.OUT, doc="I2C data pin|GPIO||The display's SDA")
+SCL = pins.key("scl", pins.OUT, doc="I2C clock pin|GPIO||The display's SCL")
 
 _CHECK_S = const(1)
 _FORCE_S = const(1800)

@@ -7,7 +7,7 @@ import machine
 
 from epx import config, log
 
-SLEEP_MIN = config.key("sleep", config.int_range(1, 1440), 60)
+SLEEP_MIN = config.key("sleep", config.int_range(1, 1440), 60, "Sleep|min|60|Deep sleep between readings; 1-1440")
 
 
 def setup():

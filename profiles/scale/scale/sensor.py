@@ -14,18 +14,18 @@ from scale.safe import SLEEP_MIN
 from scale.sequence import Sequence
 from scale.weigh import weigh
 
-CHANNEL = radio.channel_key("channel")
-PMK = config.key("pmk", netnow.key)
-MANAGER = config.key("manager", netnow.mac)
-LMK = config.key("manager_lmk", netnow.key)
-CAL_A = config.key("calibration_a", float, 1.0)
-CAL_B = config.key("calibration_b", float, 0.0)
-DOUT = pins.key("hx711_dout", pins.IN)
-SCK = pins.key("hx711_sck", pins.OUT)
-SAMPLES = config.key("samples", config.int_range(1, 15), 5)
-RETRIES = config.key("retries", config.int_range(0, 10), 3)
-BATTERY_PIN = config.key("battery_pin", config.int_range(32, 39), None)
-BATTERY_RATIO = config.key("battery_ratio", float, 2.0)
+CHANNEL = radio.channel_key("channel", doc="WiFi channel||6|The manager's access point's channel (see country)")
+PMK = config.key("pmk", netnow.key, doc="ESP-NOW primary key||00112233445566778899aabbccddeeff|32 hex digits, as on the manager")
+MANAGER = config.key("manager", netnow.mac, doc="Manager MAC||24:0a:c4:12:34:56|The scale_manager's")
+LMK = config.key("manager_lmk", netnow.key, doc="Manager link key||0f1e2d3c4b5a69788796a5b4c3d2e1f0|32 hex digits: the manager's sensor_lmk")
+CAL_A = config.key("calibration_a", float, 1.0, "Calibration factor||0.0001|weight = factor x raw reading + offset")
+CAL_B = config.key("calibration_b", float, 0.0, "Calibration offset||0|weight = factor x raw reading + offset")
+DOUT = pins.key("hx711_dout", pins.IN, doc="HX711 DOUT pin|GPIO||The load cell amplifier's data")
+SCK = pins.key("hx711_sck", pins.OUT, doc="HX711 SCK pin|GPIO||The load cell amplifier's clock")
+SAMPLES = config.key("samples", config.int_range(1, 15), 5, "Samples||5|Conversions per reading (their median); 1-15")
+RETRIES = config.key("retries", config.int_range(0, 10), 3, "Retries||3|Sends per reading when no acknowledgement comes; 0-10")
+BATTERY_PIN = config.key("battery_pin", config.int_range(32, 39), None, "Battery ADC pin|GPIO|35|Through a divider; empty: not measured")
+BATTERY_RATIO = config.key("battery_ratio", float, 2.0, "Battery divider ratio||2|volts = reading x ratio")
 
 ACK_MS = const(300)
 

@@ -19,10 +19,10 @@ def _driver(text):
     return text
 
 
-DRIVER = config.key("driver", _driver)
-POLL = config.key("poll", config.int_range(1, 1000), 15)
-DEBOUNCE = config.key("debounce", config.int_range(0, 10000), 50)
-LONGPRESS = config.key("longpress", config.int_range(50, 60000), 1000)
+DRIVER = config.key("driver", _driver, doc="Board||dtwonder8|Direct4, dtwonder2, dtwonder4, hoffer6, minir4 or dtwonder8")
+POLL = config.key("poll", config.int_range(1, 1000), 15, "Input poll|ms|15|1-1000")
+DEBOUNCE = config.key("debounce", config.int_range(0, 10000), 50, "Debounce|ms|50|A change counts once it held this long; 0-10000")
+LONGPRESS = config.key("longpress", config.int_range(50, 60000), 1000, "Long press|ms|1000|A button held this long; 50-60000")
 
 _LED_MS = const(500)
 _CHECK_S = const(60)

@@ -11,8 +11,8 @@ _OLED_ADDR = const(0x3C)
 _START_MS = const(15000)
 _PERIOD_MS = const(5000)
 
-SDA = pins.key("sda", pins.OUT)
-SCL = pins.key("scl", pins.OUT)
+SDA = pins.key("sda", pins.OUT, doc="I2C data pin|GPIO||The sensors' and display's SDA")
+SCL = pins.key("scl", pins.OUT, doc="I2C clock pin|GPIO||The sensors' and display's SCL")
 
 station = None
 page = None
