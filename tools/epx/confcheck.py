@@ -32,10 +32,12 @@ def result():
     unknown = []
     with open('config.txt', 'rb') as f:
         errors = config.check(f.read(), NAME, unknown)
-    return {'errors': errors, 'unknown': unknown, 'keys': list(config._keys)}
+    return {'errors': errors, 'unknown': unknown,
+            'keys': {n: k.about(n) for n, k in config._keys.items()}}
 """
 _UNKNOWN = re.compile(r"^(.*:\d+: (\S+): unknown key)")
 _LINE = re.compile(r"^.*?:(\d+): ")
+_MISSING = re.compile(r"^.*: (\S+): missing \(required\)$")
 
 
 def declared(exe, result, files=None):
@@ -54,22 +56,29 @@ def declared(exe, result, files=None):
 
 
 def parse(exe, text, name):
-    """(errors, unknown-key warnings, declared keys) of config.txt `text` (bytes) as the
-    firmware `exe` reads it, `name` naming the file in the messages."""
+    """(errors, unknown-key warnings, {declared key: (label, unit, example, help)}) of
+    config.txt `text` (bytes) as the firmware `exe` reads it, `name` naming the file in the
+    messages."""
     got = declared(exe, "NAME = %r\n" % name + _CHECK, {"config.txt": text})
     return got["errors"], got["unknown"], got["keys"]
 
 
 def problems(exe, text, name):
     """The firmware's errors, and each unknown key (a typo: the device would ignore it) with
-    the declared key it most resembles; in line order, keys missing at the end."""
+    the declared key it most resembles; in line order, keys missing at the end, each with
+    its label and an example line from its declaration."""
     errors, unknown, keys = parse(exe, text, name)
+    for i, e in enumerate(errors):
+        m = _MISSING.match(e)
+        if m and m.group(1) in keys:
+            label, _, example, _ = keys[m.group(1)]
+            errors[i] = e + f": {label}" + (f", e.g. `{m.group(1)} {example}`" if example else "")
     for warning in unknown:
         m = _UNKNOWN.match(warning)
         if not m:
             errors.append(warning)
             continue
-        near = difflib.get_close_matches(m.group(2), keys, 1)
+        near = difflib.get_close_matches(m.group(2), list(keys), 1)
         errors.append(m.group(1) + (f" (did you mean {near[0]}?)" if near else ""))
 
     def line(e):
