@@ -6,7 +6,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 EPX := $(VENV)/bin/epx
 
-.PHONY: setup fetch unix esp32 esp32-check sim test test-loaded test-fleet test-soak test-stock test-ha bench clean
+.PHONY: setup fetch unix esp32 esp32-check sim test test-loaded test-fleet test-soak test-stock test-ha mutants bench clean
 
 setup:
 	bash ci/setup.sh
@@ -51,6 +51,15 @@ test-stock:
 
 test-ha:
 	bash ci/ha.sh
+
+# Every named mutant of tests/mutants/ (ONLY=name[,name...]; MUTANTS=file.toml for another
+# set) applied in a scratch copy, its firmwares rebuilt and its tests run: fails when one
+# survives. Slow (about an hour): not part of `make test`.
+ONLY ?=
+MUTANTS ?=
+mutants: fetch
+	$(PYTHON) -m epx unix bare >/dev/null
+	$(PYTHON) tests/mutants/run.py $(if $(ONLY),--only $(ONLY)) $(MUTANTS)
 
 bench: fetch
 	$(PYTHON) bench/run.py

@@ -4,15 +4,20 @@ world of `epx sim` (epx.sim.worlds)."""
 
 NAME = "soak"
 
-# Topics published every device-minute beside Uptime.
+# "quiet": publications ("<name> every <force s> s") the soak world leaves without a value
+# (withdrawn: nothing to send), and why; every other declared one is held to its cadence.
 PROFILES = {
     "netcheck": {},
-    "energy": {"every_minute": ("V", "A", "W", "PowerFactor")},
-    "h2o": {"keys": {"unit": "L", "capacity": 1000, "levelsensors": "20,40,60,80,100"}},
+    "energy": {},
+    "h2o": {"keys": {"unit": "L", "capacity": 1000, "levelsensors": "20,40,60,80,100",
+                     "flowpulserate": 4.8}},
     "weather": {},
     "switch": {"keys": {"driver": "Direct4"}},
     "relay": {},
     "scale_manager": {"keys": {"channel": 6, "pmk": "00112233445566778899aabbccddeeff",
                                "sensor": "24:0a:c4:65:43:21",
-                               "sensor_lmk": "0f1e2d3c4b5a69788796a5b4c3d2e1f0"}},
+                               "sensor_lmk": "0f1e2d3c4b5a69788796a5b4c3d2e1f0"},
+                      "quiet": {f"{n} every 1800 s": "no scale sensor in the soak's world: "
+                                "nothing weighed, no reading to send"
+                                for n in ("Weight", "Malfunction", "Battery", "LastSeen")}},
 }

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+import haentities
 import hakit
 from epx.sim.run import Demo, default_config
 
@@ -19,37 +20,10 @@ pytestmark = [pytest.mark.skipif(hakit.python() is None,
                                  reason="no Home Assistant venv ($EPX_HA_PYTHON; make test-ha)"),
               pytest.mark.timeout(900)]
 
-# entity id -> (device class, unit, state class): what Home Assistant must show.
-EXPECTED = {
-    "sensor.h2o_coarselevelpct": (None, "%", "measurement"),
-    "sensor.h2o_coarselevelvol": ("volume_storage", "L", "measurement"),
-    "sensor.h2o_flow": ("volume_flow_rate", "L/min", "measurement"),
-    "sensor.h2o_pumpedafterlevelchange": ("volume", "L", "total_increasing"),
-    "binary_sensor.h2o_malfunction": ("problem", None, None),
-    "sensor.energy_v": ("voltage", "V", "measurement"),
-    "sensor.energy_w": ("power", "W", "measurement"),
-    "sensor.energy_energy": ("energy", "Wh", "total_increasing"),
-    "binary_sensor.energy_malfunction": ("problem", None, None),
-    "sensor.weather_temperature": ("temperature", "°C", "measurement"),
-    "sensor.weather_humidity": ("humidity", "%", "measurement"),
-    "sensor.weather_pressure": ("atmospheric_pressure", "hPa", "measurement"),
-    "switch.switch_0_state": (None, None, None),
-    "switch.relay_0_state": (None, None, None),
-    "number.relay_0_ontime": (None, "s", None),
-    "sensor.scale_weight": ("weight", "kg", "measurement"),
-}
-# Every device: its diagnostics and its Refresh button.
-for _name in ("h2o", "energy", "weather", "switch", "relay", "scale"):  # NAMES
-    EXPECTED.update({
-        f"sensor.{_name}_uptime": ("duration", "min", "total_increasing"),
-        f"sensor.{_name}_health_heap": ("data_size", "B", "measurement"),
-        f"sensor.{_name}_health_rssi": ("signal_strength", "dBm", "measurement"),
-        f"binary_sensor.{_name}_health_safe": ("problem", None, None),
-        f"button.{_name}_refresh": (None, None, None),
-        f"update.{_name}_update": ("firmware", None, None),
-    })
 PROFILES = ("h2o", "energy", "weather", "switch", "relay", "scale_manager")
 NAMES = ("h2o", "energy", "weather", "switch", "relay", "scale")  # their mqttnames
+# entity id -> (device class, unit, state class): what Home Assistant must show.
+EXPECTED = {e: c for p, n in zip(PROFILES, NAMES) for e, c in haentities.expected(p, n).items()}
 
 
 @pytest.fixture(scope="module")

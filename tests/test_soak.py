@@ -3,10 +3,13 @@
 configured (the default), the watchdog on. The heap is sampled after gc.collect() three
 times a device-hour; the run fails on an upward heap trend above 64 bytes a day (a
 least-squares slope over each hour's median, the first hour left out), on a publication
-missed (counted at the broker: the Uptime minute of every device-minute, Health every half
-hour, energy's readings every minute) and on any reset. Firmwares broken on purpose show
-each check failing: one that keeps 16 bytes of every publication, one that drops an Uptime
-publication in 30, one that resets after 90 minutes.
+missed (counted at the broker: every publication the firmware declared, at least once a
+period of its cadence, and the Uptime minute of every device-minute, none repeated) and on
+any reset. Before the walk, each profile's Home Assistant discovery is checked against what
+Home Assistant must show (tests/haentities.py, shared with make test-ha). Firmwares broken
+on purpose show each check failing: one that keeps 16 bytes of every publication, one that
+drops an Uptime publication in 30 and every other Health report, one that resets after 90
+minutes.
 
 The log ring (epx.log: the latest 32 lines) grows the heap until it is full, about ten
 hours with an unreachable NTP server (a warning every 15 minutes): a bounded growth every
@@ -20,12 +23,14 @@ the heap trend needs a day of samples (TREND_HOURS). `make test-soak` (EPX_SOAK_
 default; EPX_SOAK_HOURS for any other walk) walks them for days, in CI a job a profile, 30
 device-days on the schedule (docs/decisions.md, "Soak at full cadence")."""
 
+import json
 import os
 import re
 import threading
 
 import pytest
 
+import haentities
 from devconfig import config_text
 from epx.sim import worlds
 from epx.sim.device import DeviceReset
@@ -39,7 +44,6 @@ WALK = int(os.environ.get("EPX_SOAK_HOURS") or 24 * int(os.environ.get("EPX_SOAK
 TREND_HOURS = 24  # 64 bytes a day is one heap block (16 bytes) in 6 hours: a day at least
 SAMPLES = 3  # heap samples a device-hour, their median the hour's figure
 LEAK_LIMIT = 64  # bytes a day
-HEALTH_S = 1800  # epx.health's force_s, its check every 60 s
 WALK_S = 300  # real seconds a device-hour may take on the busiest host
 RING = 32  # lines epx.log keeps
 FILLER = b"\xff"  # not UTF-8: "mqtt: undecodable message ignored", one log line
@@ -57,15 +61,17 @@ def _leaky(self, *args):
 uumqtt.MQTTClient.publish = _leaky
 """
 
-# One that drops every 30th Uptime publication as if it were sent.
+# One that drops every 30th Uptime publication and every other Health report as if they
+# were sent.
 DROPPING_BOOT = """\
 import uumqtt
-_n = [0]
+_n = {"Uptime": 0, "Health": 0}
 _publish = uumqtt.MQTTClient.publish
 async def _dropping(self, topic, msg, retain=False, qos=0):
-    if (topic if isinstance(topic, str) else topic.decode()).endswith("/Uptime"):
-        _n[0] += 1
-        if _n[0] % 30 == 0:
+    name = (topic if isinstance(topic, str) else topic.decode()).split("/")[-1]
+    if name in _n:
+        _n[name] += 1
+        if _n[name] % (30 if name == "Uptime" else 2) == 0:
             return None
     return await _publish(self, topic, msg, retain, qos)
 uumqtt.MQTTClient.publish = _dropping
@@ -138,10 +144,13 @@ def soak(device, broker, mqtt_watch, profile, hours, files=None, per_hour=1):
     lines = LogLines()
     dev = device(profile, config=config, files=files, start=False, on_console=lines)
     worlds.attach(dev, worlds.world(profile, config))
-    w = mqtt_watch(broker, (f"stat/{NAME}/#",))
+    w = mqtt_watch(broker, (f"stat/{NAME}/#", f"homeassistant/+/{NAME}/+/config"))
     dev.start()
     w.wait_for(f"stat/{NAME}/Uptime", device=dev, timeout=120)  # the real clock: it boots, joins
     first = w.mark()
+    # Discovery goes before any state: every config is on the broker before the first Uptime.
+    if profile in haentities.PROFILES:
+        check_discovery(w, profile)
     heap = []
     for _ in range(hours * per_hour):
         try:
@@ -151,6 +160,10 @@ def soak(device, broker, mqtt_watch, profile, hours, files=None, per_hour=1):
         check_no_reset(dev)
         fill_log_ring(dev, w, lines)
         heap.append(dev.call("state")["mem_alloc"])
+    # Everything published in the walk is at the broker once an answer sent after it is.
+    m = w.mark()
+    w.publish(f"cmnd/{NAME}/OTA", "getversion", qos=1)
+    w.wait_for(f"stat/{NAME}/Log", since=m, device=dev, timeout=60)
     return heap[per_hour:], w, first, dev
 
 
@@ -162,14 +175,61 @@ def check_no_reset(dev):
     assert len(dev.boots) == 1 and "exit" not in dev.boots[0], "reset: " + dev.output()[-3000:]
 
 
-def check_publications(w, first, profile, hours):
+def check_discovery(w, profile):
+    configs = {t: json.loads(p) if p else None for t, p, _ in w.messages
+               if t.startswith("homeassistant/")}
+    got = haentities.discovered(configs, NAME)
+    want = haentities.expected(profile, NAME)
+    assert {e: got.get(e) for e in want} == want
+    assert haentities.measured_without_state_class(configs) == []
+
+
+def period_ms(check_ms, force_ms):
+    """The longest a publication with a value goes unsent: it is checked every check_ms and
+    sent at the first check force_ms or more after it was last sent (just after a check)."""
+    return check_ms * (force_ms // check_ms + 1)
+
+
+def due(declared, hours, quiet=()):
+    """Topic -> messages the walk must have had at least: one a period of its most frequent
+    publication, those with no forced cadence (events) and `quiet` ones ("<name> every <s> s",
+    withdrawn for a reason) left out."""
+    out = {}
+    for name, check_ms, force_ms in declared:
+        if force_ms and f"{name} every {force_ms // 1000} s" not in quiet:
+            out[name] = max(out.get(name, 0), hours * HOUR_MS // period_ms(check_ms, force_ms))
+    return out
+
+
+def test_cadence_of_declared_publications():
+    assert period_ms(60000, 1800000) == 1860000  # sent just after the check at 30 min: the next
+    assert period_ms(60000, 1000) == 60000  # forced at every check
+    assert due([["Flow", 10000, 5000], ["Flow", 10000, 1800000], ["Event", 60000, 0]], 6) == \
+        {"Flow": 6 * 360}
+    assert due([["Flow", 10000, 5000], ["Flow", 10000, 1800000]], 6, ("Flow every 5 s",)) == \
+        {"Flow": 6 * 3600 // 1810}
+
+
+def check_publications(w, first, profile, hours, dev):
+    check_uptime(w, first, hours)
+    check_cadence(w, first, profile, hours, dev)
+
+
+def check_uptime(w, first, hours):
     # Uptime: one a device-minute, its value the minute: none missing, none repeated.
     up = [int(p) for p in seen(w, first, "Uptime")]
     assert up == list(range(up[0], up[0] + len(up))), f"Uptime missed or repeated: {up}"
     assert len(up) >= hours * 60 - 1, (len(up), hours * 60)
-    assert len(seen(w, first, "Health")) >= hours * 3600 // (HEALTH_S + 60)
-    for topic in PROFILES[profile].get("every_minute", ()):
-        assert len(seen(w, first, topic)) >= hours * 60 - 1, topic
+
+
+def check_cadence(w, first, profile, hours, dev):
+    # Every publication the firmware declared, at its cadence.
+    # The appliance ran, not safe mode's core alone.
+    assert {json.loads(p)["safe"] for p in seen(w, first, "Health")} == {"OFF"}
+    want = due(dev.call("mqtt.pubs"), hours, PROFILES[profile].get("quiet", {}))
+    assert "Health" in want and "Uptime" in want, want
+    short = {t: (len(seen(w, first, t)), n) for t, n in want.items() if len(seen(w, first, t)) < n}
+    assert short == {}, f"publications missed (topic: seen, due): {short}"
 
 
 def check_heap(heap, per_hour=1):
@@ -188,7 +248,7 @@ def test_full_cadence_soak(device, broker, mqtt_watch, profile):
     heap, w, first, dev = soak(device, broker, mqtt_watch, profile, hours(profile),
                                per_hour=SAMPLES)
     check_no_reset(dev)
-    check_publications(w, first, profile, hours(profile))
+    check_publications(w, first, profile, hours(profile), dev)
     if hours(profile) >= TREND_HOURS:
         check_heap(heap, per_hour=SAMPLES)
 
@@ -208,18 +268,21 @@ def test_a_firmware_that_leaks_16_bytes_a_publish_fails_the_soak(device, broker,
     # is wrong with it.
     heap, w, first, dev = broken_walk(device, broker, mqtt_watch, LEAKY_BOOT)
     check_no_reset(dev)
-    check_publications(w, first, "netcheck", BROKEN_HOURS)
+    check_publications(w, first, "netcheck", BROKEN_HOURS, dev)
     with pytest.raises(AssertionError, match="heap grows"):
         check_heap(heap, per_hour=SAMPLES)
 
 
 @pytest.mark.timeout(600 + BROKEN_HOURS * WALK_S)
 def test_a_firmware_that_drops_a_publication_fails_the_soak(device, broker, mqtt_watch):
-    # Three device-hours: six Uptime minutes never sent, and no reset.
+    # Three device-hours: six Uptime minutes and half the Health reports never sent, and no
+    # reset. Each check fails on its own.
     heap, w, first, dev = broken_walk(device, broker, mqtt_watch, DROPPING_BOOT)
     check_no_reset(dev)
     with pytest.raises(AssertionError, match="Uptime missed"):
-        check_publications(w, first, "netcheck", BROKEN_HOURS)
+        check_uptime(w, first, BROKEN_HOURS)
+    with pytest.raises(AssertionError, match=r"publications missed .*'Health'"):
+        check_cadence(w, first, "netcheck", BROKEN_HOURS, dev)
 
 
 @pytest.mark.timeout(600 + 2 * WALK_S)

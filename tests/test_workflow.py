@@ -70,6 +70,8 @@ def test_jobs_run_the_readmes_commands(workflow):
     assert "schedule" in days and "matrix.scheduled_days" in days, days
     assert {"scheduled_days": 30} in jobs["soak"]["strategy"]["matrix"]["include"]
     assert workflow.get("on", workflow.get(True))["schedule"]
+    assert run_steps(jobs["mutants"])[-1]["run"].strip() == "make mutants"
+    assert jobs["mutants"]["if"] == "github.event_name == 'schedule'"  # weekly, not on a push
     assert "make test-stock" in run_steps(jobs["stock"])[-1]["run"].splitlines()[-1]
     assert {m["image"] for m in jobs["stock"]["strategy"]["matrix"]["include"]} == {"debian:12", "ubuntu:24.04"}
     matrix = jobs["esp32"]["strategy"]["matrix"]

@@ -268,6 +268,12 @@ def _nvs_handles():
     return esp32._nvs_open if esp32 else 0
 
 
+def mqtt_pubs(msg):
+    # The publications the firmware declared (epx.mqtt.pub): [name, check ms, force ms] each.
+    mqtt = sys.modules.get("epx.mqtt")
+    return [[p.name, p._period, p.force_ms] for p in mqtt._pubs] if mqtt else []
+
+
 OPS = {
     "clock.advance": clock_advance,
     "clock.scale": clock_scale,
@@ -285,5 +291,6 @@ OPS = {
     "espnow.deliver": espnow_deliver,
     "espnow.sent": espnow_sent,
     "state": state,
+    "mqtt.pubs": mqtt_pubs,
     "world": world,
 }
