@@ -8,9 +8,12 @@ NAME = "soak"
 # (withdrawn: nothing to send), and why; every other declared one is held to its cadence.
 PROFILES = {
     "netcheck": {},
-    "energy": {},
+    "energy": {"quiet": {f"{n} every 1800 s": "no time server in the soak's world: no local day"
+                         for n in ("Today", "Yesterday")}},
     "h2o": {"keys": {"unit": "L", "capacity": 1000, "levelsensors": "20,40,60,80,100",
-                     "flowpulserate": 4.8}},
+                     "flowpulserate": 4.8},
+            "quiet": {"Flow every 5 s": "nothing flows in the soak's world: the rate is "
+                                        "withdrawn, Flow's still value holds its 30 min"}},
     "weather": {},
     "switch": {"keys": {"driver": "Direct4"}},
     "relay": {},
