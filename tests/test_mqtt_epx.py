@@ -215,7 +215,8 @@ def test_broker_restart(online, broker, proxy, mqtt_watch):
 
 
 def test_connection_reset_lwt_and_qos1(online, broker, proxy, mqtt_watch):
-    dev, w = online(mqttport=proxy.port)
+    # No Home Assistant: the refresh after discovery would send every state again anyway.
+    dev, w = online(mqttport=proxy.port, homeassistant=0)
     w.wait_for(f"stat/{NAME}/Tick", device=dev)
     m = w.mark()
     proxy.set("blackhole")
