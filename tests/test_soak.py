@@ -8,8 +8,7 @@ period of its cadence, and the Uptime minute of every device-minute, none repeat
 any reset. Before the walk, each profile's Home Assistant discovery is checked against what
 Home Assistant must show (tests/haentities.py, shared with make test-ha). Firmwares broken
 on purpose show each check failing: one that keeps 16 bytes of every publication, one that
-drops an Uptime publication in 30 and every other Health report, one that resets after 90
-minutes.
+drops an Uptime publication in 30 and every other Value, one that resets after 90 minutes.
 
 The log ring (epx.log: the latest 32 lines) grows the heap until it is full, about ten
 hours with an unreachable NTP server (a warning every 15 minutes): a bounded growth every
@@ -61,11 +60,11 @@ def _leaky(self, *args):
 uumqtt.MQTTClient.publish = _leaky
 """
 
-# One that drops every 30th Uptime publication and every other Health report as if they
-# were sent.
+# One that drops every 30th Uptime publication and every other Value (netcheck's, unchanged:
+# sent every 10 minutes) as if they were sent.
 DROPPING_BOOT = """\
 import uumqtt
-_n = {"Uptime": 0, "Health": 0}
+_n = {"Uptime": 0, "Value": 0}
 _publish = uumqtt.MQTTClient.publish
 async def _dropping(self, topic, msg, retain=False, qos=0):
     name = (topic if isinstance(topic, str) else topic.decode()).split("/")[-1]
@@ -277,13 +276,13 @@ def test_a_firmware_that_leaks_16_bytes_a_publish_fails_the_soak(device, broker,
 
 @pytest.mark.timeout(600 + BROKEN_HOURS * WALK_S)
 def test_a_firmware_that_drops_a_publication_fails_the_soak(device, broker, mqtt_watch):
-    # Three device-hours: six Uptime minutes and half the Health reports never sent, and no
-    # reset. Each check fails on its own.
+    # Three device-hours: six Uptime minutes and half the Values never sent, and no reset.
+    # Each check fails on its own.
     heap, w, first, dev = broken_walk(device, broker, mqtt_watch, DROPPING_BOOT)
     check_no_reset(dev)
     with pytest.raises(AssertionError, match="Uptime missed"):
         check_uptime(w, first, BROKEN_HOURS)
-    with pytest.raises(AssertionError, match=r"publications missed .*'Health'"):
+    with pytest.raises(AssertionError, match=r"publications missed .*'Value'"):
         check_cadence(w, first, "netcheck", BROKEN_HOURS, dev)
 
 
