@@ -212,7 +212,7 @@ def main(args=None):
             outcome = mutate(tree, m, env, logdir, say)
             took = time.monotonic() - t0
             if m.get("pending"):
-                outcome = {"survived": "pending", "killed": "killed (pending: drop the mark)"}.get(outcome, outcome)
+                outcome = {"survived": "pending", "killed": "killed (pending: drop the mark once it is killed every run)"}.get(outcome, outcome)
             results.append((m, outcome))
             say(f"[{i}/{len(mutants)}] {m['name']}: {outcome.upper()} in {took:.0f} s"
                 + (f" (pending: {m['pending']})" if m.get("pending") and outcome == "pending" else ""))
