@@ -81,7 +81,7 @@ def _open(state):
     ip = ap.ifconfig()[0]
     _dns = dnsd.Responder(ip)
     _portal = portal.Portal(_scanner(sta), submit, PASSWORD.value if configured else None,
-                            ap.config("essid"), sta.config("mac"))
+                            ap.config("essid"), sta.config("mac"), ap.config("mac"))
     loop.task(_portal.start())
     if held is not None:
         held(True)

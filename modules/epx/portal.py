@@ -131,14 +131,16 @@ class Portal:
     """The HTTP server on port 80 until close(). scan() -> [(ssid, rssi, open)];
     submit(text) checks a whole config.txt text and stores it (then reboots), or returns
     its errors; password: what a configured device requires in the form's appassword
-    field (None: nothing); name and mac (bytes): the device's, shown on the page."""
+    field (None: nothing); name and mac (bytes): the device's, shown on the page; ap_mac:
+    the access point's, which names it after the new mqttname."""
 
-    def __init__(self, scan, submit, password=None, name="", mac=b""):
+    def __init__(self, scan, submit, password=None, name="", mac=b"", ap_mac=None):
         self._scan = scan
         self._submit = submit
         self._password = password
         self._name = name
         self._mac = mac
+        self._ap_mac = ap_mac
         self._networks = []
         self._scanned = None
         self._bufs = [bytearray(_REQUEST_MAX) for _ in range(_SLOTS)]
@@ -485,10 +487,13 @@ class Portal:
             yield ("The change is on trial: without the broker within %s min the device goes "
                    "back to the config it had." % (trial.value if trial else 5))
         else:
+            from epx import ap
+
             fallback = config._keys.get("apfallback")
-            yield ("Without its network for %s min the device opens this access point "
+            again = ap.essid(name, self._ap_mac) if name and self._ap_mac else self._name
+            yield ("Without its network for %s min the device opens its access point "
                    "again: join %s and check the values." % (
-                       fallback.value if fallback else 5, escape(self._name)))
+                       fallback.value if fallback else 5, escape(again)))
         yield "</p></div></body></html>"
 
     def _page_error(self, status, text):
