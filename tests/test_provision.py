@@ -127,15 +127,15 @@ BAD = {
     "typo'd key": (GOOD.replace("watchdog 1", "watchdgo 1"),
                    ["my-config.txt:6: watchdgo: unknown key (did you mean watchdog?)"]),
     "missing required key": (GOOD.replace("mqttname kitchen\n", ""),
-                             ["my-config.txt: mqttname: missing (required): Device name, "
-                              "e.g. `mqttname kitchen`"]),
+                             ["my-config.txt: mqttname: missing (required): Device name "
+                              "(e.g. mqttname kitchen)"]),
     "port out of range": (GOOD.replace("mqttport 1883", "mqttport 99999"),
                           ["my-config.txt:4: mqttport: 99999 is out of range 1..65535"]),
     "all three": ("ssid home-net\nmqtname kitchen\nmqttbroker 192.168.1.2\nmqttport 99999\n",
                   ["my-config.txt:2: mqtname: unknown key (did you mean mqttname?)",
                    "my-config.txt:4: mqttport: 99999 is out of range 1..65535",
-                   "my-config.txt: mqttname: missing (required): Device name, "
-                   "e.g. `mqttname kitchen`"]),
+                   "my-config.txt: mqttname: missing (required): Device name "
+                   "(e.g. mqttname kitchen)"]),
 }
 
 

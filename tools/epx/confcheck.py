@@ -72,7 +72,7 @@ def problems(exe, text, name):
         m = _MISSING.match(e)
         if m and m.group(1) in keys:
             label, _, example, _ = keys[m.group(1)]
-            errors[i] = e + f": {label}" + (f", e.g. `{m.group(1)} {example}`" if example else "")
+            errors[i] = e + f": {label}" + (f" (e.g. {m.group(1)} {example})" if example else "")
     for warning in unknown:
         m = _UNKNOWN.match(warning)
         if not m:
