@@ -5,7 +5,8 @@ behaviour that matters to epx: CMake reads PROJECT_VER when it configures, and a
 folder that has a CMakeCache.txt is not configured again, so it keeps its old version.
 
 The app image is a real ESP32 app image (esptool's classes, tools/epx/sim/appimage.py).
-`install(folder)` puts a `docker` command in `folder`; it appends each call to docker.log."""
+`install(folder)` puts a `docker` command in `folder`; it appends each call to docker.log.
+With FAKE_DOCKER_NO_DAEMON set, every call fails as the docker CLI does without dockerd."""
 
 import os
 import sys
@@ -60,6 +61,13 @@ def run(argv):
 def main(argv):
     with open(os.environ.get("FAKE_DOCKER_LOG", os.devnull), "a") as log:
         log.write(" ".join(argv) + "\n")
+    if os.environ.get("FAKE_DOCKER_NO_DAEMON"):  # the docker CLI's words without dockerd
+        sys.stderr.write("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+                         "Is the docker daemon running?\n")
+        return 1
+    if argv[0] == "info":
+        print("27.5.1")
+        return 0
     if argv[0] == "build":
         return 0
     if argv[0] == "run":

@@ -40,8 +40,14 @@ def test_cmd_reboots_the_device_and_a_wrong_key_is_refused(bare, broker, capsys)
     assert cli.main(["cmd", "--broker", address, "--name", NAME, "stats"]) == 0
     assert capsys.readouterr().out == "connlost events net 0 mqtt 0\n"
 
+    # a refusal: the device says which command it refused and why; `epx cmd` exits 1 with it
     reply = diag.send(broker.host, broker.port, NAME, "reboot", key="wrong key")
-    assert reply.startswith("OTA: bad command") and reply.endswith("refused: bad signature")
+    assert reply == "reboot: refused: bad signature"
+    assert cli.main(["cmd", "--broker", address, "--name", NAME, "--key", "wrong key", "reboot"]) == 1
+    assert capsys.readouterr().err == f"epx: {NAME}: reboot: refused: bad signature\n"
+    # an empty key ($OTA_KEY unset in the shell) is the user's mistake, not an unsigned command
+    assert cli.main(["cmd", "--broker", address, "--name", NAME, "--key", "", "reboot"]) == 1
+    assert capsys.readouterr().err == "epx: --key is empty (is $OTA_KEY set?)\n"
     assert len(dev.boots) == 1
 
     assert cli.main(["cmd", "--broker", address, "--name", NAME, "--key", KEY, "reboot"]) == 0
@@ -60,9 +66,13 @@ def test_cmd_reboots_the_device_and_a_wrong_key_is_refused(bare, broker, capsys)
     assert len(dev.boots) == 2
 
 
-def test_cmd_without_a_device_times_out(broker):
-    with pytest.raises(EpxError, match="no reply on stat/nobody/Log within 0.5 s"):
+def test_cmd_without_a_device_times_out(broker, mqtt_watch):
+    """A name that never connected is no such device; one that did and is gone is offline."""
+    with pytest.raises(EpxError, match="nobody: no such device on .*no stat/nobody/LWT"):
         diag.send(broker.host, broker.port, "nobody", "stats", timeout=0.5)
+    mqtt_watch(broker).publish("stat/gone/LWT", "Offline", qos=1, retain=True)
+    with pytest.raises(EpxError, match=r"gone: no reply on stat/gone/Log within 0.5 s \(the device is Offline\)"):
+        diag.send(broker.host, broker.port, "gone", "stats", timeout=0.5)
 
 
 def test_a_year_of_signed_commands_holds_no_more_nvs_handles(bare):

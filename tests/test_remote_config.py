@@ -86,6 +86,22 @@ def rig(device, broker, mqtt_watch):
     return make
 
 
+def in_thread(fn, *args):
+    """Run fn(*args) in a thread; done(timeout) -> its result."""
+    import threading
+
+    result = []
+    t = threading.Thread(target=lambda: result.append(fn(*args)), daemon=True)
+    t.start()
+
+    def done(timeout):
+        t.join(timeout)
+        assert result, "still running"
+        return result[0]
+
+    return done
+
+
 def test_the_tool_refuses_what_a_device_could_not_read():
     assert diag.config_command("set", ["ssid", "x" * 32, "password", "p" * 63]).startswith(
         'config set {"ssid":"xxx')
@@ -124,13 +140,12 @@ def test_get_shows_the_config_and_never_a_secret(rig, broker, capsys):
 def test_unsigned_replayed_or_wrongly_signed_commands_are_refused(rig):
     r = rig()
     unsigned = r.ask("config get")
-    assert unsigned == "OTA: bad command 'config': refused: not signed"
-    assert r.ask(diag.sign("wrong key", NAME, "config get", 5000)) == \
-        "OTA: bad command 'config': refused: bad signature"
+    assert unsigned == "config: refused: not signed"
+    assert r.ask(diag.sign("wrong key", NAME, "config get", 5000)) == "config: refused: bad signature"
     # a refused `set` never echoes its values (it may carry a password)
     set_text = diag.config_command("set", ["password", "leaked-passphrase"])
     reply = r.ask(diag.sign("wrong key", NAME, set_text, 5001))
-    assert reply == "OTA: bad command 'config': refused: bad signature"
+    assert reply == "config: refused: bad signature"
     good = r.signed(set_text.replace("leaked", "other"), counter=5002)
     assert "ota_key set" in r.config("get", counter=5001)  # 5001: never taken above
     # the same signed change twice: the second is a replay and changes nothing
@@ -140,7 +155,7 @@ def test_unsigned_replayed_or_wrongly_signed_commands_are_refused(rig):
     assert r.dev.wait_boot(2, timeout=30)
     r.dev.call("wifi.set", password="other-passphrase")
     r.online(2, since=m)
-    assert r.ask(good) == "OTA: bad command 'config': refused: replayed: counter 5002, last accepted 5002"
+    assert r.ask(good) == "config: refused: replayed: counter 5002, last accepted 5002"
     assert len(r.dev.boots) == 2
 
 
@@ -163,12 +178,18 @@ def test_a_good_change_is_kept_and_survives_reboots(rig, broker, capsys):
     r = rig(world={"aps": [{"ssid": "epx-sim", "password": WIFI},
                            {"ssid": "new net", "password": "new-passphrase"}]})
     m = r.w.mark()
-    address = f"{broker.host}:{broker.port}"
-    assert cli.main(["config", "--broker", address, "--name", NAME, "--key", KEY, "set",
-                     "ssid", "new net", "password", "new-passphrase"]) == 0, (capsys.readouterr(), r.dev.output())
+    # `epx config set` waits for the outcome: kept (exit 0) once MQTT is up on the change
+    done = in_thread(cli.main, ["config", "--broker", f"{broker.host}:{broker.port}", "--name",
+                                NAME, "--key", KEY, "set", "ssid", "new net", "password",
+                                "new-passphrase"])
+    r.log_after(m, "config: trying")
     r.dev.wait_boot(2, timeout=30)
     r.online(2, since=m)
     assert r.log_after(m, "config: candidate kept") == "config: candidate kept, now config.txt"
+    assert done(30) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("config: trying ssid set, password set") and "waiting until" in out[1]
+    assert out[-1] == "config: candidate kept, now config.txt"
     assert r.dev.wait_console(r"net: connecting to (.*)", boot=2).group(1) == "new net"
     files = r.files()
     assert set(files) == {"config.txt"}
@@ -193,11 +214,14 @@ def trial_failed(r, boot, since):
     return text
 
 
-def test_a_wrong_wifi_password_goes_back_within_configtrial(rig):
+def test_a_wrong_wifi_password_goes_back_within_configtrial(rig, broker, capsys):
     r = rig(configtrial=3)
     m = r.w.mark()
+    done = in_thread(cli.main, ["config", "--broker", f"{broker.host}:{broker.port}", "--name",
+                                NAME, "--key", KEY, "set", "password", "wrong-passphrase",
+                                "configtrial", "1440"])
     # the trial time in force counts, not the one the candidate brings
-    assert r.config("set", "password", "wrong-passphrase", "configtrial", "1440") == (
+    assert r.log_after(m, "config: trying") == (
         "config: trying password set, configtrial set; back to the previous config unless "
         "MQTT is up on it within 3 min")
     r.dev.wait_boot(2, timeout=30)
@@ -212,6 +236,9 @@ def test_a_wrong_wifi_password_goes_back_within_configtrial(rig):
         r"config: candidate dropped, back on the previous config.txt: config candidate failed: "
         r"no MQTT within 3 min \(network: no link after 60 s: wrong password\?\) \(after 180 s\)",
         text), text
+    # `epx config set` waited for it: dropped is exit 1, the report its one-line error
+    assert done(30) == 1
+    assert capsys.readouterr().err == f"epx: {NAME}: {text}\n"
     # the password went out in the command only, never back in a reply or report
     sent = [t for t, p, _ in r.w.messages if b"wrong-passphrase" in p]
     assert sent == [f"cmnd/{NAME}/OTA"]

@@ -286,8 +286,10 @@ def test_esp32_job_and_release_run_short_of_docker(workflow, tmp_path):
         assert done.returncode == 0, done.stdout + done.stderr
     # The step's own `esptool image-info` printed the app descriptor's version.
     assert "h2o-9.9.9" in done.stdout
-    # No `docker build`: the job's image is the run's, loaded; its build runs with no network.
-    (call,) = [line.split() for line in log.read_text().splitlines()]
+    # No `docker build`: the job's image is the run's, loaded; its build runs with no network
+    # (after `docker info`: epx checks the daemon answers).
+    info, call = [line.split() for line in log.read_text().splitlines()]
+    assert info[:2] == ["info", "--format"]
     assert call[:4] == ["run", "--rm", "--network", "none"]
     assert call[call.index("epx-build") - 1] == job["env"][build.PREBUILT_IMAGE]
     assert (workspace / ".venv" / "bin" / "epx").exists()

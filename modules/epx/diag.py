@@ -45,8 +45,14 @@ def _on_command(text):
         fn, auth = None, name in _SIGNED
     else:
         raise ValueError("unknown command (%s)" % " ".join(sorted(set(_BUILTIN) | set(_commands))))
+    if auth:
+        try:
+            args = _authenticate(text)[len(name):].strip()
+        except ValueError as e:  # a refusal, not a mistake in the command: said so
+            return mqtt.report("%s: %s" % (name, e))
+    else:
+        args = " ".join(words[1:])
     try:
-        args = _authenticate(text)[len(name):].strip() if auth else " ".join(words[1:])
         reply = _builtin(name, args) if fn is None else fn(args)
     except ValueError as e:
         if not auth:

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import __version__, partitions, pincheck, portconfig, secver, source
+from . import __version__, partitions, pincheck, portconfig, secver, source, stage
 from .errors import EpxError
 from .paths import BOARDS, BUILD, DIST, MANIFESTS, ROOT, rel
 
@@ -263,10 +263,18 @@ def build_unix(profile, board=DEFAULT_BOARD, flags=UNIX_MPY_CROSS_FLAGS):
             stamp = build_dir / CORE_CONFIG
             if build_dir.exists() and (not stamp.exists() or stamp.read_text() != core_config()):
                 shutil.rmtree(build_dir)
+        fresh = not build_dir.exists()
         seed_from_sibling(build_dir, portconfig.header(tree, BOARDS / board))
+        seeded = fresh and build_dir.exists()
         build_dir.mkdir(parents=True, exist_ok=True)
         (build_dir / CORE_CONFIG).write_text(core_config())
     with locked(BUILD / f".{build_dir.name}.lock"):
+        name = profile_name(profile)
+        if not (build_dir / "micropython").exists():
+            stage.say(f"building the {name} host firmware into {rel(build_dir)}/: " + (
+                "from another profile's objects, its own modules frozen (under a minute)" if seeded
+                else "the first build compiles MicroPython's unix port (about 3 min of CPU; "
+                     "later builds only freeze changed modules)"))
         return _build_unix(profile, board, flags, tree, build_dir)
 
 
@@ -331,9 +339,9 @@ def esp32_check(profile, board=DEFAULT_BOARD):
 
 def build_esp32(profile, board=DEFAULT_BOARD):
     """Build in ESP-IDF's Docker image; leave dist/<profile>-<board>/."""
+    stage.say(f"checking {profile_name(profile)} for {board}: manifest, pins, bytecode, size (seconds)")
     esp32_check(profile, board)
-    if shutil.which("docker") is None:
-        raise EpxError("docker: not found; the ESP32 build runs in ESP-IDF's Docker image")
+    docker_daemon()
     build_dir = esp32_build_dir(profile, board)
     version = frozen_version(build_dir)
     idf_build = build_dir / "idf"
@@ -341,14 +349,38 @@ def build_esp32(profile, board=DEFAULT_BOARD):
     image = os.environ.get(PREBUILT_IMAGE)
     if not image:
         image = DOCKER_IMAGE
-        subprocess.run(["docker", "build", "-t", image, str(ROOT / "docker")], check=True)
+        stage.say(f"building the Docker image {image} (ESP-IDF v5.2.2: the first time about "
+                  f"2 GB and 10-20 min; then cached, seconds)")
+        docker(["build", "-t", image, str(ROOT / "docker")], "docker build")
+    stage.say(f"compiling {profile_name(profile)} for {board} with ESP-IDF (the first time about "
+              f"5 min; then only what changed) into {rel(idf_build)}/")
     # The image holds the source and IDF components: the build itself needs no network.
-    subprocess.run(["docker", "run", "--rm", "--network", "none", "-v", f"{ROOT}:/epx", "-v", f"{BUILD}:/epx/build",
-                    "-w", "/epx", "-u", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp", image,
-                    "epx-build", profile_name(profile), board], check=True)
+    docker(["run", "--rm", "--network", "none", "-v", f"{ROOT}:/epx", "-v", f"{BUILD}:/epx/build",
+            "-w", "/epx", "-u", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp", image,
+            "epx-build", profile_name(profile), board], "the ESP-IDF build")
     out = package_dist(profile_name(profile), board, idf_build, version)
     (idf_build / IDF_VERSION_STAMP).write_text(version + "\n")
     return out
+
+
+def docker_daemon():
+    """EpxError unless a Docker daemon answers (the ESP32 build runs in ESP-IDF's image)."""
+    if shutil.which("docker") is None:
+        raise EpxError("docker: not found; the ESP32 build runs in ESP-IDF's Docker image "
+                       "(install Docker, or use the CI's esp32 job's artifacts)")
+    result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
+                            capture_output=True, text=True)
+    if result.returncode:
+        why = (result.stderr.strip().splitlines() or ["no answer"])[-1]
+        raise EpxError(f"docker: no daemon ({why.removeprefix('ERROR: ')}); start it, e.g. "
+                       f"`sudo systemctl start docker`")
+
+
+def docker(argv, what):
+    """Run docker with its output on the terminal; EpxError when it fails."""
+    result = subprocess.run(["docker", *argv])
+    if result.returncode:
+        raise EpxError(f"{what} failed (exit {result.returncode}); its output is above")
 
 
 def frozen_version(build_dir):

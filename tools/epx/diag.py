@@ -20,6 +20,24 @@ COUNTER_MAX = 2**64 - 1  # epx.replay on the device
 CONFIG_TEXT_MAX = 1024 - 2 - len("cmnd//OTA") - 32 - 2 - 1 - 20 - 1 - 64
 
 
+# The device's built-in commands (epx.diag._BUILTIN); a profile may add its own.
+COMMANDS = ("stats", "getversion", "partitions", "log", "msg_reboot", "msg_exception",
+            "keepversion", "reboot", "msg_rm", "resetstats", "config")
+
+
+# What a device reports on stat/<n>/Log by itself as it boots (epx.app): never a reply.
+BOOT_REPORTS = ("boot ", "safe mode: ", "reboot: ", "exception: ", "config: candidate")
+
+
+def refused(reply):
+    """Whether a reply on stat/<n>/Log is the device refusing the command: a bad signature or
+    counter (`reboot: refused: bad signature`), a config it will not take (`config: refused:
+    ...`) or a command it does not know (`OTA: bad command ...`)."""
+    import re
+
+    return re.match(r"\S+: (refused|bad command)\b", reply) is not None
+
+
 def counter_now():
     return int(time.time())
 
@@ -44,15 +62,19 @@ def broker_address(text, default_port=1883):
 
 
 def send(host, port, name, text, key=None, counter=None, timeout=10.0, user=None,
-         password=None, cafile=None):
+         password=None, cafile=None, follow=None):
     """Publish text (signed when key is given) on cmnd/<name>/OTA and return the device's
-    reply: the first message on stat/<name>/Log after it. EpxError on timeout."""
+    reply: the first message on stat/<name>/Log after it. EpxError on timeout.
+    follow(reply) -> (seconds, outcome(message) -> bool) or None: then wait as long for a
+    later Log message that `outcome` accepts, and return (reply, that message or None)."""
     import paho.mqtt.client as mqtt
 
+    if key is not None and not key:
+        raise EpxError("--key is empty (is $OTA_KEY set?)")
     payload = sign(key, name, text, counter_now() if counter is None else counter) if key else text
-    log_topic = f"stat/{name}/Log"
-    replies = []
-    ready, got = threading.Event(), threading.Event()
+    log_topic, lwt_topic = f"stat/{name}/Log", f"stat/{name}/LWT"
+    replies, state = [], []
+    ready, got, got_more = threading.Event(), threading.Event(), threading.Condition()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"epx-cmd-{time.time_ns()}")
     if user:
         client.username_pw_set(user, password)
@@ -64,12 +86,18 @@ def send(host, port, name, text, key=None, counter=None, timeout=10.0, user=None
             replies.append(None)
             ready.set()
         else:
-            c.subscribe(log_topic, 1)
+            c.subscribe([(log_topic, 1), (lwt_topic, 1)])
 
     def on_message(c, userdata, msg):
-        if not msg.retain and ready.is_set():
-            replies.append(msg.payload.decode("utf-8", "replace"))
-            got.set()
+        if msg.topic == lwt_topic:
+            state.append(msg.payload.decode("utf-8", "replace"))
+        elif not msg.retain and ready.is_set():
+            text = msg.payload.decode("utf-8", "replace")
+            with got_more:
+                if replies or not text.startswith(BOOT_REPORTS) or refused(text):
+                    replies.append(text)
+                got_more.notify_all()
+            got.set() if replies else None
 
     client.on_connect = on_connect
     client.on_subscribe = lambda *a: ready.set()
@@ -84,8 +112,20 @@ def send(host, port, name, text, key=None, counter=None, timeout=10.0, user=None
             raise EpxError(f"broker {host}:{port}: no subscription within {timeout:g} s")
         client.publish(f"cmnd/{name}/OTA", payload, qos=1).wait_for_publish(timeout)
         if not got.wait(timeout):
-            raise EpxError(f"{name}: no reply on {log_topic} within {timeout:g} s")
-        return replies[0]
+            if not state:  # a device that ever connected left its retained LWT
+                raise EpxError(f"{name}: no such device on {host}:{port} (no {lwt_topic}; "
+                               f"`epx devices --broker {host}:{port}` lists them)")
+            raise EpxError(f"{name}: no reply on {log_topic} within {timeout:g} s "
+                           f"(the device is {state[-1]})")
+        if follow is None:
+            return replies[0]
+        then = follow(replies[0])
+        if then is None:
+            return replies[0], None
+        seconds, outcome = then
+        with got_more:
+            got_more.wait_for(lambda: any(outcome(r) for r in replies[1:]), seconds)
+            return replies[0], next((r for r in replies[1:] if outcome(r)), None)
     finally:
         client.loop_stop()
         client.disconnect()

@@ -15,6 +15,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from . import stage
 from .errors import EpxError
 from .paths import DEPS, ROOT
 
@@ -69,12 +70,18 @@ def fetch(force=False):
     download = DEPS / "debian"
     download.mkdir(exist_ok=True)
     if not (download / ORIG_TARBALL).is_file() or force:
+        stage.say(f"fetching MicroPython {VERSION}'s source with apt-get source (Debian's "
+                  f"{DEB_PACKAGE[0]}, about 6 MB: usually under a minute, once)")
         apt_source(download, f"{DEB_PACKAGE[0]}={DEB_PACKAGE[1]}")
     orig = download / ORIG_TARBALL
     verify_sha256(orig, ORIG_SHA256)
-    mbedtls = mbedtls_tarball(download) or mbedtls_tarball(apt_source(download, MBEDTLS_PACKAGE))
+    mbedtls = mbedtls_tarball(download)
+    if mbedtls is None:
+        stage.say(f"fetching {MBEDTLS_PACKAGE} {MBEDTLS_SERIES}x's source for TLS (about 6 MB, once)")
+        mbedtls = mbedtls_tarball(apt_source(download, MBEDTLS_PACKAGE))
     if mbedtls is None:
         raise EpxError(f"{download}: no {MBEDTLS_PACKAGE} {MBEDTLS_SERIES}x orig tarball from {DEB_SUITE}")
+    stage.say(f"unpacking into {TREE.relative_to(ROOT)}/ (sha256 checked; seconds)")
     unpack(orig, mbedtls)
     return TREE
 
