@@ -86,10 +86,10 @@ def broker_tls(test_ca):
 
 @pytest.fixture
 def ntp():
-    """A real NTP server on a free loopback UDP port (tests/ntpkit.py) answering with the
+    """A real NTP server on a free loopback UDP port (tools/epx/sim/ntp.py) answering with the
     current UTC time (whole seconds); `ntp.server` is its `ntpserver` config value."""
     import datetime
-    from ntpkit import NtpServer
+    from epx.sim.ntp import NtpServer
 
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     with NtpServer(now) as server:

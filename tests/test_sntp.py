@@ -1,5 +1,5 @@
 """epx.sntp in the simulated ESP32 (whose clock starts at 2000-01-01 at power-on, as the
-chip's) against a real NTP server (tests/ntpkit.py): TLS to the broker only once the time is
+chip's) against a real NTP server (tools/epx/sim/ntp.py): TLS to the broker only once the time is
 known, failures logged and retried, UTC timestamps in logs and reports, the time kept
 through a reset but not a power cycle."""
 
@@ -10,7 +10,7 @@ import pytest
 
 from epx import build
 from fwcode import last_json, run_code
-from ntpkit import NtpServer, ntp_timestamp
+from epx.sim.ntp import NtpServer, ntp_timestamp
 from test_mqtt_epx import NAME, START_MS, boot
 
 UTC = datetime.timezone.utc

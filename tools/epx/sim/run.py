@@ -1,7 +1,10 @@
 """`epx sim`: one simulated appliance with a local mosquitto, printing what it says and publishes."""
 
+import fcntl
 import os
 import re
+import secrets
+import socket
 import shutil
 import signal
 import sys
@@ -11,8 +14,8 @@ import time
 from .. import build, secver
 from ..errors import EpxError
 from ..paths import BUILD, ROOT, rel
-from . import appimage, net, worlds
-from .device import Device
+from . import appimage, net, ntp, worlds
+from .device import Device, SimTimeout
 from .medium import Medium
 
 
@@ -131,7 +134,7 @@ class Demo:
         if look and name:
             try:
                 text = self.main.call("model.call", name=name, method="text", args=[], timeout=5)
-            except EpxError:
+            except (EpxError, SimTimeout):
                 return None  # rebooting
             if text != self.display:
                 self.display = text
@@ -155,28 +158,122 @@ def printer(host, port, topics, show):
     return client
 
 
+def device_folder(profile, folder=None):
+    """(folder, its lock): a device folder no other `epx sim` uses, locked for this run (the
+    lock goes with the process). build/sim/<profile>, else <profile>-2, -3, ...; a --dir
+    in use is refused."""
+    if folder:
+        candidates = [str(folder)]
+    else:
+        base = BUILD / "sim"
+        candidates = [str(base / profile)] + [str(base / f"{profile}-{n}") for n in range(2, 100)]
+    for path in candidates:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        lock = open(path + ".lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        return path, lock
+    raise EpxError(f"{rel(candidates[0])}: another epx sim runs on this device folder"
+                   if folder else f"{rel(BUILD / 'sim')}: 98 runs of {profile} at once")
+
+
+def broker_address(broker):
+    """(host, port) of --broker HOST[:PORT], checked to accept connections."""
+    host, _, port = broker.rpartition(":") if ":" in broker else (broker, "", "1883")
+    if not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        raise EpxError(f"--broker {broker}: expected HOST[:PORT]")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        raise EpxError(f"--broker {broker}: {e.strerror or e} (is an MQTT broker running there?)")
+    return host, int(port)
+
+
+class PortalView:
+    """The setup portal on the host: when the device's access point opens, a simulated
+    station joins it (with appassword, as a phone would) and the page's host address is
+    printed for the user's own browser; it closes with the access point."""
+
+    OPEN = re.compile(r"ap: (\S+) open, portal on (http://\S+)")
+    CLOSED = re.compile(r"ap: closed")
+
+    def __init__(self, dev, password, say):
+        self.dev, self.password, self.say = dev, password, say
+        self.seen = 0
+        self.opened = None  # (boot, the AP's name) waiting to be joined
+
+    def tick(self):
+        dev = self.dev
+        for number, boot, text in list(dev.console):
+            if number <= self.seen:
+                continue
+            self.seen = number
+            m = self.OPEN.search(text)
+            if m:
+                self.opened = (boot, m.group(1), m.group(2))
+            elif self.CLOSED.search(text):
+                self.opened = None
+                self.say("epx sim: the access point closed: the setup page is gone")
+        if self.opened is None or self.opened[0] != len(dev.boots):
+            self.opened = None
+            return
+        _, ssid, url = self.opened
+        try:
+            dev.join_ap(self.password)
+            addr = dev.portal_address()
+        except (EpxError, SimTimeout) as e:
+            self.say(f"epx sim: could not join the access point {ssid}: {e}")
+            addr = None
+        self.opened = None
+        if addr:
+            self.say(f"epx sim: setup page: http://{addr[0]}:{addr[1]}/ (the device's {url} as a "
+                     f"phone on its access point {ssid} sees it; appassword {self.password})")
+
+
 def run(profile, config=None, broker=None, heapsize=None, speed=None, folder=None, out=sys.stdout,
         bare_world=False):
-    image, _ = app_image(profile)
-    text = open(config).read() if config else default_config(profile)
-    mosquitto = None
-    if broker:
-        host, _, port = broker.partition(":")
-        port = int(port or 1883)
+    build.manifest_of(profile)  # an unknown profile is named as such
+    if config:
+        try:
+            with open(config) as f:
+                text = f.read()
+        except OSError as e:
+            raise EpxError(f"--config {config}: {e.strerror}")
     else:
-        mosquitto = net.Broker().start()
-        host, port = mosquitto.host, mosquitto.port
-    folder = str(folder or BUILD / "sim" / profile)
-    lock = threading.Lock()
+        text = default_config(profile)
+    host = port = None
+    if broker:
+        host, port = broker_address(broker)
+    image, _ = app_image(profile)
+    # The demo device can be tried as the README shows: a key for signed commands, an access
+    # point password for the setup portal (each generated unless config.txt has one).
+    generated = {}
+    for key in ("ota_key", "appassword"):
+        if not worlds.config_value(text, key):
+            generated[key] = secrets.token_urlsafe(12)
+    text = with_keys(text, **generated)
+    ota_key, appassword = (worlds.config_value(text, k) for k in ("ota_key", "appassword"))
+    name = worlds.config_value(text, "mqttname") or profile
+    folder, lock = device_folder(profile, folder)
+    mosquitto = ntp_server = demo = watch = None
+    lines = threading.Lock()
 
     def say(text):
-        with lock:
+        with lines:
             print(text, file=out, flush=True)
 
-    kw = {"heapsize": heapsize} if heapsize else {}
-    demo = Demo(profile, text, folder, host, port, say, bare_world, **kw)
-    watch = None
     try:
+        if not broker:
+            mosquitto = net.Broker().start()
+            host, port = mosquitto.host, mosquitto.port
+        ntp_server = ntp.NtpServer()  # the host's clock, for the device's sntp
+        text = with_keys(text, ntpserver=ntp_server.server)
+        kw = {"heapsize": heapsize} if heapsize else {}
+        demo = Demo(profile, text, folder, host, port, say, bare_world, **kw)
+        portal = PortalView(demo.main, appassword, say)
         watch = printer(host, port, ("stat/#", "homeassistant/#", "tele/#"), lambda m: say(
             f"[mqtt] {m.topic}{' (retained)' if m.retain else ''} {shown(m.payload)}"))
         say(f"epx sim: {profile} ({rel(image)}) in {rel(folder)}, broker {host}:{port}")
@@ -184,8 +281,13 @@ def run(profile, config=None, broker=None, heapsize=None, speed=None, folder=Non
         peer = demo.entry.get("peer")
         say(f"epx sim: world: {models or 'no device models'}"
             + (f"; a {peer['profile']} device over ESP-NOW" if peer else "")
-            + (" (--bare-world)" if bare_world else ""))
+            + (" (--bare-world)" if bare_world else "") + f"; NTP at {ntp_server.server}")
         say(f"epx sim: watch with: mosquitto_sub -h {host} -p {port} -v -t 'stat/#' -t 'homeassistant/#'")
+        say(f"epx sim: ota_key {ota_key}"
+            + (" (generated: config.txt had none)" if "ota_key" in generated else ""))
+        say(f"epx sim: in another shell: . .venv/bin/activate; "
+            f"export BROKER={host}:{port} OTA_KEY={ota_key}")
+        say(f"epx sim: then try: epx cmd --broker \"$BROKER\" --name {name} --key \"$OTA_KEY\" reboot")
         demo.start(speed)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *a: stop.set())
@@ -198,13 +300,20 @@ def run(profile, config=None, broker=None, heapsize=None, speed=None, folder=Non
             if ended:
                 say(f"epx sim: device stopped: {ended}")
                 return 1
+            portal.tick()
     except KeyboardInterrupt:
         pass
+    except (OSError, SimTimeout) as e:
+        raise EpxError(f"sim: {str(e).splitlines()[0]}")
     finally:
-        demo.stop()
+        if demo:
+            demo.stop()
         if watch:
             watch.loop_stop()
             watch.disconnect()
+        if ntp_server:
+            ntp_server.close()
         if mosquitto:
             mosquitto.stop()
+        lock.close()
     return 0

@@ -1,5 +1,6 @@
 """A real NTP server on a free loopback UDP port: answers client requests (RFC 5905 mode 3)
-with server packets (mode 4) carrying the time the test chooses.
+with server packets (mode 4) carrying the time the test chooses (`epx sim`'s demo world:
+the host's clock, when=None).
 
     with NtpServer(datetime(2025, 6, 1, 12, tzinfo=timezone.utc)) as ntp:
         config ... ntpserver 127.0.0.1:{ntp.port}
@@ -25,8 +26,8 @@ def ntp_timestamp(when):
 
 
 class NtpServer:
-    def __init__(self, when, mode="answer"):
-        self.when = when  # the time every answer carries
+    def __init__(self, when=None, mode="answer"):
+        self.when = when  # the time every answer carries (None: now)
         self.mode = mode
         self.requests = []  # every request as received
         self.answered = 0
@@ -44,7 +45,8 @@ class NtpServer:
         transmit timestamp; receive and transmit = `when`)."""
         stratum, leap = (0, 3) if self.mode == "unsynchronised" else (1, 0)
         version = request[0] >> 3 & 7
-        now = struct.pack("!II", *ntp_timestamp(self.when))
+        when = self.when or datetime.datetime.now(datetime.timezone.utc)
+        now = struct.pack("!II", *ntp_timestamp(when))
         origin = bytes(8) if self.mode == "stray" else request[40:48]
         return (struct.pack("!BBbbII4s", leap << 6 | version << 3 | 4, stratum, request[2], -20,
                             0, 0, b"EPXT" if stratum else b"RATE")
