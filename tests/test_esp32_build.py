@@ -6,11 +6,11 @@ only when configuring)."""
 
 import json
 import subprocess
-import sys
 
 import pytest
 
 import fake_docker
+from esptoolkit import image_info
 from clone import STOCK_PATH, fresh_clone, micropython_tree, stock_env
 from epx import ota, secver
 from epx.errors import EpxError
@@ -62,6 +62,23 @@ def test_rebuild_carries_the_new_version_or_is_refused(checkout):
     assert dist(checkout) == ("h2o-1.1", "h2o-1.1")
 
 
+def test_make_esp32_says_its_stages_and_without_a_docker_daemon_is_one_line(checkout):
+    done = make_esp32(checkout, "3.0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    stages = [line.split(" (")[0] for line in done.stdout.splitlines() if line.startswith("epx: ")]
+    assert stages == ["epx: checking h2o for EPX_ESP32: manifest, pins, bytecode, size",
+                      "epx: building the Docker image epx-idf:v5.2.2-mpy1.25.0",
+                      "epx: compiling h2o for EPX_ESP32 with ESP-IDF"], done.stdout
+    assert "the first time about 2 GB and 10-20 min" in done.stdout
+    done = make_esp32(checkout, "3.1", FAKE_DOCKER_NO_DAEMON="1")
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    ours = [line for line in done.stderr.splitlines() if not line.startswith("make: ***")]
+    assert ours == ["epx: docker: no daemon (Cannot connect to the Docker daemon at "
+                    "unix:///var/run/docker.sock. Is the docker daemon running?); start it, e.g. "
+                    "`sudo systemctl start docker`"], done.stderr
+    assert dist(checkout)[0] == "h2o-3.0"  # dist/ untouched
+
+
 def test_the_build_step_runs_with_no_network(checkout):
     """The image holds the source and the IDF components (tests/test_esp32_image.py): its
     build runs with no network, in the image epx built or in one it is given (CI builds the
@@ -71,19 +88,13 @@ def test_the_build_step_runs_with_no_network(checkout):
     assert make_esp32(checkout, "2.0").returncode == 0
     assert make_esp32(checkout, "2.1", EPX_ESP_IDF_IMAGE="epx-idf:ci").returncode == 0
     calls = [line.split() for line in log.read_text().splitlines()]
+    assert [c[:2] for c in calls if c[0] == "info"] == [["info", "--format"]] * 2  # the daemon answers
+    calls = [c for c in calls if c[0] != "info"]
     assert [c[:3] for c in calls] == [["build", "-t", "epx-idf:v5.2.2-mpy1.25.0"], ["run", "--rm", "--network"],
                                       ["run", "--rm", "--network"]]
     for call, image in ((calls[1], "epx-idf:v5.2.2-mpy1.25.0"), (calls[2], "epx-idf:ci")):
         assert call[3] == "none"
         assert call[call.index("epx-build") - 1] == image
-
-
-def image_info(path):
-    """esptool's own reading of an app image: {field: value} of its report."""
-    done = subprocess.run([sys.executable, "-m", "esptool", "image-info", str(path)],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)
 
 
 def test_a_release_stamps_its_secure_version_into_both_images(checkout, tmp_path):

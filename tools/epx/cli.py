@@ -124,9 +124,10 @@ def cmd_provision(args):
 def cmd_flash(args):
     from . import flasher
 
+    firmware = flasher.Firmware(args.source).check(args.profile, args.board)
+    args.profile, args.board = firmware.profile, firmware.board  # config.txt checked by its firmware
     files = provision_files(args)
-    flasher.flash(args.source, files, port=args.port, profile=args.profile, board=args.board,
-                  out=args.out, baud=args.baud)
+    flasher.flash(firmware, files, port=args.port, out=args.out, baud=args.baud)
 
 
 def cmd_sim(args):
