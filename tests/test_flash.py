@@ -4,11 +4,10 @@ esptool call. No ESP32 here: the test flashes into the merged image of the whole
 as ESP-IDF's gen_esp32part.py lays it out (parsed here with struct), the app descriptor
 with `esptool image-info`, the filesystem with littlefs-python. The dist/ folder is a
 stand-in made as the ESP-IDF build lays it out (bootloader at 0x1000, table at 0x8000, the
-app at ota_0), with a real ESP32 app image (tools/epx/sim/appimage.py)."""
+app at ota_0), with a real ESP32 app image (tests/esptoolkit.py)."""
 
 import csv
 import hashlib
-import json
 import os
 import struct
 import subprocess
@@ -17,14 +16,15 @@ import sys
 import pytest
 from littlefs import LittleFS
 
-from esptoolkit import image_info
+from esptoolkit import dist_folder, image_info
 from epx import partitions
 from epx.paths import BOARDS
 from epx.sim import appimage
 from epx.sim.flash import table_binary
 
 VERSION = "h2o-1.4"
-CONFIG = "ssid home\npassword long-enough-pass\nmqttbroker 192.168.1.2\nmqttname tank\n"
+CONFIG = ("ssid home\npassword long-enough-pass\nmqttbroker 192.168.1.2\nmqttname tank\n"
+          "unit L\ncapacity 1000\nlevelsensors 20,40,60,80,100\nflowpulserate 4.8\n")
 FLASH_SIZE = 4 * 1024 * 1024
 
 
@@ -55,25 +55,6 @@ def read_table(raw):
         assert magic == 0x50AA
         parts.append((name.rstrip(b"\0").decode(), kind, sub, offset, size))
     raise AssertionError("no MD5 entry")
-
-
-def dist_folder(folder, profile="h2o", board="EPX_ESP32", version=VERSION):
-    """A stand-in dist/<profile>-<board>/: firmware.bin (a bootloader image at 0x1000, the
-    board's table at 0x8000, the app at ota_0), micropython.bin and firmware.json."""
-    table = partitions.load(BOARDS / board / "partitions.csv")
-    app = appimage.build(f"{profile} {board} app".encode(), version)
-    boot = appimage.build(b"second stage bootloader", "bootloader")
-    first_app = partitions.find(table, "ota_0").offset
-    image = bytearray(b"\xff" * (first_app - 0x1000))
-    image[:len(boot)] = boot
-    image[0x7000:0x7000 + 0xC00] = table_binary(table)
-    folder.mkdir(parents=True)
-    (folder / "firmware.bin").write_bytes(bytes(image) + app)
-    (folder / "micropython.bin").write_bytes(app)
-    (folder / "firmware.json").write_text(json.dumps({
-        "profile": profile, "board": board, "version": version,
-        "sha256": hashlib.sha256(app).hexdigest(), "size": len(app)}))
-    return folder, boot, app
 
 
 def epx(*args):

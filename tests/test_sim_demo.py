@@ -1,84 +1,16 @@
 """`epx sim <profile>` (the README's `make sim`): every profile comes up healthy in its demo
 world (tools/epx/sim/worlds.py) and publishes its first values; run as the user runs it, at
-20x device speed."""
+20x device speed (tests/simkit.py)."""
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
-import time
 
 import pytest
 
-SPEED = 20
-TIMEOUT = 90  # real seconds: a first build of the profile's firmware included
+from simkit import Sim
 
-
-class Sim:
-    """`epx sim` in a subprocess; its output lines, and waits on them."""
-
-    def __init__(self, profile, folder, *args):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "epx", "sim", profile, "--speed", str(SPEED), "--dir",
-             str(folder), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines = []
-        self.cv = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            with self.cv:
-                self.lines.append(line.rstrip("\n"))
-                self.cv.notify_all()
-        with self.cv:
-            self.lines.append(None)  # the end
-            self.cv.notify_all()
-
-    def tail(self):
-        return "\n".join(line for line in self.lines[-40:] if line is not None)
-
-    def wait(self, topic, predicate=lambda p: True, timeout=TIMEOUT):
-        """The payload of the first `[mqtt] <topic> <payload>` line that predicate accepts."""
-        head = f"[mqtt] {topic} "
-        deadline = time.monotonic() + timeout
-        seen = 0
-        with self.cv:
-            while True:
-                for line in self.lines[seen:]:
-                    assert line is not None, f"epx sim ended:\n{self.tail()}"
-                    if line.startswith(head) and predicate(line[len(head):]):
-                        return line[len(head):]
-                seen = len(self.lines)
-                left = deadline - time.monotonic()
-                assert left > 0, f"no {topic} within {timeout} s:\n{self.tail()}"
-                self.cv.wait(left)
-
-    def line(self, pattern, timeout=TIMEOUT, since=0):
-        """The re.Match of the first output line (from index `since`) matching pattern."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        seen = since
-        with self.cv:
-            while True:
-                for line in self.lines[seen:]:
-                    assert line is not None, f"epx sim ended:\n{self.tail()}"
-                    m = rx.search(line)
-                    if m:
-                        return m
-                seen = len(self.lines)
-                left = deadline - time.monotonic()
-                assert left > 0, f"no line /{pattern}/ within {timeout} s:\n{self.tail()}"
-                self.cv.wait(left)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            assert self.proc.wait(20) == 0, self.tail()
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
 
 
 @pytest.fixture
@@ -91,7 +23,7 @@ def sim(tmp_path):
 
     yield make
     for s in made:
-        s.stop()
+        assert s.stop() == 0, s.tail()
 
 
 def test_h2o_tank_at_40_percent_filling(sim):

@@ -90,7 +90,7 @@ class Demo:
         medium = Medium() if "peer" in self.entry else None
         main = self._device(profile, folder, with_broker(text, host, port), self.entry,
                             medium=medium, **kw)
-        main.world["wifi"].update(worlds.access_point(text))
+        main.world["wifi"].update(worlds.networks(text))
         peer = self.entry.get("peer")
         if peer:
             medium.channels[main.mac] = int(worlds.config_value(text, "channel") or 1)

@@ -114,6 +114,17 @@ def access_point(config):
     return ap
 
 
+# The network the README's `epx config ... set ssid "New Net" password "new passphrase"`
+# moves a device to: the demo world has it too, so the example works as written.
+README_NETWORK = {"ssid": "New Net", "password": "new passphrase", "channel": 1, "rssi": -60}
+
+
+def networks(config):
+    """The demo world's WiFi: the access point `config` names, and the README's other one."""
+    ap = access_point(config)
+    return {"aps": [ap, README_NETWORK]} if ap else {}
+
+
 def world(profile, config=""):
     """The demo world of `profile` running `config` (the text of config.txt); {} if none."""
     entry = WORLDS.get(profile, {})
