@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -328,7 +329,15 @@ def test_epx_ota_command_updates_every_device(rig, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("ota_app-2.0: ")
-    assert sorted(lines[1:]) == ["ota-c: kept ota_app-2.0", "ota-d: kept ota_app-2.0"]
+    # after 100%, what the wait is for and until when, for each device
+    waits = [l for l in lines if " rebooting into it" in l]
+    for r, line in zip(devices, sorted(waits)):
+        healthy = re.search(r"(?m)^ota_healthy_s (\d+)", r.config_text)
+        assert re.fullmatch(
+            rf"{r.name}: ota_app-2.0 written, rebooting into it: the device keeps it once healthy "
+            rf"\(network, broker, config\) for {healthy.group(1) if healthy else 60} s, else rolls "
+            rf"back; waiting until \d\d:\d\d:\d\d \(--timeout 60 s\)", line), line
+    assert sorted(l for l in lines[1:] if l not in waits) == ["ota-c: kept ota_app-2.0", "ota-d: kept ota_app-2.0"]
     assert "100%" in done.stderr  # the progress bars
     for r in devices:
         assert r.dev.boots[-1]["version"] == "ota_app-2.0"

@@ -153,7 +153,8 @@ def cmd_ota(args):
         return 0 if all(r.outcome == "offered" for r in results) else 1
     results = ota.rollout(targets, image, url=args.url, serve_host=args.serve_host,
                           progress=ota.ProgressBar(), comeback_timeout=args.timeout,
-                          allow_downgrade=args.allow_downgrade)
+                          allow_downgrade=args.allow_downgrade,
+                          say=lambda text: print(text, flush=True))
     for r in results:
         print(ota.describe(r, image))
     if len(results) < len(targets):
@@ -294,7 +295,8 @@ def parser():
     profiles, boards = build.profiles(), build.boards()
     board_help = f"the board: {', '.join(boards)}"
     profile_help = f"the profile: {', '.join(profiles)}"
-    p = Parser(prog="epx", description=__doc__, formatter_class=Help,
+    p = Parser(prog="epx", description="Build, simulate, flash and operate epx appliances "
+               "(`epx COMMAND --help`: its options and an example).", formatter_class=Help,
                epilog="example:\n  epx sim h2o")
     p.add_argument("--version", action="version", version=f"epx {__version__} ({build.describe()})")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

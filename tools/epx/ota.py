@@ -23,7 +23,8 @@ from collections import namedtuple
 
 from .errors import EpxError
 
-Target = namedtuple("Target", "name key broker port user password cafile", defaults=(None,))
+Target = namedtuple("Target", "name key broker port user password cafile healthy_s",
+                    defaults=(None, 60))  # healthy_s: its config's ota_healthy_s
 Image = namedtuple("Image", "data version profile sha256")
 Result = namedtuple("Result", "name outcome version error")  # outcome: kept, rolled back, refused, failed, timeout, offered
 
@@ -68,8 +69,9 @@ def target(config_path, broker=None, cafile=None):
         port = int(p)
     if c.get("mqttca") and not cafile:
         raise EpxError(f"{config_path}: the broker wants TLS (mqttca): give --cafile")
+    healthy = c.get("ota_healthy_s", "60")
     return Target(c["mqttname"], c["ota_key"], host, port, c.get("mqttuser"), c.get("mqttpassword"),
-                  cafile)
+                  cafile, int(healthy) if healthy.isdigit() else 60)
 
 
 def load_image(data):
@@ -245,8 +247,10 @@ class Link:
 
 
 def update(t, image, url, counter=None, progress=None, accept_timeout=ACCEPT_TIMEOUT,
-           stall_timeout=STALL_TIMEOUT, comeback_timeout=COMEBACK_TIMEOUT, allow_downgrade=False):
-    """Update one device; a Result. progress(name, done, size) follows the transfer."""
+           stall_timeout=STALL_TIMEOUT, comeback_timeout=COMEBACK_TIMEOUT, allow_downgrade=False,
+           say=None):
+    """Update one device; a Result. progress(name, done, size) follows the transfer;
+    say(text) hears what the wait after it is for."""
     link = Link(t)
     try:
         if not link.online.wait(accept_timeout):
@@ -262,12 +266,20 @@ def update(t, image, url, counter=None, progress=None, accept_timeout=ACCEPT_TIM
                 counter = int(replayed.group(1)) + 1  # our clock is behind the device's counter
                 continue
             break
-        return _follow(t, link, status, image, progress, stall_timeout, comeback_timeout)
+        return _follow(t, link, status, image, progress, stall_timeout, comeback_timeout, say)
     finally:
         link.close()
 
 
-def _follow(t, link, status, image, progress, stall_timeout, comeback_timeout):
+def waiting(t, image, comeback_timeout, now=None):
+    """What the wait for a device that reboots into a new image is for, and until when."""
+    until = time.strftime("%H:%M:%S", time.localtime((now or time.time()) + comeback_timeout))
+    return (f"{t.name}: {image.version} written, rebooting into it: the device keeps it once "
+            f"healthy (network, broker, config) for {t.healthy_s} s, else rolls back; "
+            f"waiting until {until} (--timeout {comeback_timeout:g} s)")
+
+
+def _follow(t, link, status, image, progress, stall_timeout, comeback_timeout, say=None):
     timeout, rebooting = stall_timeout, False
     while True:
         state = status["state"]
@@ -276,6 +288,8 @@ def _follow(t, link, status, image, progress, stall_timeout, comeback_timeout):
         if state == "downloading" and progress:
             progress(t.name, status.get("done", 0), status.get("size", len(image.data)))
         if state == "rebooting":
+            if not rebooting and say:
+                say(waiting(t, image, comeback_timeout))
             timeout, rebooting = comeback_timeout, True
         # What a boot says about an earlier update is not about this one.
         if rebooting and state == "kept" and status.get("version") == image.version:
