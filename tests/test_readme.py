@@ -23,6 +23,10 @@ PROGRAMS = ("make", "epx", ".", "git", "export", "esptool", "sha256sum", "mosqui
 # Lines of the code blocks that are a command's output, not a command.
 OUTPUT = {
     "access point password (appassword): Xq3v...",
+    "epx: my-config.txt: refused by the h2o firmware's parsers, nothing written:",
+    "my-config.txt:4: mqttport: 99999 is out of range 1..65535",
+    "my-config.txt:6: watchdgo: unknown key (did you mean watchdog?)",
+    "my-config.txt: mqttname: missing (required): Device name, e.g. `mqttname kitchen`",
     "config: candidate dropped, back on the previous config.txt: config candidate failed:",
     "no MQTT within 5 min (network: no link after 60 s: wrong password?) (after 300 s)",
 }
