@@ -68,10 +68,12 @@ class Tank:
         found = self.seen(name, since)
         return found[-1] if found else None
 
-    def pulses(self, hz, count, jitter=0.0, width_us=None):
+    def pulses(self, hz, count, jitter=0.0, width_us=None, bounce_ms=None):
         args = dict(pin=14, hz=hz, count=count, jitter=jitter)
         if width_us is not None:
             args["width_us"] = width_us
+        if bounce_ms is not None:
+            args["bounce_ms"] = bounce_ms
         self.dev.call("pin.pulses", **args)
 
     def display(self):
@@ -240,6 +242,39 @@ def test_pulses_exact_at_rated_flow_with_20ms_handler_latency(h2o):
     assert round(sum(map(float, t.seen("Pumped", since=mark))), 1) == 25.0
     assert set(t.seen("Malfunction", since=mark)) <= {"0"}
     assert t.dev.irq_timing()["dropped"] == 0
+
+
+def test_a_bouncing_reed_meter_counted_right_at_rated_flow(h2o):
+    # A reed meter: one pulse per 20 L (0.05 pulses a second at 1 L/min), 3 Hz at maxflow;
+    # its contact to ground (flowpull up) makes and breaks 1-5 ms at every transition.
+    # With a 50 ms debounce each pulse counts once: 30 s at maxflow is 30 L. (The clock at
+    # twice real time: the handlers' run times stand for the edges', a host stall of more
+    # than 25 ms inside a bounce would split it.)
+    config = CONFIG.replace("flowpulserate 0.5", "flowpulserate 0.05") + \
+        "flowpull up\nflowdebounce 50\n"
+    t = h2o(switches=1, capacity=10000, config=config, scale=2)
+    mark = t.mark()
+    t.pulses(3, 90, bounce_ms=[1, 5])
+    t.wait("PumpedAfterLevelChange", "30.0", since=mark, timeout=60)
+    t.samples(3)
+    assert t.last("PumpedAfterLevelChange") == "30.0"
+    assert set(t.seen("Malfunction", since=mark)) <= {"0"}
+
+
+def test_gpio_36_is_refused_for_the_meter(h2o):
+    config = CONFIG + "flowpin 36\n"
+    t = h2o(config=config, scale=20)
+    log = t.wait("Log", lambda p: "safe mode" in p)
+    assert "flowpin: GPIO 36 gets spurious interrupts while WiFi or the ADC runs " \
+           "(ESP32 errata 3.11)" in log, log
+
+
+def test_a_debounce_longer_than_the_pulses_at_maxflow_is_refused(h2o):
+    config = CONFIG + "flowdebounce 20\n"  # 30 Hz at maxflow: halves of 16.7 ms
+    t = h2o(config=config, scale=20)
+    log = t.wait("Log", lambda p: "safe mode" in p)
+    assert "flowdebounce: 20 ms swallows pulses at maxflow (30 a second: halves of 16.7 ms)" \
+        in log, log
 
 
 @pytest.mark.parametrize("line, message", [

@@ -91,3 +91,64 @@ print(json.dumps(seen))
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out[:2] == [2, 96]
     assert out[2] == 61440 // 48 and out[3:] == [12, "ESP_ERR_NO_MEM", True]
+
+
+def test_gpio_36_and_39_glitch_with_the_adc_and_wifi_modem_sleep(fw, tmp_path):
+    """ESP32 errata 3.11 (ESP-IDF's gpio.h warns off interrupts on them): GPIO 36 and 39
+    are pulled down ~80 ns when the SAR ADC powers up (each conversion) and when WiFi in
+    modem sleep wakes for a beacon (102.4 ms): a high input falls and rises. GPIO 34 is
+    spared; without modem sleep (PM_NONE) the radio stays up and nothing glitches."""
+    r = run_code(fw, PRELUDE + """
+import time
+from machine import ADC, Pin
+calls = {36: 0, 39: 0, 34: 0}
+def on(pin):
+    calls[int(str(pin)[4:-1])] += 1
+for n in (36, 39, 34):
+    Pin(n, Pin.IN, Pin.PULL_UP).irq(on, Pin.IRQ_RISING)
+adc = ADC(Pin(32))
+for _ in range(3):
+    adc.read()
+for _ in range(20000):  # the VM runs the scheduled handlers
+    pass
+seen = [dict(calls)]
+_simclock.scale(1)  # the clock runs: the beacons come from a thread on it
+w = network.WLAN(network.STA_IF)
+w.active(True)
+t = time.ticks_ms()
+time.sleep_ms(1100)
+seen += [dict(calls), time.ticks_diff(time.ticks_ms(), t)]
+w.config(pm=w.PM_NONE)
+time.sleep_ms(500)
+seen.append(dict(calls))
+print(json.dumps(seen))
+""", tmp_path)
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    first, second, ms, third = ({int(k): v for k, v in d.items()} if isinstance(d, dict) else d
+                                for d in out)
+    assert first == {36: 3, 39: 3, 34: 0}
+    beacons = second[36] - 3
+    assert abs(beacons - ms / 102.4) <= 1.5 and second[39] == second[36] and second[34] == 0
+    assert third[36] - second[36] <= 1 and third[34] == 0
+
+
+def test_a_bouncing_contact_makes_and_breaks_before_it_settles(fw, tmp_path):
+    """The world's pulse train with `bounce_ms`: every transition of a reed contact makes
+    and breaks 1-3 more times within 1-5 ms before it settles: each pulse gives 3 to 7
+    rising edges, and the line ends where the pulse put it."""
+    r = run_code(fw, PRELUDE + """
+import time
+from machine import Pin
+from sim import ctl
+rising = [0]
+def on(pin):
+    rising[0] += 1
+p = Pin(27, Pin.IN)
+p.irq(on, Pin.IRQ_RISING)
+_simclock.scale(1)
+ctl.pulses({"pin": 27, "hz": 10, "count": 5, "bounce_ms": [1, 5]})
+time.sleep_ms(700)
+print(json.dumps([rising[0], p.value()]))
+""", tmp_path)
+    rising, level = json.loads(r.stdout.strip().splitlines()[-1])
+    assert 15 <= rising <= 35 and level == 0

@@ -8,6 +8,7 @@ import board
 IN = "in"  # read only
 OUT = "out"  # driven after boot (I2C, UART TX, a chip select, a LED)
 HELD = "held"  # driven and held through resets (relays): a level on it at boot
+IRQ = "irq"  # read by its interrupts (a meter's pulses)
 
 _MISSING = (20, 24, 28, 29, 30, 31)
 _FLASH = (6, 7, 8, 9, 10, 11)  # the SPI flash on every ESP32 module
@@ -15,6 +16,9 @@ _FIRST_INPUT_ONLY = 34
 # Strapping pins a held level breaks the boot with: 0 and 2 pick the boot mode, 12 the
 # flash voltage. (5 and 15, SDIO timing and the boot log, do no harm to a flash boot.)
 _BOOT_STRAPPING = (0, 2, 12)
+# ESP32 errata 3.11: GPIO 36 and 39 are pulled down ~80 ns whenever the SAR ADC or the
+# WiFi radio (modem sleep, every beacon) powers up: an interrupt each time.
+_SPURIOUS = (36, 39)
 
 
 def check(n, use):
@@ -26,8 +30,11 @@ def check(n, use):
     why = board.RESERVED.get(n)
     if why is not None:
         return "GPIO %d is taken on %s (%s)" % (n, board.NAME, why)
-    if use != IN and n >= _FIRST_INPUT_ONLY:
+    if use in (OUT, HELD) and n >= _FIRST_INPUT_ONLY:
         return "GPIO %d is input only" % n
+    if use == IRQ and n in _SPURIOUS:
+        return ("GPIO %d gets spurious interrupts while WiFi or the ADC runs (ESP32 errata "
+                "3.11): not for a pulse input" % n)
     if use == HELD and n in _BOOT_STRAPPING:
         return "GPIO %d is a strapping pin: a level held on it at reset changes how the chip boots" % n
     return None

@@ -235,6 +235,8 @@ class Pin:
         g.handler = handler
         g.trigger = trigger
         g.pin = self
+        if handler is not None and g.n in _ERRATA_GPIOS:
+            _beacon_glitches()
         return _PinIRQ(g)
 
     @staticmethod
@@ -350,6 +352,7 @@ class ADC:
         return None
 
     def _raw12(self):
+        _errata_glitch()  # the SAR ADC powering up (every conversion)
         full = _ADC_FULL_MV[ADC._attens[self._n]] * 1000
         uv = _models.voltage_at(self._n)
         return max(0, min(4095, uv * 4095 // full))
@@ -771,6 +774,54 @@ class RTC:
         if len(data) > 2048:
             raise ValueError("buffer too long")
         _sim.write_file("rtc.bin", bytes(data))
+
+
+# --- ESP32 errata 3.11 --------------------------------------------------------------------
+# "When certain RTC peripherals are powered on, the inputs of GPIO36 and GPIO39 will be
+# pulled down for approximately 80 ns" (ESP32 Series SoC Errata; ESP-IDF's gpio.h: no
+# interrupts on them with the ADC or Wi-Fi with sleep on): each SAR ADC conversion, and
+# with WiFi modem sleep (the default `pm`) each beacon the radio wakes for (102.4 ms). A
+# high input on them falls and rises again: an interrupt on either edge.
+_ERRATA_GPIOS = (36, 39)
+_BEACON_US = const(102400)
+_glitching = False
+
+
+def _errata_glitch(edge=None, t_us=0):
+    # edge: sim.ctl._edge for a world thread (it waits for the VM as the world does)
+    for n in _ERRATA_GPIOS:
+        g = _gpios.get(n)
+        if g is not None and g.handler is not None and g.read() == 1:
+            ext = g.ext
+            if edge is None:
+                Pin._drive(n, 0)
+                Pin._drive(n, ext)
+            else:
+                edge(Pin._drive, n, 0, t_us)
+                edge(Pin._drive, n, ext, t_us)
+
+
+def _beacon_glitches():
+    # A thread while an IRQ watches GPIO 36 or 39: glitches at each beacon while the
+    # station is active with modem sleep.
+    global _glitching
+    if not _glitching:
+        _glitching = True
+        _thread.start_new_thread(_beacons, ())
+
+
+def _beacons():
+    import sys
+    from sim import ctl
+
+    t = _time.ticks_us()
+    while True:
+        t = _time.ticks_add(t, _BEACON_US)
+        ctl._wait_until(t)
+        network = sys.modules.get("network")
+        sta = network and network.WLAN._interfaces.get(network.STA_IF)
+        if sta and sta._active and sta._config.get("pm") != network.WLAN.PM_NONE:
+            _errata_glitch(ctl._edge, t)
 
 
 # --- pad hold ---------------------------------------------------------------------------

@@ -53,7 +53,25 @@ PULSERATE = config.key("flowpulserate", _positive, doc="Flow meter rate|pulses/s
 MAXFLOW = config.key("maxflow", _positive, 60.0, "Highest flow|volume unit/min|60|Faster pulses are a meter fault, not water")
 SDA = pins.key("sda", pins.OUT, doc="I2C data pin|GPIO||The expander's and display's SDA")
 SCL = pins.key("scl", pins.OUT, doc="I2C clock pin|GPIO||The expander's and display's SCL")
-FLOW_PIN = pins.key("flowpin", pins.IN, doc="Flow meter pin|GPIO||The meter's pulse input")
+FLOW_PIN = pins.key("flowpin", pins.IRQ, doc="Flow meter pin|GPIO||The meter's pulse input (not 36 or 39)")
+FLOW_PULL = config.key("flowpull", config.one_of("none", "up", "down"), "none",
+                       "Flow meter pull||none|The input's pull: up for a reed contact to ground")
+FLOW_DEBOUNCE = config.key("flowdebounce", config.int_range(0, 100), 0,
+                           "Flow meter debounce|ms|0|A reed contact's bounce window; 0 for clean edges")
+_PULLS = {"none": None, "up": Pin.PULL_UP, "down": Pin.PULL_DOWN}
+
+
+def _debounce_fits(value):
+    # The meter's high and low halves at maxflow must outlast the debounce window.
+    ms = value("flowdebounce", 0)
+    rate = value("maxflow", 60.0) * (value("flowpulserate") or 0)
+    if ms and rate and ms * rate * 2 >= 1000:
+        return "flowdebounce", ("%d ms swallows pulses at maxflow (%.0f a second: halves of "
+                                "%.1f ms)" % (ms, rate, 500 / rate))
+    return None
+
+
+config.rule(_debounce_fits)
 
 tank = None
 flow = None
@@ -63,7 +81,8 @@ page = None
 def setup():
     global tank, flow, page
     i2c = I2C(0, scl=Pin(SCL.value), sda=Pin(SDA.value), freq=400000)
-    counter = PulseCounter(Pin(FLOW_PIN.value, Pin.IN))
+    counter = PulseCounter(Pin(FLOW_PIN.value, Pin.IN, _PULLS[FLOW_PULL.value]),
+                           FLOW_DEBOUNCE.value)
     flow = Flow(counter, PULSERATE.value, MAXFLOW.value)
     tank = Tank(MCP23017(i2c, _MCP_ADDR), SENSORS.value, CAPACITY.value, _level_changed)
     page = Page(SSD1306(i2c, addr=_OLED_ADDR), tank, flow, UNIT.value, estimate_text, net.ip,

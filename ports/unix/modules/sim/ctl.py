@@ -110,7 +110,7 @@ def pulses(msg):
     # The train starts when the op arrives: a clock.advance after it finds the pulses due.
     _thread.start_new_thread(_pulse_train, (time.ticks_us(), int(msg["pin"]), msg["hz"],
                                             msg.get("count", 1), msg.get("jitter", 0),
-                                            msg.get("width_us")))
+                                            msg.get("width_us"), msg.get("bounce_ms")))
 
 
 def _wait_until(t_us):
@@ -133,7 +133,7 @@ def _edge(drive, pin, level, t_us):
     drive(pin, level, False, max(0, time.ticks_diff(time.ticks_us(), t_us)))
 
 
-def _pulse_train(t, pin, hz, count, jitter, width_us):
+def _pulse_train(t, pin, hz, count, jitter, width_us, bounce_ms=None):
     import random
 
     drive = _pin()._drive
@@ -141,13 +141,25 @@ def _pulse_train(t, pin, hz, count, jitter, width_us):
     width = int(width_us or period / 2)
     for _ in range(count):
         t = time.ticks_add(t, int(period * (1 + jitter * (2 * random.random() - 1))))
-        _wait_until(t)
-        _edge(drive, pin, 1, t)
+        _transition(drive, pin, 1, t, bounce_ms, random)
         # Both edges stamped in device time: a thread woken late drives them late, the
         # ISR still sees when they happened.
-        fall = time.ticks_add(t, width)
-        _wait_until(fall)
-        _edge(drive, pin, 0, fall)
+        _transition(drive, pin, 0, time.ticks_add(t, width), bounce_ms, random)
+
+
+def _transition(drive, pin, level, t, bounce_ms, random):
+    # A contact that bounces ([shortest, longest] ms): it makes and breaks 1-3 more times
+    # within a bounce time drawn from that range before it settles at level.
+    _wait_until(t)
+    _edge(drive, pin, level, t)
+    if not bounce_ms:
+        return
+    span = int(1000 * (bounce_ms[0] + random.random() * (bounce_ms[1] - bounce_ms[0])))
+    n = 1 + random.getrandbits(2) % 3
+    for i in range(1, 2 * n + 1):
+        at = time.ticks_add(t, span * i // (2 * n))
+        _wait_until(at)
+        _edge(drive, pin, level ^ (i & 1), at)
 
 
 _TIMING = ("latency_us", "gc_us", "tls_us", "erase_us", "write_us")  # simirq.c's order
