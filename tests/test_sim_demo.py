@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from simkit import Sim
+from simkit import Output, Sim
 
 
 
@@ -125,3 +125,27 @@ def test_two_runs_never_share_a_device_folder(sim, tmp_path, monkeypatch):
     lock_a.close()
     c, lock_c = run.device_folder("h2o")
     assert c == a
+
+
+def test_an_offline_device_shows_its_setup_page_too(sim, tmp_path):
+    """A configured device that loses its network (here: a wrong WiFi password sent with
+    `epx config set`) opens its access point after apfallback; `epx sim` prints the page's
+    address; the change is dropped after configtrial and `epx config` says so (exit 1)."""
+    import urllib.request
+
+    from epx.sim import run
+
+    config = tmp_path / "h2o.txt"
+    config.write_text(run.default_config("h2o") + "apfallback 1\nconfigtrial 2\n")
+    s = sim("h2o", "--config", str(config), "--speed", "4")
+    env = dict(re.findall(r"(\w+)=(\S+)", s.line(r"in another shell: .*export (BROKER=\S+ OTA_KEY=\S+)").group(1)))
+    s.wait("stat/h2o/LWT", lambda p: p == "Online")
+    mark = len(s.lines)
+    change = Output([sys.executable, "-m", "epx", "config", "--broker", env["BROKER"], "--name", "h2o",
+                     "--key", env["OTA_KEY"], "set", "password", "not-the-passphrase"])
+    url = s.line(r"epx sim: setup page: (http://127\.0\.0\.1:\d+/) ", since=mark, timeout=120).group(1)
+    with urllib.request.urlopen(url, timeout=30) as page:
+        assert page.status == 200 and b'name="appassword"' in page.read()  # configured: its password asked
+    assert change.proc.wait(300) == 1, change.tail()
+    assert change.lines[-2].startswith("epx: h2o: config: candidate dropped, back on the previous config.txt"), change.tail()
+    s.line(r"epx sim: the device rebooted: the setup page is gone", since=mark)

@@ -203,7 +203,8 @@ class PortalView:
     def __init__(self, dev, password, say):
         self.dev, self.password, self.say = dev, password, say
         self.seen = 0
-        self.opened = None  # (boot, the AP's name) waiting to be joined
+        self.opened = None  # (boot, the AP's name, its URL) waiting to be joined
+        self.shown = None  # the boot whose page was printed
 
     def tick(self):
         dev = self.dev
@@ -214,9 +215,10 @@ class PortalView:
             m = self.OPEN.search(text)
             if m:
                 self.opened = (boot, m.group(1), m.group(2))
-            elif self.CLOSED.search(text):
-                self.opened = None
-                self.say("epx sim: the access point closed: the setup page is gone")
+            elif self.CLOSED.search(text) and self.shown == boot:
+                self.gone("the access point closed")
+        if self.shown is not None and self.shown != len(dev.boots):
+            self.gone("the device rebooted")
         if self.opened is None or self.opened[0] != len(dev.boots):
             self.opened = None
             return
@@ -229,8 +231,13 @@ class PortalView:
             addr = None
         self.opened = None
         if addr:
+            self.shown = len(dev.boots)
             self.say(f"epx sim: setup page: http://{addr[0]}:{addr[1]}/ (the device's {url} as a "
                      f"phone on its access point {ssid} sees it; appassword {self.password})")
+
+    def gone(self, why):
+        self.shown = None
+        self.say(f"epx sim: {why}: the setup page is gone")
 
 
 def run(profile, config=None, broker=None, heapsize=None, speed=None, folder=None, out=sys.stdout,
