@@ -84,6 +84,30 @@ def test_unconfigured_device_opens_a_wpa2_access_point_named_after_it(device):
         dev.join_ap("not-the-password", station="stranger")
 
 
+def test_a_browsers_six_connections_are_all_served(device):
+    # A browser opens up to six connections to the portal, most of them idle at first
+    # (preconnects), and sends its request on whichever: every one is answered with the
+    # page however many wait. A seventh while six are open is told to try again: the
+    # portal keeps 7 of lwIP's 10 sockets at most (with its DNS responder: 8).
+    dev = device("bare", config=f"appassword {AP_PASSWORD}\n")
+    open_portal(dev)
+    addr = dev.portal_address()
+    get = b"GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % AP_IP.encode()
+    conns = [socket.create_connection(addr, timeout=30) for _ in range(6)]
+    try:
+        extra = http(addr, get)
+        assert status(extra) == 503, extra[:200]
+        assert dev.call("state")["sockets"] <= 8
+        answers = []
+        for s in reversed(conns):  # the last one opened asks first
+            s.sendall(get)
+            answers.append(status(read_until_closed(s)))
+        assert answers == [200] * 6
+    finally:
+        for s in conns:
+            s.close()
+
+
 def test_dns_answers_every_name_with_the_access_point_address(device):
     dnslib = pytest.importorskip("dnslib", reason="dnslib (test extra) encodes the queries")
     dev = device("bare", config=f"appassword {AP_PASSWORD}\n")

@@ -152,3 +152,41 @@ print(json.dumps([rising[0], p.value()]))
 """, tmp_path)
     rising, level = json.loads(r.stdout.strip().splitlines()[-1])
     assert 15 <= rising <= 35 and level == 0
+
+
+def test_lwip_has_ten_sockets(fw, tmp_path):
+    """CONFIG_LWIP_MAX_SOCKETS is ESP-IDF's default 10 (the port's sdkconfig.base leaves
+    it): a socket() past it is ENFILE after one more try behind gc.collect()
+    (modsocket.c:socket_make_new); an accept() past it too, and lwIP drops the connection
+    it had (lwip_accept: netconn_delete); a closed socket's entry is free again."""
+    r = run_code(fw, PRELUDE + """
+import socket
+from sim import ctl
+w = network.WLAN(network.STA_IF)
+w.active(True)
+w.connect("epx-sim")
+_simclock.advance(100)
+def err(f):
+    try:
+        f()
+        return "ok"
+    except OSError as e:
+        return e.args[0]
+server = socket.socket()
+server.bind(("0.0.0.0", 80))
+server.listen(2)
+port = ctl.net_ports({})["tcp:80"]
+held = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(9)]
+seen = [ctl.state({})["sockets"], err(socket.socket)]
+import usocket
+peer = usocket.socket()
+peer.connect(usocket.getaddrinfo("127.0.0.1", port)[0][-1])
+seen.append(err(server.accept))
+seen.append(peer.recv(10))  # the connection lwIP dropped: closed
+held.pop().close()
+s = socket.socket()
+seen += [ctl.state({})["sockets"], err(socket.socket)]
+print(json.dumps(seen))
+""", tmp_path)
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out == [10, 23, 23, "", 10, 23]

@@ -5,13 +5,19 @@
 # each error beside its field, every value kept. Requests are bounded: one buffer per
 # connection slot, a deadline for the whole request, Connection: close after every answer;
 # a page is rendered twice into that buffer (its length, then its bytes), never whole.
+# A browser opens up to six connections to a host, most of them idle (preconnects): each
+# waits for its request's first bytes before it takes a slot, and for a free slot then;
+# a seventh gets 503, so that the portal keeps at most 7 of lwIP's 10 sockets (the DNS
+# responder, MQTT and the time server need theirs).
 import asyncio
+from asyncio import core
 from micropython import const
 
 from epx import config, log
 
 PORT = const(80)
-_SLOTS = const(2)  # connections served at once; more get 503
+_SLOTS = const(2)  # requests served at once; more wait for a slot
+_CONNECTIONS = const(6)  # connections open at once (a browser's to one host); more get 503
 _REQUEST_MAX = const(3072)  # request line, header and body
 _REQUEST_MS = const(10000)  # a request not complete by then gets 408
 _SCAN_MS = const(60000)  # scan results are this fresh at most
@@ -145,6 +151,8 @@ class Portal:
         self._scanned = None
         self._bufs = [bytearray(_REQUEST_MAX) for _ in range(_SLOTS)]
         self._free = list(range(_SLOTS))
+        self._freed = asyncio.Event()
+        self._open = 0
         self._spare = bytearray(256)  # for draining a refused connection
         self.served = 0
         self.refused = 0
@@ -186,23 +194,43 @@ class Portal:
     # --- one connection ----------------------------------------------------------------
 
     async def _client(self, reader, writer):
-        if not self._free:
-            self.refused += 1
-            await self._close(writer, self._spare, *self._page_error(503, "busy: try again"))
-            return
-        slot = self._free.pop()
+        self._open += 1
         try:
+            if self._open > _CONNECTIONS:
+                self.refused += 1
+                return await self._close(writer, self._spare,
+                                         *self._page_error(503, "busy: try again"))
             try:
-                status, body = await asyncio.wait_for_ms(
-                    self._request(reader, self._bufs[slot]), _REQUEST_MS)
+                slot = await asyncio.wait_for_ms(self._slot(reader), _REQUEST_MS)
             except asyncio.TimeoutError:
-                status, body = self._page_error(408, "the request did not end in %d s" % (
-                    _REQUEST_MS // 1000))
-            except BadRequest as e:
-                status, body = self._page_error(e.status, e.text)
-            await self._close(writer, self._bufs[slot], status, body)
+                return await self._close(writer, self._spare, *self._timed_out())
+            try:
+                await self._serve(reader, writer, self._bufs[slot])
+            finally:
+                self._free.append(slot)
+                self._freed.set()
         finally:
-            self._free.append(slot)
+            self._open -= 1
+
+    async def _slot(self, reader):
+        # A slot once the request has begun (an idle connection takes none) and one is free.
+        await _readable(reader)
+        while not self._free:
+            self._freed.clear()
+            await self._freed.wait()
+        return self._free.pop()
+
+    def _timed_out(self):
+        return self._page_error(408, "the request did not end in %d s" % (_REQUEST_MS // 1000))
+
+    async def _serve(self, reader, writer, buf):
+        try:
+            status, body = await asyncio.wait_for_ms(self._request(reader, buf), _REQUEST_MS)
+        except asyncio.TimeoutError:
+            status, body = self._timed_out()
+        except BadRequest as e:
+            status, body = self._page_error(e.status, e.text)
+        await self._close(writer, buf, status, body)
 
     async def _close(self, writer, buf, status, body):
         # body: bytes, or a function giving the page's pieces (str), rendered twice: once
@@ -578,3 +606,8 @@ _SCRIPT = ('<script>var f=document.getElementById("f"),o=document.getElementById
            'i.type=s?"text":"password";b.textContent=s?"Hide":"Show";'
            'b.setAttribute("aria-pressed",s)}});'
            'if(o){o.onchange=sync;sync()}</script></body></html>')
+
+
+def _readable(stream):
+    # Wait until the stream has bytes (or its end) to read, reading none.
+    yield core._io_queue.queue_read(stream.s)

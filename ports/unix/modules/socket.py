@@ -24,6 +24,12 @@ _POLL = const(3)
 _CLOSE = const(4)
 
 _ports = {}  # ("tcp" or "udp", device port) -> host port, while the socket is open
+# lwIP's socket table: CONFIG_LWIP_MAX_SOCKETS, ESP-IDF's default 10 (the port's
+# sdkconfig.base leaves it): socket() and accept() take an entry, close() gives it back;
+# none free is ENFILE (lwip_socket; lwip_accept also drops the new connection).
+_MAX_SOCKETS = const(10)
+_ENFILE = const(23)  # py/mperrno.h MP_ENFILE (not in the errno module)
+_open = 0
 
 
 def _raw(addr):
@@ -57,12 +63,28 @@ def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     raise OSError(_EAI_FAIL)
 
 
+def _take():
+    # an entry of lwIP's table, or None
+    global _open
+    if _open >= _MAX_SOCKETS:
+        return False
+    _open += 1
+    return True
+
+
 class socket(_io.IOBase):
     def __init__(self, af=AF_INET, type=SOCK_STREAM, proto=0, _sock=None, _link=None):
+        if _sock is None and not _take():
+            import gc
+
+            gc.collect()  # modsocket.c:socket_make_new tries again after a collection
+            if not _take():
+                raise OSError(_ENFILE)
         self._s = _sock or _usocket.socket(af, type, proto)
         self._link = _link
         self._type = type
         self._bound = None
+        self._entry = True
 
     def _check(self):
         link = self._link
@@ -85,7 +107,7 @@ class socket(_io.IOBase):
             r = p.poll(0)
             return r[0][1] if r else 0
         if req == _CLOSE:  # a tls wrapper closing its transport
-            self._s.close()
+            self.close()
         return 0
 
     def connect(self, addr):
@@ -126,6 +148,9 @@ class socket(_io.IOBase):
         if not _network._reachable():  # no station could have sent it
             s.close()
             raise OSError(_EAGAIN)
+        if not _take():  # lwip_accept: netconn_delete(newconn), ENFILE
+            s.close()
+            raise OSError(_ENFILE)
         link = _network._any_station_link() or _network._link()
         return socket(_sock=s, _link=link), _tuple(addr)
 
@@ -182,7 +207,11 @@ class socket(_io.IOBase):
         return self
 
     def close(self):
+        global _open
         if self._bound is not None:
             _ports.pop(self._bound, None)
             self._bound = None
+        if self._entry:
+            self._entry = False
+            _open -= 1
         self._s.close()

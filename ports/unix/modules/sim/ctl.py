@@ -272,7 +272,12 @@ def state(msg):
     return {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc(),
             "uptime_ms": time.ticks_ms(), "t_us": _simclock.now_us(),
             "models": list(models.by_name), "modules": list(sys.modules),
-            "nvs_handles": _nvs_handles()}
+            "nvs_handles": _nvs_handles(), "sockets": _sockets()}
+
+
+def _sockets():
+    socket = sys.modules.get("socket")
+    return socket._open if socket else 0
 
 
 def _nvs_handles():
