@@ -187,3 +187,19 @@ def test_a_channel_the_radio_refuses_is_only_a_scan_hint(device, broker, mqtt_wa
     w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", device=dev)
     assert len(dev.boots) == 1
     assert "not allowed" not in dev.output()
+
+
+def test_a_resolver_that_never_answers_resets_nothing(device, broker, mqtt_watch):
+    # Three DNS servers that answer after lwIP has given each up (7 s): every look-up of a
+    # name blocks 21 s, past the 15 s watchdog. MQTT's and SNTP's look-ups say they may
+    # block; they fail and are retried, and once the resolver answers the broker is found.
+    w = mqtt_watch(broker)
+    dev = boot(device, broker, world={"dns_ms": 8000, "dns_servers": 3}, wait=False,
+               watchdog=1, mqttbroker="localhost", ntpserver="localhost")
+    dev.call("clock.scale", factor=10)  # each look-up takes 21 s of device time
+    dev.wait_console(r"mqtt: connect: OSError -202; retry in", timeout=60)
+    dev.wait_console(r"sntp: no time \(localhost: OSError -202\)", timeout=60)
+    m = w.mark()
+    dev.call("wifi.set", dns_ms=5)
+    w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", since=m, timeout=90, device=dev)
+    assert len(dev.boots) == 1

@@ -158,6 +158,21 @@ def ask(r, data, url, version=None, sha256=None, key=KEY, counter=None, size=Non
         link.close()
 
 
+def test_a_url_whose_name_never_resolves_fails_without_a_reset(rig):
+    # lwIP gives a DNS server 7 s; three that never answer block a look-up for 21 s, past
+    # the 15 s watchdog unless the device says it may block (watchdog.may_block).
+    r = rig(watchdog=1)
+    r.dev.call("wifi.set", dns_ms=8000, dns_servers=3)
+    server = ota.ImageServer(image("2.0"))
+    try:
+        status = ask(r, image("2.0"), server.url("localhost"))
+    finally:
+        server.close()
+    assert status["state"] == "failed", status
+    assert "download: cannot resolve localhost (error -202)" in status["error"], status
+    assert len(r.dev.boots) == 1
+
+
 def with_digest(data):
     """data with its appended SHA-256 recomputed (after a deliberate change before it)."""
     return data[:-32] + hashlib.sha256(data[:-32]).digest()

@@ -190,3 +190,36 @@ print(json.dumps(seen))
 """, tmp_path)
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out == [10, 23, 23, "", 10, 23]
+
+
+def test_name_resolution_takes_device_time_and_gives_up_as_lwip(fw, tmp_path):
+    """lwIP's resolver (core/dns.c: DNS_MAX_RETRIES 4, DNS_TMR_INTERVAL 1 s) asks a server
+    at 0, 1, 2, 4 and gives it up at 7 s, then the next: a name takes the world's answer
+    time, and with no answer within 7 s a server, 7 s each, then EAI_FAIL (-202, as
+    modsocket.c raises it); getaddrinfo blocks meanwhile. An address needs no server."""
+    r = run_code(fw, PRELUDE + """
+import socket, time
+from sim import ctl
+w = network.WLAN(network.STA_IF)
+w.active(True)
+w.connect("epx-sim")
+_simclock.advance(100)
+_simclock.scale(100)
+def timed(host):
+    t = time.ticks_ms()
+    try:
+        got = socket.getaddrinfo(host, 80)[0][-1][0]
+    except OSError as e:
+        got = e.args[0]
+    return [got, time.ticks_diff(time.ticks_ms(), t)]
+seen = [timed("localhost")]
+ctl.wifi_set({"dns_ms": 3000})
+seen += [timed("localhost"), timed("10.0.0.1")]
+ctl.wifi_set({"dns_ms": 8000, "dns_servers": 2})
+seen.append(timed("localhost"))
+print(json.dumps(seen))
+""", tmp_path)
+    (fast, ms0), (slow, ms1), (literal, ms2), (lost, ms3) = json.loads(
+        r.stdout.strip().splitlines()[-1])
+    assert fast == slow == "127.0.0.1" and literal == "10.0.0.1" and lost == -202
+    assert ms0 < 500 and 3000 <= ms1 < 3500 and ms2 < 500 and 14000 <= ms3 < 14500

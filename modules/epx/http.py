@@ -2,9 +2,15 @@
 # status 200 only (no redirects), a Content-Length, a bounded header, and a deadline on the
 # connection and on every read so a stalled server is noticed.
 import asyncio
+import socket
 from micropython import const
 
+from epx import watchdog
+
 _HEADER_MAX = const(1024)
+# lwIP's resolver blocks the VM: 7 s for each DNS server that does not answer (core/dns.c),
+# up to 3 servers (LWIP_DNS_MAX_SERVERS), within the watchdog's allowance.
+_RESOLVE_MS = const(30000)
 
 
 class HTTPError(Exception):
@@ -81,7 +87,12 @@ def _header(text, name):
 async def get(url, timeout_ms=10000):
     """Send GET for url; return a Response once a 200 header with a Content-Length is in."""
     host, port, path = split_url(url)
-    stream, _ = await asyncio.wait_for_ms(asyncio.open_connection(host, port), timeout_ms)
+    try:
+        with watchdog.may_block(_RESOLVE_MS):
+            addr = socket.getaddrinfo(host, port)[0][-1][0]
+    except OSError as e:
+        raise HTTPError("cannot resolve %s (error %s)" % (host, e.args[0]))
+    stream, _ = await asyncio.wait_for_ms(asyncio.open_connection(addr, port), timeout_ms)
     try:
         if port != 80:
             host = "%s:%d" % (host, port)

@@ -49,10 +49,37 @@ def _numeric(host):
     return len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
 
 
+# lwIP's resolver (core/dns.c, dns_check_entry, lwIP's defaults DNS_MAX_RETRIES 4 and
+# DNS_TMR_INTERVAL 1 s): a query is sent again after 1, 1, 2 and 3 s, then the next server
+# is asked the same way, then the look-up fails (EAI_FAIL). The world's DNS servers
+# (wifi.set: dns_servers, 1 by default, as a home router's DHCP gives) answer after
+# dns_ms; one that answers later than a server's 7 s has not answered at all.
+# lwip_getaddrinfo blocks the VM meanwhile (device time).
+_DNS_SERVER_MS = const(7000)
+
+
+def _resolve_time():
+    import sim
+
+    w = sim.wifi
+    answer_ms = w.get("dns_ms") or 0
+    if answer_ms < _DNS_SERVER_MS:
+        return answer_ms, True
+    return _DNS_SERVER_MS * (w.get("dns_servers") or 1), False
+
+
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     # lwIP resolves an address literal without the network; a name needs DNS, so a link.
     if not _numeric(host) and _network._link() is None:
         raise OSError(_EAI_FAIL)
+    if not _numeric(host):
+        import time
+
+        ms, answered = _resolve_time()
+        if ms:
+            time.sleep_ms(ms)
+        if not answered:
+            raise OSError(_EAI_FAIL)
     try:
         found = _usocket.getaddrinfo(host, port)
     except OSError:

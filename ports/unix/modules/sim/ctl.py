@@ -203,7 +203,7 @@ def wifi_set(msg, boot=False):
             if first[field] != msg[key]:
                 first[field] = msg[key]
                 first["epoch"] += 1
-    for key in ("delay_ms", "scan_ms", "cable"):
+    for key in ("delay_ms", "scan_ms", "cable", "dns_ms", "dns_servers"):
         if key in msg:
             w[key] = msg[key]
     # drop is an event: the association in place (if any) is lost, sockets break.
