@@ -223,3 +223,18 @@ print(json.dumps(seen))
         r.stdout.strip().splitlines()[-1])
     assert fast == slow == "127.0.0.1" and literal == "10.0.0.1" and lost == -202
     assert ms0 < 500 and 3000 <= ms1 < 3500 and ms2 < 500 and 14000 <= ms3 < 14500
+
+
+def test_setsockopt_takes_the_ports_options_only(fw, tmp_path):
+    """modsocket.c:socket_setsockopt: SO_REUSEADDR, SO_BROADCAST and TCP_NODELAY go to
+    lwIP; any other option prints lwIP's warning and does nothing."""
+    r = run_code(fw, PRELUDE + """
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.setsockopt(socket.SOL_SOCKET, 9, 1)  # SO_KEEPALIVE on Linux: not the port's
+print(json.dumps("done"))
+""", tmp_path)
+    lines = r.stdout.strip().splitlines()
+    assert lines == ["Warning: lwip.setsockopt() option not implemented", '"done"']

@@ -13,6 +13,7 @@ from usocket import AF_INET, AF_INET6, SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOL_SO
 from usocket import SO_REUSEADDR, SO_BROADCAST
 
 import network as _network
+from sim import get_int as _sim_get_int
 
 IPPROTO_IP = const(0)
 IPPROTO_TCP = const(6)
@@ -188,7 +189,14 @@ class socket(_io.IOBase):
         self._s.settimeout(value)
 
     def setsockopt(self, level, opt, value):
-        self._s.setsockopt(level, opt, value)
+        # modsocket.c:socket_setsockopt switches on the option alone (whatever the level):
+        # SO_REUSEADDR, SO_BROADCAST, TCP_NODELAY reach lwIP; others only print a warning.
+        if opt in (SO_REUSEADDR, SO_BROADCAST):
+            self._s.setsockopt(SOL_SOCKET, opt, _sim_get_int(value))
+        elif opt == TCP_NODELAY:
+            self._s.setsockopt(IPPROTO_TCP, opt, _sim_get_int(value))
+        else:
+            print("Warning: lwip.setsockopt() option not implemented")
 
     def send(self, data):
         self._check()
