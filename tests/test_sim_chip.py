@@ -238,3 +238,20 @@ print(json.dumps("done"))
 """, tmp_path)
     lines = r.stdout.strip().splitlines()
     assert lines == ["Warning: lwip.setsockopt() option not implemented", '"done"']
+
+
+def test_the_c_stack_is_measured_at_each_entry_into_the_port(fw, tmp_path):
+    """micropython.stack_use() at each entry into a simulated module (here Pin.value):
+    the high-water follows how deep the caller is, as the ESP32's 16 KB task would."""
+    r = run_code(fw, PRELUDE + """
+from machine import Pin
+p = Pin(2, Pin.OUT)
+def deep(n):
+    return p.value() if n == 0 else deep(n - 1)
+deep(5)
+shallow = sim.stack_high
+deep(40)
+print(json.dumps([shallow, sim.stack_high]))
+""", tmp_path)
+    shallow, deeper = json.loads(r.stdout.strip().splitlines()[-1])
+    assert 0 < shallow and deeper - shallow >= 35 * 32  # each Python call takes C stack

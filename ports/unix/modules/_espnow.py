@@ -108,6 +108,7 @@ class ESPNowBase(_io.IOBase):
         return tuple(_s.stats)
 
     def recvinto(self, data, timeout_ms=None):
+        _sim.stack_mark()
         self._check()
         if not isinstance(data, list) or len(data) < 2:
             raise ValueError("ESPNow.recvinto(): Invalid argument")
@@ -146,6 +147,7 @@ class ESPNowBase(_io.IOBase):
         return 0
 
     def send(self, *args):
+        _sim.stack_mark()
         # send(msg) or send(peer, msg, sync=True), positional (modespnow.c:espnow_send)
         self._check()
         if not 1 <= len(args) <= 3:

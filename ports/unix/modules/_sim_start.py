@@ -14,6 +14,9 @@ class _ForcedExit(Exception):
 def _exec_file(name):
     """pyexec_file_if_exists: 1 if it ran (or is absent), 0 if it raised; SystemExit out."""
     module = name[:-3]
+    import micropython
+
+    sim.stack_base = micropython.stack_use()
     try:
         try:
             __import__(module)

@@ -141,6 +141,7 @@ class NVS:
         return "<NVS namespace>"
 
     def _get(self, key, kind):
+        _sim.stack_mark()
         # nvs::Page::findItem compares 15 characters; items are found by type too
         item = _nvs_load().get(self._ns, {}).get(_str(key)[:_KEY_MAX])
         if item is None or item[0] != kind:
@@ -148,6 +149,7 @@ class NVS:
         return item[1]
 
     def _set(self, key, kind, value):
+        _sim.stack_mark()
         key = _str(key)
         if len(key) > _KEY_MAX:
             raise _esp_err(0x1109)

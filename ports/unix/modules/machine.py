@@ -113,6 +113,7 @@ class _GPIO:
         self.held = None  # (mode, pull, out) the pad keeps while gpio_hold_en holds it
 
     def read(self):
+        _sim.stack_mark()
         mode, pull, out = self.held or (self.mode, self.pull, self.out)
         if mode == Pin.OUT or (mode == Pin.OPEN_DRAIN and not out):
             return out
@@ -213,6 +214,7 @@ class Pin:
         return self.value(x)
 
     def value(self, x=None):
+        _sim.stack_mark()
         g = self._g
         if x is None:
             return g.read()
@@ -288,6 +290,7 @@ class Signal:
         self._invert = 1 if invert else 0
 
     def value(self, x=None):
+        _sim.stack_mark()
         if x is None:
             return self._pin.value() ^ self._invert
         self._pin.value((1 if x else 0) ^ self._invert)
@@ -352,12 +355,14 @@ class ADC:
         return None
 
     def _raw12(self):
+        _sim.stack_mark()
         _errata_glitch()  # the SAR ADC powering up (every conversion)
         full = _ADC_FULL_MV[ADC._attens[self._n]] * 1000
         uv = _models.voltage_at(self._n)
         return max(0, min(4095, uv * 4095 // full))
 
     def read(self):
+        _sim.stack_mark()
         return self._raw12() >> (12 - self._width)
 
     def read_u16(self):
@@ -416,6 +421,7 @@ class Timer:
             self._run = None
 
     def value(self):
+        _sim.stack_mark()
         return _time.ticks_diff(_time.ticks_ms(), self._start) if self._run else 0
 
 
@@ -457,19 +463,23 @@ class SoftI2C:
         return found
 
     def readfrom_into(self, addr, buf, stop=True):
+        _sim.stack_mark()
         data = self._target(addr).read(len(buf))
         buf[:] = data
 
     def readfrom(self, addr, nbytes, stop=True):
+        _sim.stack_mark()
         buf = bytearray(nbytes)
         self.readfrom_into(addr, buf, stop)
         return bytes(buf)
 
     def writeto(self, addr, buf, stop=True):
+        _sim.stack_mark()
         self._target(addr).write(bytes(buf))
         return len(buf)
 
     def writevto(self, addr, vector, stop=True):
+        _sim.stack_mark()
         return self.writeto(addr, b"".join(bytes(b) for b in vector), stop)
 
     @staticmethod
@@ -480,16 +490,19 @@ class SoftI2C:
         return bytes((memaddr >> (8 * (n - 1 - i))) & 0xFF for i in range(n))
 
     def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
+        _sim.stack_mark()
         m = self._target(addr)
         m.write(self._memaddr(memaddr, addrsize))
         buf[:] = m.read(len(buf))
 
     def readfrom_mem(self, addr, memaddr, nbytes, *, addrsize=8):
+        _sim.stack_mark()
         buf = bytearray(nbytes)
         self.readfrom_mem_into(addr, memaddr, buf, addrsize=addrsize)
         return bytes(buf)
 
     def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
+        _sim.stack_mark()
         self._target(addr).write(self._memaddr(memaddr, addrsize) + bytes(buf))
 
 
@@ -580,6 +593,7 @@ class UART(_io.IOBase):
         return self.any()
 
     def readinto(self, buf, nbytes=None):
+        _sim.stack_mark()
         n = len(buf) if nbytes is None else min(nbytes, len(buf))
         if n == 0:
             return 0
@@ -592,6 +606,7 @@ class UART(_io.IOBase):
         return have
 
     def read(self, nbytes=None):
+        _sim.stack_mark()
         if nbytes is None:
             if not self._wait(1):
                 return None
@@ -604,6 +619,7 @@ class UART(_io.IOBase):
         return None if n is None else bytes(buf[:n])
 
     def readline(self):
+        _sim.stack_mark()
         line = bytearray()
         while True:
             c = self.read(1)
@@ -614,6 +630,7 @@ class UART(_io.IOBase):
                 return bytes(line)
 
     def write(self, buf):
+        _sim.stack_mark()
         data = bytes(buf)
         m = self._peer()
         if m is not None:
@@ -719,6 +736,7 @@ def _report_sleep(time_ms):
             ua[m.name] = m.sleep_ua(pads)
     nw = sys.modules.get("network")
     _sim.emit("sleep", ms=time_ms, pads={str(n): v for n, v in pads.items()}, ua=ua,
+              stack_high=_sim.stack_high, stack_base=_sim.stack_base,
               awake_ms=_time.ticks_diff(_time.ticks_ms(), _BOOT_MS),
               radio_ms=nw._radio_ms() if nw else 0)
 

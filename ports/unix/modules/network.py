@@ -164,6 +164,7 @@ class _Interface:
         self._static = None
 
     def isconnected(self):
+        _sim.stack_mark()
         self._update()
         return self._up
 
@@ -322,6 +323,7 @@ class WLAN(_Interface):
     # --- the API ------------------------------------------------------------------------
 
     def active(self, is_active=None):
+        _sim.stack_mark()
         if is_active is None:
             return self._active
         is_active = bool(is_active)
@@ -349,6 +351,7 @@ class WLAN(_Interface):
         _radio(any(i._active for i in WLAN._interfaces.values()))
 
     def connect(self, *args, bssid=None):
+        _sim.stack_mark()
         # ssid and key are positional only (network_wlan.c:network_wlan_connect)
         ssid = args[0] if args else None
         key = args[1] if len(args) > 1 else None
@@ -413,6 +416,7 @@ class WLAN(_Interface):
         self._stations.pop(mac, None)
 
     def status(self, param=None):
+        _sim.stack_mark()
         if param is None:
             if self._if != STA_IF:
                 return None
@@ -448,6 +452,7 @@ class WLAN(_Interface):
         raise ValueError("unknown status param")
 
     def scan(self):
+        _sim.stack_mark()
         # Asked of either interface, it needs the station on (network_wlan.c: the mode).
         sta = WLAN._interfaces.get(STA_IF)
         if sta is None or not sta._active:
@@ -457,6 +462,7 @@ class WLAN(_Interface):
                 for ap in _sim.wifi["aps"] if ap["up"]]
 
     def config(self, *args, **kw):
+        _sim.stack_mark()
         # network_wlan.c:network_wlan_config: the AP's keys need AP_IF, reconnects STA_IF
         # (checked after the value is taken); one esp_wifi_set_config at the end.
         if args and kw:

@@ -13,6 +13,7 @@ from usocket import AF_INET, AF_INET6, SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOL_SO
 from usocket import SO_REUSEADDR, SO_BROADCAST
 
 import network as _network
+import sim as _sim
 from sim import get_int as _sim_get_int
 
 IPPROTO_IP = const(0)
@@ -139,6 +140,7 @@ class socket(_io.IOBase):
         return 0
 
     def connect(self, addr):
+        _sim.stack_mark()
         link = _network._link()
         if link is None:
             raise OSError(_EHOSTUNREACH)
@@ -172,6 +174,7 @@ class socket(_io.IOBase):
         self._s.listen(backlog)
 
     def accept(self):
+        _sim.stack_mark()
         s, addr = self._s.accept()
         if not _network._reachable():  # no station could have sent it
             s.close()
@@ -199,23 +202,28 @@ class socket(_io.IOBase):
             print("Warning: lwip.setsockopt() option not implemented")
 
     def send(self, data):
+        _sim.stack_mark()
         self._check()
         return self._s.send(data)
 
     def sendall(self, data):
+        _sim.stack_mark()
         self._check()
         return self._s.write(data)
 
     def sendto(self, data, addr):
+        _sim.stack_mark()
         if not _network._reachable():
             raise OSError(_EHOSTUNREACH)
         return self._s.sendto(data, _raw(addr))
 
     def recv(self, n):
+        _sim.stack_mark()
         self._check()
         return self._s.recv(n)
 
     def recvfrom(self, n):
+        _sim.stack_mark()
         self._check()
         data, addr = self._s.recvfrom(n)
         if not _network._reachable():  # no station could have sent it
@@ -223,10 +231,12 @@ class socket(_io.IOBase):
         return data, _tuple(addr)
 
     def read(self, n=-1):
+        _sim.stack_mark()
         self._check()
         return self._s.read() if n < 0 else self._s.read(n)
 
     def readinto(self, buf, n=None):
+        _sim.stack_mark()
         self._check()
         return self._s.readinto(buf) if n is None else self._s.readinto(buf, n)
 
@@ -235,6 +245,7 @@ class socket(_io.IOBase):
         return self._s.readline()
 
     def write(self, data):
+        _sim.stack_mark()
         self._check()
         return self._s.write(data)
 

@@ -1,6 +1,7 @@
 # The simulated world inside the firmware: the device folder, the boot record, the
 # control-channel link to the host and the pin levels. Host firmware only.
 import json
+import micropython
 import _simclock
 import _thread
 import uos
@@ -109,3 +110,18 @@ def get_int(obj):
     if not -0x80000000 <= obj <= 0x7FFFFFFF:
         raise OverflowError("overflow converting long int to machine word")
     return int(obj)
+
+
+# The C stack the firmware has used at each entry from its code into a simulated module
+# (micropython.stack_use(), from the top the VM started at): the ESP32 runs MicroPython in
+# a 16 KB task (ports/esp32/mpconfigport.h MICROPY_TASK_STACK_SIZE) and stops recursion
+# 1 KB short of it (MICROPY_STACK_CHECK_MARGIN); the host allows far more (simstack.c).
+stack_high = 0
+stack_base = 0  # where main.py starts (the port starts it from C, with little below)
+
+
+def stack_mark():
+    global stack_high
+    n = micropython.stack_use()
+    if n > stack_high:
+        stack_high = n

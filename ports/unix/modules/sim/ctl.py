@@ -272,7 +272,8 @@ def state(msg):
     return {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc(),
             "uptime_ms": time.ticks_ms(), "t_us": _simclock.now_us(),
             "models": list(models.by_name), "modules": list(sys.modules),
-            "nvs_handles": _nvs_handles(), "sockets": _sockets()}
+            "nvs_handles": _nvs_handles(), "sockets": _sockets(), "stack_high": sim.stack_high,
+            "stack_base": sim.stack_base}
 
 
 def _sockets():

@@ -1,0 +1,98 @@
+"""C-stack high-water of each profile against the ESP32's: the firmware runs in a 16 KB
+FreeRTOS task there (ports/esp32/mpconfigport.h: MICROPY_TASK_STACK_SIZE) and stops
+recursion 1 KB short of it (MICROPY_STACK_CHECK_MARGIN). Each profile runs online on a
+simulated device (bench_profile_heap's worlds, a local mosquitto) for a minute of device
+time after its LWT says Online; the figure is the most micropython.stack_use() measured at
+any entry into a simulated module (machine, network, socket, esp32, _espnow: where the
+port's C takes over), control op `state` (`stack_high`), and how much of it lies below
+main.py (`stack_base`: the simulator's start-up, Python here, C on the port). The
+scale sensor runs its deep-sleep cycles (ESP-NOW to a manager). Host frames (32-bit x86)
+stand in for the Xtensa ones, and an entry the simulator makes itself (inside its own
+frames) counts too: the figures lean high."""
+
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from _common import image  # noqa: E402
+from bench_profile_heap import HEAPSIZE, SCALE, worlds  # noqa: E402
+from brokerkit import MqttWatch  # noqa: E402
+from devconfig import colons  # noqa: E402
+from epx.sim import net, provision  # noqa: E402
+from epx.sim.device import Device  # noqa: E402
+from epx.sim.medium import Medium  # noqa: E402
+
+import test_scale_device as scale  # noqa: E402
+
+ESP32_LIMIT = 16 * 1024 - 1024
+RUN_MS = 60000
+
+
+def online_high(tmp, broker, profile, world):
+    name, config, models, pins = world
+    medium = Medium(seed=1) if profile == "scale_manager" else None
+    dev = Device.create(Path(tmp, profile), image(profile), files={"config.txt": config},
+                        heapsize=HEAPSIZE, medium=medium)
+    if medium:
+        medium.channels[dev.mac] = scale.CHANNEL
+    dev.world["clock_scale"] = SCALE
+    dev.world["models"] += models
+    dev.world["pins"].update(pins)
+    watch = MqttWatch("127.0.0.1", broker.port, (f"stat/{name}/#",))
+    try:
+        dev.start()
+        watch.wait_for(f"stat/{name}/LWT", lambda p: p == "Online", timeout=60, device=dev)
+        for _ in range(RUN_MS // 10000):
+            dev.advance(10000)
+        state = dev.call("state")
+        return state["stack_high"], state["stack_base"]
+    finally:
+        dev.stop()
+        watch.close()
+
+
+def sensor_high(tmp, broker):
+    """The scale sensor's deepest of three wakes (each sleep event carries its wake's)."""
+    medium = Medium(seed=1)
+    manager = Device.create(Path(tmp, "manager"), image("scale_manager"), medium=medium)
+    sensor = Device.create(Path(tmp, "sensor"), image("scale"), medium=medium, max_boots=4)
+    medium.channels[manager.mac] = scale.CHANNEL
+    provision.into_device(manager.folder, {"config.txt": scale.MANAGER_CONFIG.format(
+        channel=scale.CHANNEL, port=broker.port, pmk=scale.PMK, sensor=colons(sensor.mac),
+        lmk=scale.LMK)})
+    provision.into_device(sensor.folder, {"config.txt": scale.SENSOR_CONFIG.format(
+        channel=scale.CHANNEL, pmk=scale.PMK, manager=colons(manager.mac), lmk=scale.LMK,
+        sleep=1, retries=3)})
+    manager.world["clock_scale"] = 10
+    sensor.world["models"] += scale.sensor_models(12345)
+    try:
+        manager.start()
+        manager.wait_console("scale: ESP-NOW on channel", timeout=60)
+        sensor.start()
+        sensor.wait_boot(4, timeout=120)
+        sleeps = [e for e in sensor.events if e["event"] == "sleep"]
+        return max(e["stack_high"] for e in sleeps), max(e["stack_base"] for e in sleeps)
+    finally:
+        sensor.stop()
+        manager.stop()
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp, net.Broker() as broker:
+        for profile, world in worlds(broker).items():
+            report(f"{profile} online {RUN_MS // 1000} s", *online_high(tmp, broker, profile, world))
+        report("scale sensor, 3 wakes", *sensor_high(tmp, broker))
+
+
+def report(what, high, base):
+    print(f"C stack high-water, {what}: {high} bytes, {base} of them below main.py (the "
+          f"simulator's start-up), the firmware's own {high - base}: "
+          f"{(high - base) / ESP32_LIMIT:.2f} of the ESP32's {ESP32_LIMIT}")
+
+
+if __name__ == "__main__":
+    main()
