@@ -4,6 +4,7 @@ then signed diagnostics and OTA requests on a simulated `bare` device through a 
 mosquitto. The ESP-NOW path is in test_scale_device.py."""
 
 import json
+import time
 
 import pytest
 
@@ -16,6 +17,9 @@ KEY = "k3y-replay"
 START_MS = 12000
 # Each accepted in turn; none of the messages before it may be accepted after it.
 COUNTERS = [0, 2**31 - 1, 2**31, 2**32, 2**63, 2**64 - 1]
+# The same on a device, whose signed paths take at most 2**32 above the last counter: the
+# last step is exactly that far.
+DEVICE_COUNTERS = [0, 2**31 - 1, 2**31, 2**32, 2**33, 2**33 + 2**32]
 REFUSED = [-1, -(2**31), 2**64, 2**65]
 
 
@@ -182,22 +186,22 @@ def test_signed_diagnostics_counters(bare):
         with pytest.raises(EpxError, match=r"must be 0..2\*\*64-1"):
             diag.sign(KEY, NAME, "resetstats", c)  # the host tool never sends one
     sent = []
-    for c in COUNTERS:
+    for c in DEVICE_COUNTERS:
         assert ask_diag(dev, w, signed_diag(c)) == "stats reset", c
         sent.append(c)
         for old in sent:
             reply = ask_diag(dev, w, signed_diag(old))
             assert reply.endswith(f"refused: replayed: counter {old}, last accepted {c}"), reply
-    # OTA shares the counter: nothing at or below 2**64-1 is taken any more, even after a reboot
+    # OTA shares the counter: nothing at or below the last is taken any more, even after a reboot
+    top = DEVICE_COUNTERS[-1]
     dev.power_cycle()
     dev.wait_boot(2, timeout=20)
     dev.wait_console(r"epx .*: power on", boot=2, timeout=20)
     m = w.mark()
     dev.advance(START_MS)
     w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("boot "), since=m, device=dev)
-    assert ask_ota(dev, w, signed_ota(2**63 + 1)) == \
-        f"replayed: counter {2**63 + 1}, last accepted {2**64 - 1}"
-    assert ask_diag(dev, w, signed_diag(2**63)).endswith(f"last accepted {2**64 - 1}")
+    assert ask_ota(dev, w, signed_ota(top - 1)) == f"replayed: counter {top - 1}, last accepted {top}"
+    assert ask_diag(dev, w, signed_diag(2**32)).endswith(f"last accepted {top}")
     assert dev.nvs()["epx"]["otactr"] == ["i32", 2**31 - 1]
 
 
@@ -206,7 +210,7 @@ def test_signed_ota_request_counters(bare):
     for c in REFUSED:
         assert ask_ota(dev, w, signed_ota(c)) == f"counter {c} outside 0..2**64-1"
     sent = []
-    for c in COUNTERS:
+    for c in DEVICE_COUNTERS:
         assert ask_ota(dev, w, signed_ota(c)) == "accepted", c
         sent.append(c)
         for old in sent:
@@ -220,3 +224,97 @@ def test_an_old_i32_counter_still_refuses_what_it_refused(bare):
     assert ask_diag(dev, w, signed_diag(1764201600)).endswith("last accepted 1764201600")
     assert ask_diag(dev, w, signed_diag(1764201601)) == "stats reset"
     assert ask_diag(dev, w, signed_diag(5)).endswith("last accepted 1764201601")
+
+
+# --- no lock-out by one message ----------------------------------------------------------
+
+def test_counters_are_bounded_and_belong_to_their_key(coreunit, tmp_path):
+    # A device upgraded from firmware that kept an i32: key a inherits it (adopt at start).
+    (tmp_path / "nvs.json").write_text(json.dumps({"epx": {"otactr": ["i32", 1764201600]}}))
+    out = last_json(run_code(coreunit, STRICT_I32 + """
+a, b = replay.key_id("key-a"), replay.key_id("key-b")
+def guard(owner):
+    return replay.Guard("epx", "otactr", jump_bits=32, owner=owner)
+guard(a).adopt()
+got = [len(a), a != b, guard(a).last(), guard(b).last()]
+got.append(verdict(guard(a), 2**64 - 1))
+got.append(verdict(guard(a), 1764201600 + 2**32 + 1))
+guard(a).take(1764201600 + 2**32)  # a clock 136 years ahead: within the bound, taken
+got.append(verdict(guard(a), 1764201601))
+got.append(verdict(guard(b), 1764201601))  # a new key starts afresh
+guard(b).take(1764201601)
+got += [guard(a).last(), guard(b).last(), verdict(guard(a), 1764201602)]
+got.append(verdict(guard(b), 2**32 + 1764201601))  # exactly the bound
+print(json.dumps(got))
+""", tmp_path))
+    assert out[:4] == [15, True, 1764201600, None]
+    assert out[4] == f"counter {2**64 - 1} is more than 2**32 above the last accepted 1764201600 " \
+        "(a sender's clock wrong?)"
+    assert out[5].startswith(f"counter {1764201600 + 2**32 + 1} is more than 2**32 above")
+    assert out[6] == f"replayed: counter 1764201601, last accepted {1764201600 + 2**32}"
+    assert out[7] == 1  # NEW
+    # back on key a: its counter is where it was; key b's own is its own
+    assert out[8:11] == [1764201600 + 2**32, 1764201601,
+                         f"replayed: counter 1764201602, last accepted {1764201600 + 2**32}"]
+    assert out[11] == 1
+    # firmware before this one still finds the counter of the key that signed last
+    nvs = json.loads((tmp_path / "nvs.json").read_text())["epx"]
+    assert nvs["otactr"] == ["i32", 1764201601]
+
+
+def test_a_counter_of_2_64_minus_1_is_refused_and_the_device_managed_after(bare):
+    dev, w = bare()
+    now = int(time.time())
+    assert ask_diag(dev, w, signed_diag(now)) == "stats reset"
+    reply = ask_diag(dev, w, signed_diag(2**64 - 1))
+    assert reply.endswith(f"refused: counter {2**64 - 1} is more than 2**32 above the last "
+                          f"accepted {now} (a sender's clock wrong?)"), reply
+    assert ask_ota(dev, w, signed_ota(2**64 - 1)).startswith(f"counter {2**64 - 1} is more than")
+    assert ask_diag(dev, w, signed_diag(now + 1)) == "stats reset"
+    dev.power_cycle()
+    dev.wait_boot(2, timeout=20)
+    m = w.mark()
+    dev.advance(START_MS)
+    w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("boot "), since=m, device=dev)
+    assert ask_ota(dev, w, signed_ota(now + 2)) == "accepted"
+    assert ask_diag(dev, w, signed_diag(now + 3)) == "stats reset"
+
+
+def test_a_new_ota_key_from_the_setup_portal_undoes_a_counter_too_far_ahead(device, broker,
+                                                                            mqtt_watch):
+    """A genuine message from a clock a century ahead is within the bound and taken: later
+    messages are replays. Whoever holds the access point's password gives the device a new
+    ota_key on the portal; under it the device is managed again."""
+    from devconfig import config_text
+    from test_portal import AP_PASSWORD, HOME, NEIGHBOUR, form, http, open_portal, status
+
+    w = mqtt_watch(broker)
+    dev = device("bare", config=config_text(broker, NAME, ssid=HOME["ssid"], password=HOME["password"],
+                                            ota_key=KEY, appassword=AP_PASSWORD, apfallback=1,
+                                            watchdog=0))
+    dev.wait_boot(1)
+    dev.call("wifi.set", aps=[HOME])
+    dev.advance(START_MS)
+    w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("boot "), device=dev)
+    now = int(time.time())
+    ahead = now + 100 * 365 * 86400
+    assert ask_diag(dev, w, signed_diag(now)) == "stats reset"
+    assert ask_diag(dev, w, signed_diag(ahead)) == "stats reset"
+    assert ask_diag(dev, w, signed_diag(now + 1)).endswith(
+        f"replayed: counter {now + 1}, last accepted {ahead}")
+    dev.call("wifi.set", aps=[NEIGHBOUR])  # the operator takes the device where its network is not
+    m = dev.console_mark()
+    dev.advance(70000)
+    dev.wait_console(r"ap: (\S+) open", since=m)
+    dev.join_ap(AP_PASSWORD)
+    new_key = "a n3w key"
+    answer = http(dev.portal_address(), form(ssid="neighbour", password=NEIGHBOUR["password"],
+                                             mqttbroker=broker.host, mqttport=broker.port,
+                                             mqttname=NAME, ota_key=new_key, appassword=AP_PASSWORD))
+    assert status(answer) == 200, answer
+    dev.wait_boot(2, timeout=30)
+    m = w.mark()
+    dev.advance(START_MS)
+    w.wait_for(f"stat/{NAME}/Log", lambda p: p.startswith("config: candidate kept"), since=m, device=dev)
+    assert ask_diag(dev, w, diag.sign(new_key, NAME, "resetstats", now + 2)) == "stats reset"
+    assert ask_diag(dev, w, signed_diag(now + 3)).endswith("refused: bad signature")

@@ -25,6 +25,7 @@ def install(safe_mode):
     """Answer on cmnd/<n>/OTA; safe_mode() tells the update check the device is not healthy."""
     from epx import mqtt
 
+    replay.commands().adopt()
     mqtt.sub("OTA", _on_command)
     ota.start(safe_mode)
 
