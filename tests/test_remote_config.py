@@ -67,7 +67,7 @@ class Rig:
                                device=self.dev)[1]
 
     def config(self, *args, counter=None):
-        return self.ask(self.signed(diag.config_command(args[0], list(args[1:])), counter=counter))
+        return self.ask(self.signed(diag.config_command(args[0], list(args[1:]), KEY), counter=counter))
 
     def log_after(self, since, prefix):
         return self.w.wait_for(LOG, lambda p: p.startswith(prefix), since=since, timeout=30,
@@ -103,17 +103,25 @@ def in_thread(fn, *args):
 
 
 def test_the_tool_refuses_what_a_device_could_not_read():
-    assert diag.config_command("set", ["ssid", "x" * 32, "password", "p" * 63]).startswith(
-        'config set {"ssid":"xxx')
+    text = diag.config_command("set", ["ssid", "x" * 32, "password", "p" * 63], KEY)
+    assert text.startswith("config set ") and "xxx" not in text and "ppp" not in text
     with pytest.raises(EpxError, match="expected get, set KEY VALUE"):
-        diag.config_command("set", ["ssid"])
+        diag.config_command("set", ["ssid"], KEY)
+    with pytest.raises(EpxError, match="give --key"):
+        diag.config_command("set", ["ssid", "x"])
     with pytest.raises(EpxError, match=r"the request is 1\d\d\d bytes, a device takes 893"):
-        diag.config_command("set", [f"k{i}" for i in range(200)])
+        diag.config_command("set", [f"k{i}" for i in range(200)], KEY)
     # the largest request the tool sends fits the device's packet limit with the longest name
-    text = diag.config_command("set", ["k", "v" * (diag.CONFIG_TEXT_MAX - len('config set {"k":""}'))])
+    for n in range(diag.CONFIG_TEXT_MAX, 0, -1):
+        try:
+            text = diag.config_command("set", ["k", "v" * n], KEY)
+            break
+        except EpxError:
+            pass
+    assert len(text) > diag.CONFIG_TEXT_MAX - 24  # a base64 quantum of 16-byte blocks short
     payload = diag.sign("key", "n" * 32, text, 2**64 - 1).encode()
     topic = ("cmnd/" + "n" * 32 + "/OTA").encode()
-    assert 2 + len(topic) + 2 + len(payload) == 1024  # MQTT 3.1.1 3.3: PUBLISH QoS 1
+    assert 2 + len(topic) + 2 + len(payload) <= 1024  # MQTT 3.1.1 3.3: PUBLISH QoS 1
 
 
 def test_get_shows_the_config_and_never_a_secret(rig, broker, capsys):
@@ -143,10 +151,10 @@ def test_unsigned_replayed_or_wrongly_signed_commands_are_refused(rig):
     assert unsigned == "config: refused: not signed"
     assert r.ask(diag.sign("wrong key", NAME, "config get", 5000)) == "config: refused: bad signature"
     # a refused `set` never echoes its values (it may carry a password)
-    set_text = diag.config_command("set", ["password", "leaked-passphrase"])
+    set_text = diag.config_command("set", ["password", "leaked-passphrase"], KEY)
     reply = r.ask(diag.sign("wrong key", NAME, set_text, 5001))
     assert reply == "config: refused: bad signature"
-    good = r.signed(set_text.replace("leaked", "other"), counter=5002)
+    good = r.signed(diag.config_command("set", ["password", "other-passphrase"], KEY), counter=5002)
     assert "ota_key set" in r.config("get", counter=5001)  # 5001: never taken above
     # the same signed change twice: the second is a replay and changes nothing
     m = r.w.mark()
@@ -239,9 +247,8 @@ def test_a_wrong_wifi_password_goes_back_within_configtrial(rig, broker, capsys)
     # `epx config set` waited for it: dropped is exit 1, the report its one-line error
     assert done(30) == 1
     assert capsys.readouterr().err == f"epx: {NAME}: {text}\n"
-    # the password went out in the command only, never back in a reply or report
-    sent = [t for t, p, _ in r.w.messages if b"wrong-passphrase" in p]
-    assert sent == [f"cmnd/{NAME}/OTA"]
+    # the password never crossed the broker: sealed in the command, never in a reply or report
+    assert not [t for t, p, _ in r.w.messages if b"wrong-passphrase" in p]
 
 
 def test_a_broker_that_never_answers_goes_back(rig):
@@ -333,7 +340,7 @@ def test_power_cuts_at_every_step_of_a_change_leave_a_working_config(device, bro
             settle(r, n, m)
             assert len(dev.boots) == n
             console = dev.console_mark()
-            r.w.publish(f"cmnd/{NAME}/OTA", r.signed(diag.config_command("set", [key, setting_now])), qos=1)
+            r.w.publish(f"cmnd/{NAME}/OTA", r.signed(diag.config_command("set", [key, setting_now], KEY)), qos=1)
             for b in range(n + 1, n + offset + 1):  # through to the boot that is cut
                 dev.wait_boot(b, timeout=30)
                 dev.wait_console(r"epx .*: |sim: power cut", boot=b, timeout=30)
@@ -380,3 +387,86 @@ def test_a_device_in_boot_loop_safe_mode_is_mended_remotely(device, broker, mqtt
     r.dev.wait_console("cfault setup: none", boot=5, timeout=30)  # after safe mode would be
     assert "safe mode" not in r.dev.output(boot=5)
     assert b"fault none\n" in r.files()["config.txt"]
+
+
+# --- secrets never cross the broker in clear -------------------------------------------
+
+NEW_KEY = "n3w-ota-key-7f3a"
+NEW_WIFI = "n3w-wifi-passphrase"
+
+
+def recoverable(value):
+    """value as it could show in a payload without a key: itself, hex, or base64 (standard
+    or URL-safe, at each of the 3 alignments within a longer text)."""
+    import base64
+
+    v = value.encode()
+    forms = [v, v.hex().encode(), v.hex().upper().encode()]
+    for pad in range(3):
+        for enc in (base64.b64encode, base64.urlsafe_b64encode):
+            text = enc(b"\0" * pad + v)
+            forms.append(text[(4 * pad + 2) // 3 + 1:-4])  # its chars that depend on v alone
+    return forms
+
+
+def decoded(payload):
+    """Each base64 word of payload decoded, for values only encoded (not sealed)."""
+    import base64
+    import binascii
+
+    out = []
+    for word in re.findall(rb"[A-Za-z0-9+/=_-]{16,}", payload):
+        for dec in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                out.append(dec(word + b"=" * (-len(word) % 4)))
+            except (binascii.Error, ValueError):
+                pass
+    return out
+
+
+def test_a_new_ota_key_and_wifi_password_never_cross_the_broker_in_clear(rig, broker):
+    """Everything the broker carries during a change of ota_key and password (a subscriber
+    to #) holds neither value, in clear or encoded; the device took both."""
+    r = rig()
+    assert r.w.topics == ["#"]
+    m = r.w.mark()
+    address = f"{broker.host}:{broker.port}"
+    assert cli.main(["config", "--broker", address, "--name", NAME, "--key", KEY, "set",
+                     "ota_key", NEW_KEY, "password", NEW_WIFI]) == 0, r.dev.output()
+    r.dev.wait_boot(2, timeout=30)
+    r.dev.call("wifi.set", password=NEW_WIFI)
+    r.online(2, since=m)
+    assert r.log_after(m, "config: candidate kept") == "config: candidate kept, now config.txt"
+    assert r.ask(diag.sign(NEW_KEY, NAME, "config get", diag.counter_now())).splitlines()[0] \
+        .startswith("ssid ")  # managed under the new key
+    assert r.ask(r.signed("config get")) == "config: refused: bad signature"
+    assert f"ota_key {NEW_KEY}\n".encode() in r.files()["config.txt"]
+    carried = [p for _, p, _ in r.w.messages[m:]]
+    assert any(p.startswith(b"config set ") for p in carried)  # the watch saw the change go by
+    for value in (NEW_KEY, NEW_WIFI):
+        for payload in carried:
+            for form in recoverable(value):
+                assert form not in payload, (value, form, payload)
+            for text in decoded(payload):
+                assert value.encode() not in text, (value, payload)
+
+
+def test_sealed_values_come_with_a_fresh_nonce_and_only_under_ota_key(rig):
+    r = rig()
+    one, two = (diag.config_command("set", ["ota_key", NEW_KEY], KEY) for _ in range(2))
+    assert one != two and len(one) == len(two)
+    # sealed under another ota_key: signed right, but does not open (its padding is wrong,
+    # or by a 1 in 256 chance what it opens to is not the JSON of a change)
+    reply = r.ask(r.signed(diag.config_command("set", ["ota_key", NEW_KEY], "another key")))
+    assert reply in ["OTA: bad command 'config': " + e for e in (
+        "the sealed values do not open under ota_key", "the sealed values are not UTF-8",
+        "set takes a JSON object of keys and their values")], reply
+    # a secret sent in clear (an older epx) is refused, named, never echoed; other keys are
+    # still taken in clear
+    clear = 'config set {"ssid":"epx-sim","password":"%s"}' % NEW_WIFI
+    reply = r.ask(r.signed(clear))
+    assert reply == "OTA: bad command 'config': password would cross the broker in " \
+        "clear: send it sealed (epx config set) or over TLS (mqttca)"
+    assert r.ask(r.signed('config set {"configtrial":"0"}')).startswith(
+        "config: refused: config.txt:")
+    assert len(r.dev.boots) == 1 and NEW_WIFI.encode() not in r.files()["config.txt"]

@@ -1,13 +1,22 @@
 # Remote configuration: the signed diagnostic `config` on cmnd/<n>/OTA (epx.diag).
 #     config get                      the keys in config.txt; secrets as set/unset
 #     config set {"key": "value", ...}  several keys in one change (ssid with its password)
+#     config set <sealed>             the same object sealed: base64(iv + AES-256-CBC)
 #     config unset key [key ...]
 # A change is checked as a whole config.txt, refused with the errors of its lines, else
 # staged as the candidate (epx.confstore) and the device reboots into it.
+# Every subscriber of the broker reads what crosses it: a secret's value comes sealed under
+# a key derived from ota_key (seal_key()), with a fresh IV each time and inside the command's
+# HMAC (checked before anything is decrypted); in clear only over TLS.
+from micropython import const
 from epx import config
 
-# Keys whose values never leave the device.
+# Keys whose values never leave the device (with those declared secret; in safe mode a
+# profile's keys are not declared).
 SECRETS = ("password", "mqttpassword", "ota_key", "appassword")
+SEAL_LABEL = b"\x00epx config seal"  # no signed text starts with a NUL: never a MAC sent
+_CBC = const(2)  # cryptolib.aes's MODE_CBC
+_BLOCK = const(16)
 
 
 def change(args):
@@ -17,7 +26,12 @@ def change(args):
     rest = rest.strip()
     text = current()
     if verb == "set":
-        changes = _pairs(rest, text)
+        sealed = rest[:1] != "{"
+        changes = _pairs(unseal(rest) if sealed else rest, text)
+        clear = [k for k in changes if is_secret(k)]
+        if clear and not sealed and not _tls():
+            raise ValueError("%s would cross the broker in clear: send it sealed (epx config "
+                             "set) or over TLS (mqttca)" % ", ".join(clear))
     elif verb == "unset" and rest:
         changes = {}
         for name in rest.split():
@@ -26,6 +40,46 @@ def change(args):
         raise ValueError("expected get, set {\"key\": \"value\", ...} or unset key ...")
     what = ", ".join(("%s unset" if v is None else "%s set") % k for k, v in changes.items())
     return edit(text, changes), what
+
+
+def is_secret(name):
+    return name in SECRETS or config.secret(name)
+
+
+def seal_key(ota_key):
+    """The AES-256 key sealed values come under: HMAC-SHA256(ota_key, SEAL_LABEL)."""
+    from epx import hmac
+
+    return hmac.digest(ota_key.encode(), SEAL_LABEL)
+
+
+def unseal(token):
+    """The text of a sealed `set`: base64 of a 16-byte IV and the AES-256-CBC ciphertext of
+    the PKCS#7-padded UTF-8 text, under seal_key(ota_key)."""
+    import binascii
+    import cryptolib
+    from epx import ota
+
+    try:
+        blob = binascii.a2b_base64(token)
+    except ValueError:
+        blob = b""
+    if len(blob) < 2 * _BLOCK or len(blob) % _BLOCK or not ota.OTA_KEY.value:
+        raise ValueError("set takes a JSON object of keys and their values, or one sealed")
+    plain = cryptolib.aes(seal_key(ota.OTA_KEY.value), _CBC, blob[:_BLOCK]).decrypt(blob[_BLOCK:])
+    pad = plain[-1]
+    if not 0 < pad <= _BLOCK or plain[-pad:] != bytes((pad,)) * pad:
+        raise ValueError("the sealed values do not open under ota_key")
+    try:
+        return plain[:-pad].decode()
+    except UnicodeError:
+        raise ValueError("the sealed values are not UTF-8")
+
+
+def _tls():
+    from epx import mqtt
+
+    return bool(mqtt.CA.value)
 
 
 def current():
@@ -53,7 +107,7 @@ def get(text):
             continue
         name = line.split(None, 1)[0]
         seen.add(name)
-        out.append(name + " set" if name in SECRETS else line)
+        out.append(name + " set" if is_secret(name) else line)
     for name in SECRETS:
         if name not in seen and config.declared(name):
             out.append(name + " unset")

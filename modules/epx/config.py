@@ -15,6 +15,7 @@ _BOM = b"\xef\xbb\xbf"
 _MAX_NAME = const(32)
 _REQUIRED = object()
 _keys = {}
+_secrets = set()  # names of the keys whose values never leave the device in clear
 _rules = []
 errors = []
 warnings = []
@@ -42,15 +43,18 @@ class Key:
         return parts[0] or name, parts[1], parts[2], parts[3]
 
 
-def key(name, parse=str, default=_REQUIRED, doc=""):
+def key(name, parse=str, default=_REQUIRED, doc="", secret=False):
     """Declare a key: parse is str, int, float, bool or a function that parses the text and
     raises ValueError with a message. Without a default the key is required. doc: its
-    "label|unit|example|help" for people."""
+    "label|unit|example|help" for people. A secret's value is never shown, and crosses
+    MQTT sealed (epx.confcmd)."""
     if name in _keys:
         raise ValueError("config key %s declared twice" % name)
     if _loaded:
         raise RuntimeError("config key %s declared after %s was read" % (name, FILE))
     k = _keys[name] = Key(_PARSERS.get(parse, parse), default, doc)
+    if secret:
+        _secrets.add(name)
     return k
 
 
@@ -63,6 +67,11 @@ def rule(check):
 
 def declared(name):
     return name in _keys
+
+
+def secret(name):
+    """Is name a key declared secret?"""
+    return name in _secrets
 
 
 def load(path=FILE, unknown_ok=False):

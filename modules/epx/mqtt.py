@@ -19,7 +19,7 @@ BROKER = config.key("mqttbroker", config.hosts, doc="MQTT broker||192.168.1.2|Ho
 NAME = config.key("mqttname", config.name, doc="Device name||kitchen|Its MQTT topics and Home Assistant name: letters, digits, _ or -")
 PORT = config.key("mqttport", config.int_range(1, 65535), None, "MQTT port||1883|Empty: 1883, or 8883 with mqttca (TLS)")
 USER = config.key("mqttuser", str, None, "MQTT user||epx|Empty: none")
-PASSWORD = config.key("mqttpassword", str, None, "MQTT password|||Empty: none")
+PASSWORD = config.key("mqttpassword", str, None, "MQTT password|||Empty: none", secret=True)
 CA = config.key("mqttca", str, None, "MQTT CA certificate||ca.der|A DER file on the device: TLS to the broker")
 KEEPALIVE = config.key("mqttkeepalive", config.int_range(4, 65535), 30, "MQTT keepalive|s|30|A silent broker is noticed within this; 4-65535")
 REBOOT_S = config.key("mqttreboot", config.int_range(60, 86400), 600, "Reboot without the broker after|s|600|60-86400")

@@ -12,7 +12,7 @@ WIRED = "(wired)"
 
 
 SSID = config.key("ssid", config.ssid, doc="WiFi network||MyWiFi|The network's name as a phone lists it")
-PASSWORD = config.key("password", config.wifi_password, None, "WiFi password|||8-63 characters (WPA2); an open network has none (config.txt: None)")
+PASSWORD = config.key("password", config.wifi_password, None, "WiFi password|||8-63 characters (WPA2); an open network has none (config.txt: None)", secret=True)
 CHANNEL = radio.channel_key("channel", None, doc="WiFi channel||6|Where the scan starts; empty: all channels")
 REBOOT_S = config.key("netreboot", config.int_range(60, 86400), 600, "Reboot without WiFi after|s|600|60-86400")
 

@@ -24,7 +24,7 @@ from epx import appimage, config, log, loop, otawrite, replay
 from epx.nvram import NVRAM
 from epx.version import PROFILE, VERSION
 
-OTA_KEY = config.key("ota_key", str, None, "OTA key|||Signs updates and dangerous commands; empty: they are refused")  # signs updates and dangerous diagnostics
+OTA_KEY = config.key("ota_key", str, None, "OTA key|||Signs updates and dangerous commands; empty: they are refused", secret=True)  # signs updates and dangerous diagnostics
 HEALTHY_S = config.key("ota_healthy_s", config.int_range(1, 3600), 60, "Update healthy after|s|60|Online this long: a new firmware is kept; 1-3600")
 VERIFY_S = config.key("ota_verify_s", config.int_range(60, 86400), 600, "Update deadline|s|600|Not healthy by then: back to the old firmware; 60-86400")
 TIMEOUT_S = config.key("ota_timeout_s", config.int_range(1, 600), 20, "Update read timeout|s|20|Each read of the image; 1-600")

@@ -188,7 +188,7 @@ def cmd_config(args):
     from . import diag
 
     host, port = diag.broker_address(args.broker)
-    text = diag.config_command(args.verb, args.args)
+    text = diag.config_command(args.verb, args.args, args.key)
     waited = []
 
     def follow(reply):

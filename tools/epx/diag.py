@@ -131,15 +131,40 @@ def send(host, port, name, text, key=None, counter=None, timeout=10.0, user=None
         client.disconnect()
 
 
-def config_command(verb, args):
+# epx.confcmd.SEAL_LABEL: the sealing key is HMAC-SHA256(ota_key, this).
+SEAL_LABEL = b"\x00epx config seal"
+
+
+def seal(key, text):
+    """text sealed for a device with ota_key `key` (epx.confcmd.unseal): base64 of a fresh
+    16-byte IV and the AES-256-CBC ciphertext of the PKCS#7-padded text."""
+    import base64
+    import os
+
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    iv = os.urandom(16)
+    padder = padding.PKCS7(128).padder()
+    data = padder.update(text.encode()) + padder.finalize()
+    aes = Cipher(algorithms.AES(hmac.digest(key.encode(), SEAL_LABEL, "sha256")), modes.CBC(iv))
+    enc = aes.encryptor()
+    return base64.b64encode(iv + enc.update(data) + enc.finalize()).decode()
+
+
+def config_command(verb, args, key=None):
     """The text of a remote config request (epx.confcmd on the device): get; set with
-    key value pairs (sent as one JSON object: values may hold spaces); unset with keys."""
+    key value pairs (one JSON object, values may hold spaces, sealed under the device's
+    ota_key `key`: they may be secrets); unset with keys."""
     import json
 
     if verb == "get" and not args:
         text = "config get"
     elif verb == "set" and args and len(args) % 2 == 0:
-        text = "config set " + json.dumps(dict(zip(args[::2], args[1::2])), separators=(",", ":"))
+        if not key:
+            raise EpxError("config set: the values are sealed under the device's ota_key: give --key")
+        text = "config set " + seal(key, json.dumps(dict(zip(args[::2], args[1::2])),
+                                                    separators=(",", ":")))
     elif verb == "unset" and args:
         text = "config unset " + " ".join(args)
     else:

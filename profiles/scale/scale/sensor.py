@@ -15,9 +15,9 @@ from scale.sequence import Sequence
 from scale.weigh import weigh
 
 CHANNEL = radio.channel_key("channel", doc="WiFi channel||6|The manager's access point's channel (see country)")
-PMK = config.key("pmk", netnow.key, doc="ESP-NOW primary key||00112233445566778899aabbccddeeff|32 hex digits, as on the manager")
+PMK = config.key("pmk", netnow.key, doc="ESP-NOW primary key||00112233445566778899aabbccddeeff|32 hex digits, as on the manager", secret=True)
 MANAGER = config.key("manager", netnow.mac, doc="Manager MAC||24:0a:c4:12:34:56|The scale_manager's")
-LMK = config.key("manager_lmk", netnow.key, doc="Manager link key||0f1e2d3c4b5a69788796a5b4c3d2e1f0|32 hex digits: the manager's sensor_lmk")
+LMK = config.key("manager_lmk", netnow.key, doc="Manager link key||0f1e2d3c4b5a69788796a5b4c3d2e1f0|32 hex digits: the manager's sensor_lmk", secret=True)
 CAL_A = config.key("calibration_a", float, 1.0, "Calibration factor||0.0001|weight = factor x raw reading + offset")
 CAL_B = config.key("calibration_b", float, 0.0, "Calibration offset||0|weight = factor x raw reading + offset")
 DOUT = pins.key("hx711_dout", pins.IN, doc="HX711 DOUT pin|GPIO||The load cell amplifier's data")

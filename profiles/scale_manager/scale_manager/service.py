@@ -7,9 +7,9 @@ import network
 
 from epx import config, log, loop, mqtt, net, netnow, replay
 
-PMK = config.key("pmk", netnow.key, doc="ESP-NOW primary key||00112233445566778899aabbccddeeff|32 hex digits, as on the sensor")
+PMK = config.key("pmk", netnow.key, doc="ESP-NOW primary key||00112233445566778899aabbccddeeff|32 hex digits, as on the sensor", secret=True)
 SENSOR = config.key("sensor", netnow.mac, doc="Sensor MAC||24:0a:c4:65:43:21|The scale sensor's")
-LMK = config.key("sensor_lmk", netnow.key, doc="Sensor link key||0f1e2d3c4b5a69788796a5b4c3d2e1f0|32 hex digits: the sensor's manager_lmk")
+LMK = config.key("sensor_lmk", netnow.key, doc="Sensor link key||0f1e2d3c4b5a69788796a5b4c3d2e1f0|32 hex digits: the sensor's manager_lmk", secret=True)
 
 _FORCE_S = const(1800)
 
