@@ -407,9 +407,9 @@ def test_portal_closes_when_the_old_network_is_back(device, broker, mqtt_watch):
     # no further than needed.
     for _ in range(14):
         dev.advance(5000)
-        if re.search(r"ap: closed, the network is back", dev.output()):
+        if re.search(r"ap: closed, the broker is back", dev.output()):
             break
-    dev.wait_console(r"ap: closed, the network is back", since=mark)
+    dev.wait_console(r"ap: closed, the broker is back", since=mark)
     w.wait_for("stat/cellar/LWT", lambda p: p == "Online", timeout=60, device=dev)
     assert dev.portal_address() is None and dev.dns_address() is None
     with pytest.raises(Exception, match="no access point"):
@@ -563,3 +563,68 @@ def test_1000_malformed_requests_leave_the_device_serving(device):
     assert len(dev.boots) == 1 and "exit" not in dev.boots[0]
     assert dev.files()["config.txt"] == config.encode()
     assert "Traceback" not in dev.output()
+
+
+# --- always reachable ------------------------------------------------------------------------
+
+def closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_access_point_opens_when_the_broker_is_out_of_reach_with_wifi_up(device, broker):
+    """WiFi is up, the broker never answers: after apfallback minutes the access point opens
+    all the same (the station stays on its network)."""
+    dev = device("bare", config=config_text(broker, "attic", mqttport=closed_port(),
+                                            appassword=AP_PASSWORD, apfallback=1))
+    open_portal(dev, configured=True)
+    assert re.search(r"net: up", dev.output()), dev.output()
+    assert not re.search(r"mqtt: up", dev.output())
+    assert status(http(dev.portal_address(), b"GET / HTTP/1.0\r\n\r\n")) == 200
+    assert len(dev.boots) == 1
+
+
+@pytest.mark.parametrize("port", ["0", "70000"])
+def test_a_broken_mqttport_opens_the_access_point_where_it_is_mended(port, device, broker,
+                                                                     mqtt_watch):
+    """A port no broker has puts the device in safe mode (it tries the default port, in
+    vain): the access point opens at once, and the portal's change brings it to its broker."""
+    dev = device("bare", config=config_text(broker, "porty", mqttport=port,
+                                            appassword=AP_PASSWORD))
+    dev.wait_console(r"safe mode: config.txt broken", timeout=30)
+    name = open_portal(dev)
+    assert name.startswith("porty-")
+    w = mqtt_watch(broker)
+    answer = http(dev.portal_address(), form(ssid="epx-sim", mqttbroker=broker.host,
+                                             mqttport=broker.port, mqttname="porty",
+                                             appassword=AP_PASSWORD))
+    assert status(answer) == 200, answer
+    dev.wait_boot(2, timeout=30)
+    dev.advance(NETWORK_DELAY_MS)
+    w.wait_for("stat/porty/LWT", lambda p: p == "Online", timeout=60, device=dev)
+    dev.wait_console(r"config: candidate kept", boot=2, timeout=30)
+    assert f"mqttport {broker.port}\n".encode() in dev.files()["config.txt"]
+
+
+def test_a_config_that_lost_its_appassword_opens_with_the_one_the_device_had(device):
+    """config.txt turned to garbage (its appassword with it): the access point opens with the
+    last appassword the device ran with, kept in NVS."""
+    from epx.sim import provision
+    from epx.sim.device import Device
+
+    dev = device("bare", config=f"ssid epx-sim\npassword None\nmqttbroker 127.0.0.1\n"
+                                f"mqttport {closed_port()}\nmqttname kept\nappassword {AP_PASSWORD}\n")
+    dev.wait_boot(1)
+    dev.advance(NETWORK_DELAY_MS)
+    dev.wait_console(r"mqtt: ")
+    assert dev.nvs()["epx"]["appassword"][0] == "blob"
+    dev.stop()
+    provision.into_device(dev.folder, {"config.txt": bytes(range(256)) * 3})
+    again = Device(dev.folder).start()  # the same flash and NVS
+    try:
+        again.wait_console(r"safe mode: config.txt broken", timeout=30)
+        assert open_portal(again).startswith("bare-")
+        assert status(http(again.portal_address(), b"GET / HTTP/1.0\r\n\r\n")) == 200
+    finally:
+        again.stop()

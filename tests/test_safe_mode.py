@@ -50,7 +50,8 @@ for path in PATHS:
         app._safe("%s broken" % path)
     app._take_reports(machine.PWRON_RESET)
     off = app.offline_reason() if NETWORK else None
-    print("CASE", json.dumps([config.safe_mode, config.errors, off, app.pending_reports()]))
+    pw = ap.password(config.safe_mode) if NETWORK else None
+    print("CASE", json.dumps([config.safe_mode, config.errors, off, app.pending_reports(), pw]))
 """
 
 
@@ -67,9 +68,23 @@ def required_keys(exe, profile, tmp_path):
     return set(json.loads(r.stdout.split("REQUIRED ", 1)[1].splitlines()[0]))
 
 
+# The access point password of a device that ran before (ap.password() keeps it in NVS).
+REMEMBERED = "remembered-pass-1"
+
+
+def remembered_nvs(tmp_path):
+    import base64
+
+    (tmp_path / "nvs.json").write_text(json.dumps({"epx": {
+        "appassword": ["blob", base64.b64encode(REMEMBERED.encode()).decode()]}}))
+
+
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_200_broken_configs_each_end_in_safe_mode_with_their_error(profile, tmp_path):
+    """... and reachable: safe mode opens the access point at once, with the password the
+    device had (none of these files has a usable appassword of its own)."""
     exe = firmware(profile)
+    remembered_nvs(tmp_path)
     setup, safe, network = PROFILES[profile]
     cases = generate(profile, required_keys(exe, profile, tmp_path), network)
     assert len(cases) >= 200
@@ -85,8 +100,9 @@ def test_200_broken_configs_each_end_in_safe_mode_with_their_error(profile, tmp_
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr
     results = [json.loads(line[5:]) for line in r.stdout.splitlines() if line.startswith("CASE ")]
     assert len(results) == len(cases), r.stdout[-3000:]
-    for case, path, (safe_mode, errors, offline, reports) in zip(cases, paths, results):
+    for case, path, (safe_mode, errors, offline, reports, pw) in zip(cases, paths, results):
         what = (case.label, errors, offline)
+        assert pw == (REMEMBERED if network else None), what
         assert safe_mode and errors, what
         pattern = case.error.replace("{path}", re.escape(path))
         assert any(re.search(pattern, e) for e in errors), (pattern, what)
@@ -117,10 +133,12 @@ def test_a_good_example_is_not_safe_mode(tmp_path):
         (tmp_path / "good.txt").write_text((ROOT / "profiles" / profile / "config.txt.example").read_text())
         mods = [m for m in (setup, safe) if m]
         code = ENTRY + f"MODULES = {mods!r}\nNETWORK = {network}\nPATHS = ['good.txt']\n" + CHECK
+        remembered_nvs(tmp_path)
         r = run_code(exe, code, tmp_path)
         line = [x for x in r.stdout.splitlines() if x.startswith("CASE ")][0]
-        safe_mode, errors, offline, _ = json.loads(line[5:])
+        safe_mode, errors, offline, _, pw = json.loads(line[5:])
         assert (safe_mode, errors, offline) == (False, [], None), (profile, errors)
+        assert pw is None  # a good config without appassword: no access point
 
 
 # --- full boots, one device hour each --------------------------------------------------

@@ -149,7 +149,7 @@ def _start_network():
     _queue_reports(mqtt)
     health.start(_cause, lambda: safe_mode)
     update.start()
-    ap.start(mqtt.NAME.value, net.up, _portal_config(True), True, _hold_reboots)
+    ap.start(mqtt.NAME.value, lambda: mqtt.connected, _portal_config(True), True, _hold_reboots)
 
 
 def _hold_reboots(on):
