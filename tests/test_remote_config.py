@@ -430,13 +430,14 @@ def test_a_new_ota_key_and_wifi_password_never_cross_the_broker_in_clear(rig, br
     r = rig()
     assert r.w.topics == ["#"]
     m = r.w.mark()
-    address = f"{broker.host}:{broker.port}"
-    assert cli.main(["config", "--broker", address, "--name", NAME, "--key", KEY, "set",
-                     "ota_key", NEW_KEY, "password", NEW_WIFI]) == 0, r.dev.output()
+    done = in_thread(cli.main, ["config", "--broker", f"{broker.host}:{broker.port}", "--name",
+                                NAME, "--key", KEY, "set", "ota_key", NEW_KEY, "password", NEW_WIFI])
+    r.log_after(m, "config: trying")
     r.dev.wait_boot(2, timeout=30)
     r.dev.call("wifi.set", password=NEW_WIFI)
     r.online(2, since=m)
     assert r.log_after(m, "config: candidate kept") == "config: candidate kept, now config.txt"
+    assert done(30) == 0
     assert r.ask(diag.sign(NEW_KEY, NAME, "config get", diag.counter_now())).splitlines()[0] \
         .startswith("ssid ")  # managed under the new key
     assert r.ask(r.signed("config get")) == "config: refused: bad signature"
