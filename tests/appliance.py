@@ -13,11 +13,10 @@ def sync(w, dev, name):
 
 
 def settled(w, dev, name, timeout=30):
-    """Wait until the device `name` has sent every value twice: at connect and 1.5 s after
-    its Home Assistant discovery (mqtt.py). A test's own publications count from here."""
-    topic = f"stat/{name}/Health"
-    w.wait_for(topic, lambda p: sum(t == topic for t, _, _ in w.messages) >= 2,
-               timeout=timeout, device=dev)
+    """Wait until the device `name` has sent every value once after connecting: its update
+    entity's state, the last publication declared (mqtt.py sends them in order after the
+    discovery configs). A test's own publications count from here."""
+    w.wait_for(f"stat/{name}/Update", timeout=timeout, device=dev)
 
 
 class Appliance:

@@ -6,16 +6,16 @@ test-ha) and for the discovery every profile sends in the suite (tests/test_soak
 # "<component>.<object id after the device's name>".
 PROFILES = {
     "h2o": {
-        "sensor.coarselevelpct": (None, "%", "measurement"),
-        "sensor.coarselevelvol": ("volume_storage", "L", "measurement"),
+        "sensor.level": (None, "%", "measurement"),
+        "sensor.volume": ("volume_storage", "L", "measurement"),
         "sensor.flow": ("volume_flow_rate", "L/min", "measurement"),
-        "sensor.pumpedafterlevelchange": ("volume", "L", "total_increasing"),
+        "sensor.pumped_since_level_change": ("volume", "L", "total_increasing"),
         "binary_sensor.malfunction": ("problem", None, None),
     },
     "energy": {
-        "sensor.v": ("voltage", "V", "measurement"),
-        "sensor.w": ("power", "W", "measurement"),
-        "sensor.energy": ("energy", "Wh", "total_increasing"),
+        "sensor.voltage": ("voltage", "V", "measurement"),
+        "sensor.power": ("power", "W", "measurement"),
+        "sensor.total": ("energy", "Wh", "total_increasing"),
         "binary_sensor.malfunction": ("problem", None, None),
     },
     "weather": {
@@ -23,18 +23,18 @@ PROFILES = {
         "sensor.humidity": ("humidity", "%", "measurement"),
         "sensor.pressure": ("atmospheric_pressure", "hPa", "measurement"),
     },
-    "switch": {"switch.0_state": (None, None, None)},
-    "relay": {"switch.0_state": (None, None, None), "number.0_ontime": (None, "s", None)},
+    "switch": {"switch.output_0": (None, None, None)},
+    "relay": {"switch.channel_0": (None, None, None), "number.channel_0_on_time": (None, "s", None)},
     "scale_manager": {"sensor.weight": ("weight", "kg", "measurement")},
 }
 # Every device: its diagnostics and its Refresh button.
 DEVICE = {
     "sensor.uptime": ("duration", "min", "total_increasing"),
-    "sensor.health_heap": ("data_size", "B", "measurement"),
-    "sensor.health_rssi": ("signal_strength", "dBm", "measurement"),
-    "binary_sensor.health_safe": ("problem", None, None),
+    "sensor.free_heap": ("data_size", "B", "measurement"),
+    "sensor.wifi_signal": ("signal_strength", "dBm", "measurement"),
+    "binary_sensor.safe_mode": ("problem", None, None),
     "button.refresh": (None, None, None),
-    "update.update": ("firmware", None, None),
+    "update.firmware_update": ("firmware", None, None),
 }
 
 

@@ -63,7 +63,8 @@ class HomeAssistant:
         if self.token is None:
             self._onboard()
         self.wait(lambda: self.call("GET", "/api/config")[1].get("state") == "RUNNING", 120,
-                  "Home Assistant running")
+                  "Home Assistant running", pace=0.05)
+        self.running_at = time.monotonic()  # when it was first seen to report RUNNING
         return self
 
     def stop(self):

@@ -83,7 +83,7 @@ def test_readings_and_discovery(energy):
     assert "ticker" not in m.dev.output()  # no open port unless configured
     classes = {}
     for name in ("V", "A", "W", "PowerFactor", "Energy"):
-        doc = json.loads(m.watch.wait_for(f"homeassistant/sensor/{NAME}/{name}/config",
+        doc = json.loads(m.watch.wait_for(f"homeassistant/sensor/{NAME}/{name}/config", lambda p: p,
                                           timeout=20)[1])
         assert doc["state_topic"] == f"stat/{NAME}/{name}"
         classes[name] = (doc.get("device_class"), doc.get("unit_of_measurement"),
@@ -193,8 +193,35 @@ def test_today_from_the_date_on_and_yesterday_after_a_midnight(energy, ntp):
     m = energy(config=CONFIG + f"ntpserver {ntp.server}\ntzoffset 60\n")
     assert 0 <= int(m.wait("Today")) < 100  # a few Wh at 300 W since the meter was zeroed
     for name, state_class in (("Today", "total_increasing"), ("Yesterday", None)):
-        doc = json.loads(m.watch.wait_for(f"homeassistant/sensor/{NAME}/{name}/config",
+        doc = json.loads(m.watch.wait_for(f"homeassistant/sensor/{NAME}/{name}/config", lambda p: p,
                                           timeout=20)[1])
         assert (doc["device_class"], doc["unit_of_measurement"], doc.get("state_class")) == \
             ("energy", "Wh", state_class)
     assert m.seen("Yesterday") == []
+
+
+def test_clock_hours_in_the_zone_and_energy_every_minute(energy):
+    """With the time known, the hour windows close on the local clock's hours (the first
+    one short), and Energy moves every minute, not once a window. The time: 00:20 UTC on the
+    morning Berlin moves to summer time (01:20 CET), its timezone as ESPHome writes it."""
+    from datetime import datetime, timezone
+
+    from ntpkit import NtpServer
+
+    when = datetime(2026, 3, 29, 0, 20, tzinfo=timezone.utc)
+    with NtpServer(when) as ntp:
+        m = energy(config=CONFIG + f"ntpserver {ntp.server}\ntimezone CET-1CEST,M3.5.0,M10.5.0/3\n",
+                   pzem={"power": 1200.0})
+        m.wait("V", "230.0")
+        m.dev.wait_console(r"sntp: ", timeout=30)
+        mark = m.mark()
+        m.run(41 * 60)
+        # 00:20:xx to 01:00 UTC (02:00 CET, the change): about 40 min at 1200 W
+        wh = float(m.wait("Wh", since=mark, timeout=40))
+        assert 780 <= wh <= 800, wh
+        energies = [int(p) for p in m.seen("Energy", since=mark)]
+        assert energies == sorted(energies) and len(set(energies)) >= 38, energies
+        mark = m.mark()
+        m.run(60 * 60)
+        wh = float(m.wait("Wh", since=mark, timeout=40))
+        assert abs(wh - 1200) <= 5, wh  # then whole hours: 03:00 to 04:00 CEST

@@ -155,7 +155,7 @@ def test_level_switches_malfunctions_display_and_discovery(h2o):
     # Home Assistant discovery for the numeric topics.
     found = {}
     for name in ("Flow", "CoarseLevelVol", "CoarseLevelPct", "PumpedAfterLevelChange"):
-        _, payload, _ = t.watch.wait_for(f"homeassistant/sensor/{NAME}/{name}/config", timeout=20)
+        _, payload, _ = t.watch.wait_for(f"homeassistant/sensor/{NAME}/{name}/config", lambda p: p, timeout=20)
         found[name] = json.loads(payload)
     assert found["Flow"]["device_class"] == "volume_flow_rate"
     assert found["Flow"]["unit_of_measurement"] == "L/min"

@@ -159,7 +159,7 @@ def test_no_measurement_without_a_state_class(world):
     entities = settled(ha, demos, watch)
     assert measured_without_state_class(entities, watch) == []
     # The check sees a unit, and a number without one: each left without its state_class.
-    for e in ("sensor.h2o_flow", "sensor.scale_refused", "sensor.h2o_health_mqttlost"):
+    for e in ("sensor.h2o_flow", "sensor.scale_refused_frames", "sensor.h2o_broker_losses"):
         c, doc = entities[e]
         broken = dict(entities, **{e: (c, {k: v for k, v in doc.items() if k != "state_class"})})
         assert measured_without_state_class(broken, watch) == [e]
@@ -205,43 +205,58 @@ def test_every_published_topic_has_an_entity(world):
         - set(NOT_ENTITIES) == {"stat/h2o/Flow"}
 
 
-def test_states_known_within_seconds_of_a_restart(world, record_property):
-    """After Home Assistant restarts, every entity's state reaches the broker within 5 s of
-    Home Assistant's birth message there (both seen by one watcher: the devices' reaction,
-    not Home Assistant's own pace), and Home Assistant then shows each one."""
+KNOWN_WITHIN_S = 2
+
+
+def time_to_known(ha, entity_ids, since, timeout=60):
+    """entity id -> (seconds from `since` (monotonic) until Home Assistant first had the
+    entity from its MQTT platform (not restored from the registry), and until it first
+    showed a state), looking every 0.1 s; AssertionError listing those still unknown."""
+    appeared, seen = {}, {}
+    deadline = time.monotonic() + timeout
+    while True:
+        states, now = ha.states(), time.monotonic()
+        for e in entity_ids:
+            s = states.get(e)
+            if e not in appeared and s and not s["attributes"].get("restored"):
+                appeared[e] = now - since
+            if e not in seen and known(s):
+                seen[e] = now - since
+        if len(seen) == len(entity_ids):
+            return {e: (appeared.get(e, seen[e]), seen[e]) for e in entity_ids}
+        assert now < deadline, ("unknown", sorted(set(entity_ids) - set(seen)))
+        ha._watch_process(0.1)
+
+
+def slowest_per_device(delays):
+    out = {}
+    for e, d in delays.items():
+        device = e.split(".")[1].split("_")[0]
+        out[device] = round(max(out.get(device, 0), d), 2)
+    return out
+
+
+def test_states_known_within_seconds_of_a_restart(world, record_property, capsys):
+    """After Home Assistant restarts, every entity with a value (switches and relays
+    included) shows it within 2 s of Home Assistant reporting RUNNING: states are retained
+    on the broker, so none waits for the birth message and the devices' answer to it.
+    Printed per profile: the time from RUNNING to the last state shown, and the longest
+    time an entity was there without its state (unknown)."""
     ha, demos, _, watch = world
-
-    def tick():
-        for d in demos:
-            d.tick()
-
-    entities = {e: doc["state_topic"] for e, (c, doc) in settled(ha, demos, watch).items()
-                if c not in STATELESS}
-    valued = {e: t for e, t in entities.items() if e not in NO_VALUE}
-
-    m = watch.mark()
+    entities = {e for e, (c, doc) in settled(ha, demos, watch).items()
+                if c not in STATELESS and e not in NO_VALUE}
     ha.restart()
-    watch.wait_for("homeassistant/status", lambda p: p == "online", since=m, timeout=120)
-    birth = next(i for i in range(m, len(watch.messages))
-                 if watch.messages[i][:2] == ("homeassistant/status", b"online"))
-    watch.wait_all(set(valued.values()), since=birth + 1, timeout=60)
-    after = published(watch, since=birth + 1)
-    delay = {e: watch.times[after[t]] - watch.times[birth] for e, t in valued.items()}
-    record_property("slowest_state_s", round(max(delay.values()), 3))  # --junitxml shows it
-    late = {e: round(d, 2) for e, d in delay.items() if d > 5}
+    times = time_to_known(ha, entities, ha.running_at)
+    known_at = slowest_per_device({e: k for e, (a, k) in times.items()})
+    unknown_for = slowest_per_device({e: k - a for e, (a, k) in times.items()})
+    with capsys.disabled():
+        print("\nafter a Home Assistant restart, per profile: s from RUNNING to every state "
+              "known", dict(zip(PROFILES, (known_at[n] for n in NAMES))),
+              "; longest s an entity was unknown", dict(zip(PROFILES, (unknown_for[n] for n in NAMES))))
+    record_property("slowest_state_s", max(known_at.values()))  # --junitxml shows it
+    assert set(known_at) == set(NAMES)
+    late = {e: round(k, 2) for e, (a, k) in times.items() if k > KNOWN_WITHIN_S}
     assert late == {}, late
-    assert {e.split(".")[1].split("_")[0] for e in delay} == set(NAMES)
-
-    # ... and Home Assistant shows them (at its own pace: not what the 5 s measure).
-    def unknown():
-        tick()
-        states = ha.states()
-        return [e for e in valued if not known(states.get(e))]
-
-    try:
-        ha.wait(lambda: not unknown(), 60, "every state shown after the restart")
-    except AssertionError:
-        raise AssertionError(("unknown", unknown()))
     assert [e for e in NO_VALUE if known(ha.states().get(e))] == []
     assert ha.mqtt_problems() == []
 
@@ -286,7 +301,7 @@ def test_an_offered_update_installed_through_home_assistant(world, device):
     from epx import ota
     from otakit import KEY, SCALE, config, image
 
-    name, entity = "otaha", "update.otaha_update"
+    name, entity = "otaha", "update.otaha_firmware_update"
     before = len(ha.mqtt_problems())  # the broken payload's, caught above
     dev = device(image("1.0"), config=config(broker, name, homeassistant=1, ota_healthy_s=5),
                  name=name)
@@ -345,7 +360,7 @@ def test_statistics_recorded(world):
     measured = [e for e, (_, unit, state_class) in EXPECTED.items() if state_class]
     ids = {s["statistic_id"]: s for s in ha.ws({"type": "recorder/list_statistic_ids"})}
     assert [e for e in measured if e not in ids] == []
-    assert ids["sensor.energy_energy"]["has_sum"] and ids["sensor.energy_w"]["has_mean"]
+    assert ids["sensor.energy_total"]["has_sum"] and ids["sensor.energy_power"]["has_mean"]
     issues = ha.ws({"type": "recorder/validate_statistics"})
     assert {e: issues[e] for e in measured if issues.get(e)} == {}
 
@@ -359,8 +374,8 @@ def test_statistics_recorded(world):
         return r if all(r.get(e) for e in measured) else None
 
     r = ha.wait(compiled, 330, "statistics of every measurement", pace=5)
-    assert r["sensor.energy_w"][-1]["mean"] is not None
-    assert r["sensor.energy_energy"][-1]["sum"] is not None
+    assert r["sensor.energy_power"][-1]["mean"] is not None
+    assert r["sensor.energy_total"][-1]["sum"] is not None
 
 
 def test_availability_follows_the_last_will(world):

@@ -43,7 +43,7 @@ def test_boot_to_first_publish(online, broker, mqtt_watch):
     assert w.wait_for(f"stat/{NAME}/Value", device=dev)[1] == "0"
     assert w.wait_for(f"stat/{NAME}/Uptime", device=dev)[1] == "0"
     assert w.wait_for(f"stat/{NAME}/Volume", device=dev)[1] == "0.0"
-    _, cfg, _ = w.wait_for(f"homeassistant/sensor/{NAME}/Value/config", device=dev)
+    _, cfg, _ = w.wait_for(f"homeassistant/sensor/{NAME}/Value/config", lambda p: p, device=dev)
     doc = json.loads(cfg)
     later = mqtt_watch(broker)  # sees what the broker retained
     assert later.wait_for(f"homeassistant/sensor/{NAME}/Value/config")[1:] == (cfg, True)
@@ -68,10 +68,11 @@ HEALTH = {"rssi", "ip", "heap", "reset", "version", "netlost", "mqttlost", "safe
 
 def discovery(w, dev, since=0):
     """{unique id suffix: config} of every discovery config the device sent (after since)."""
-    w.wait_for(f"homeassistant/button/{NAME}/Refresh/config", since=since, device=dev)  # the last
+    w.wait_for(f"homeassistant/button/{NAME}/Refresh/config", lambda p: p, since=since,
+               device=dev)  # the last
     configs = {}
     for t, p, _ in w.messages[since:]:
-        if t.startswith("homeassistant/") and t.endswith("/config") and f"/{NAME}/" in t:
+        if t.startswith("homeassistant/") and t.endswith("/config") and f"/{NAME}/" in t and p:
             configs[t.split("/")[3]] = json.loads(p)
     return configs
 
@@ -103,28 +104,60 @@ def test_discovery_gives_home_assistant_a_whole_device(online, mqtt_watch, broke
     assert isinstance(health["rssi"], int) and -100 < health["rssi"] < 0
 
 
-def test_home_assistant_restart_gets_every_state_back(online):
-    """States are not retained: after Home Assistant announces itself (which it does once
-    subscribed to the entities it knows) the device sends discovery and right after it,
-    no device time passing, every state; then every state again 1.5 s later, for entities
-    new to Home Assistant."""
+def test_home_assistant_restart_gets_every_state_back(online, broker, mqtt_watch):
+    """States are retained: a subscriber that comes later (Home Assistant restarting) has
+    every one from the broker at once. After Home Assistant announces itself the device
+    sends discovery and right after it, no device time passing, every state."""
     dev, w = online()
     discovery(w, dev)
-    w.wait_for(f"stat/{NAME}/Health", device=dev)
+    names = ("Value", "Tick", "Uptime", "Health")
+    for name in names:
+        w.wait_for(f"stat/{NAME}/{name}", device=dev)
     dev.call("clock.scale", factor=1e-6)  # device time all but stands still: no timer fires
+    later = mqtt_watch(broker)
+    for name in names:
+        assert later.wait_for(f"stat/{NAME}/{name}")[2] is True  # retained
     m = w.mark()
     w.publish("homeassistant/status", "online")
     configs = discovery(w, dev, since=m)
     assert "Value" in configs
     last_config = max(i for i in range(m, len(w.messages)) if w.messages[i][0].endswith("/config"))
-    names = ("Value", "Tick", "Uptime", "Health")
     for name in names:
         w.wait_for(f"stat/{NAME}/{name}", since=last_config + 1, device=dev)
-    dev.call("clock.scale", factor=1)
-    again = w.mark()
-    dev.advance(2000)
-    for name in names:
-        w.wait_for(f"stat/{NAME}/{name}", since=again, device=dev)
+
+
+def test_names_and_ids_a_user_would_choose(online):
+    dev, w = online()
+    configs = discovery(w, dev)
+    units = {doc.get("unit_of_measurement") for doc in configs.values()} - {None}
+    for uid, doc in configs.items():
+        name = doc["name"]
+        assert name not in units and not name.lower().startswith(NAME), uid
+        assert doc["object_id"] == NAME + "_" + "_".join(
+            "".join(c if c.isalnum() else " " for c in name.lower()).split()), uid
+    assert configs["Health_heap"]["object_id"] == "nc_free_heap"
+    device = configs["Value"]["device"]
+    colons = ":".join(dev.mac[i:i + 2] for i in range(0, 12, 2))
+    assert (device["hw_version"], device["serial_number"]) == ("EPX_ESP32", colons)
+
+
+def test_first_connection_clears_each_topic_before_announcing_it(online):
+    """A firmware before the compatibility promise (41c0f67) announced the same topics with
+    other unique_ids: on its first connection this one clears each topic just before
+    announcing it (Home Assistant removes the old entity and takes the new one under the
+    same id), once; the retired topics are cleared on every connection."""
+    dev, w = online()
+    configs = discovery(w, dev)
+    first = [(t, p) for t, p, _ in w.messages if t.startswith("homeassistant/")]
+    for uid in configs:
+        topic = next(t for t, _ in first if t.endswith(f"/{uid}/config"))
+        i = first.index((topic, b""))
+        assert first[i + 1][0] == topic and first[i + 1][1], uid
+    m = w.mark()
+    w.publish("homeassistant/status", "online")
+    discovery(w, dev, since=m)
+    again = [(t, p) for t, p, _ in w.messages[m:] if t.startswith("homeassistant/") and t.endswith("/config")]
+    assert [t for t, p in again if not p] == []  # nothing cleared but the retired ones (none here)
 
 
 def test_restart_from_home_assistant_only_when_the_user_allows_it(online):
@@ -132,11 +165,18 @@ def test_restart_from_home_assistant_only_when_the_user_allows_it(online):
     assert "Restart" not in discovery(w, dev)
     w.publish(f"cmnd/{NAME}/Restart", "PRESS")  # nothing listens: no reboot
     allowed, w2 = online(haunsigned="restart")  # same name: the command reaches both devices
-    doc = json.loads(w2.wait_for(f"homeassistant/button/{NAME}/Restart/config", device=allowed)[1])
+    doc = json.loads(w2.wait_for(f"homeassistant/button/{NAME}/Restart/config", lambda p: p,
+                                 device=allowed)[1])
     assert doc["command_topic"] == f"cmnd/{NAME}/Restart" and doc["device_class"] == "restart"
     w2.publish(doc["command_topic"], "PRESS")
     assert allowed.wait_exit(1)["exit"] == 10  # machine.reset()
     assert "restart from Home Assistant" in allowed.output(1)
+    # Its Last reset says what the device logged, not the chip's "hard reset".
+    m = w2.mark()
+    allowed.advance(START_MS)
+    health = w2.wait_for(f"stat/{NAME}/Health", lambda p: json.loads(p)["reset"] != "power on",
+                         since=m, device=allowed)[1]
+    assert json.loads(health)["reset"] == "restart from Home Assistant"
     assert len(dev.boots) == 1 and "exit" not in dev.boots[0]
 
 

@@ -69,7 +69,7 @@ def test_timeout_clamp_restart_and_off(relay):
     for i in range(4):
         state(w, dev, i, "0", 0)
     assert levels(dev) == [1, 1, 1, 1]
-    doc = json.loads(w.wait_for(f"homeassistant/switch/{NAME}/0_State/config", device=dev)[1])
+    doc = json.loads(w.wait_for(f"homeassistant/switch/{NAME}/0_State/config", lambda p: p, device=dev)[1])
     assert doc["command_topic"] == topic("cmnd", "0/TurnOnWithTimeout")
     assert (doc["payload_on"], doc["payload_off"], doc["state_on"]) == ("ON", "0", "1")
     m = w.mark()
@@ -247,7 +247,7 @@ def test_on_time_set_from_home_assistant(relay):
     """Each relay's on time is a number entity (1..its maximum): Home Assistant's switch turns
     the relay on for that long; the value is kept in NVS across a power cycle."""
     dev, w = relay()
-    doc = json.loads(w.wait_for(f"homeassistant/number/{NAME}/0_OnTime/config", device=dev)[1])
+    doc = json.loads(w.wait_for(f"homeassistant/number/{NAME}/0_OnTime/config", lambda p: p, device=dev)[1])
     assert doc["command_topic"] == topic("cmnd", "0/OnTime") and doc["state_topic"] == topic("stat", "0/OnTime")
     assert (doc["min"], doc["max"], doc["unit_of_measurement"]) == (1, 600, "s")
     assert w.wait_for(topic("stat", "0/OnTime"), device=dev)[1] == "600"

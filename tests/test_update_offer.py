@@ -140,13 +140,72 @@ def test_an_offer_is_shown_and_installed_exactly(rig):
     state = entity(watch, dev, m, lambda s: True)
     assert (state["installed_version"], state["latest_version"], state["release_summary"]) == \
         ("ota_app-2.0", "ota_app-2.0", "")
-    # Installing what runs is refused and said so in the entity (without the offer taken
-    # again it would be "no offer to install").
+    # The offer is spent once installed: Install has nothing to start.
     m = watch.mark()
     watch.publish(f"cmnd/{NAME}/Update", "install", qos=1)
-    state = entity(watch, dev, m, lambda s: s["release_summary"].startswith("Update refused"))
-    assert state["release_summary"] == "Update refused: already running ota_app-2.0"
+    watch.wait_for(f"stat/{NAME}/Log", lambda p: "no offer to install" in p, since=m, device=dev)
     assert offered.gets == 1
+    watch.publish(f"cmnd/{NAME}/Offer", "", retain=True, qos=1)
+
+
+def reboot(dev, watch, target, counter):
+    from epx import diag
+
+    m = watch.mark()
+    diag.send(target.broker, target.port, NAME, "reboot", key=KEY, counter=counter, timeout=20)
+    watch.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", since=m, timeout=60, device=dev)
+    return m
+
+
+def test_a_forged_offer_cannot_suppress_the_genuine_one(rig):
+    dev, watch, target, serve, _ = rig
+    url = serve(image("2.0")).url("127.0.0.1")
+    m = watch.mark()
+    watch.publish(f"cmnd/{NAME}/Offer", json.dumps(signed(target, image("2.0"), url, 1000)),
+                  retain=True, qos=1)
+    entity(watch, dev, m, lambda s: s["latest_version"] == "ota_app-2.0")
+    # Forged, in the genuine one's place on the broker: refused, the genuine one stays...
+    m = watch.mark()
+    forged = signed(target, image("2.0"), url, 1001, key="not-the-key")
+    watch.publish(f"cmnd/{NAME}/Offer", json.dumps(forged), retain=True, qos=1)
+    state = entity(watch, dev, m, lambda s: s["release_summary"] == "Offer refused: bad hmac")
+    assert state["latest_version"] == "ota_app-2.0"
+    # ... through a reboot too, with only the forged one on the broker.
+    m = reboot(dev, watch, target, 5000)
+    state = entity(watch, dev, m, lambda s: s["release_summary"] == "Offer refused: bad hmac")
+    assert state["latest_version"] == "ota_app-2.0"
+    watch.publish(f"cmnd/{NAME}/Offer", "", retain=True, qos=1)
+
+
+def test_a_withdrawn_offer_is_forgotten_for_good(rig):
+    dev, watch, target, serve, _ = rig
+    url = serve(image("2.0")).url("127.0.0.1")
+    genuine = json.dumps(signed(target, image("2.0"), url, 1000))
+    m = watch.mark()
+    watch.publish(f"cmnd/{NAME}/Offer", genuine, retain=True, qos=1)
+    entity(watch, dev, m, lambda s: s["latest_version"] == "ota_app-2.0")
+    m = watch.mark()
+    watch.publish(f"cmnd/{NAME}/Offer", "", retain=True, qos=1)
+    entity(watch, dev, m, lambda s: s["latest_version"] == "ota_app-1.0")
+    # Posted again (by anyone who kept a copy): passed over, now and after a reboot.
+    m = watch.mark()
+    watch.publish(f"cmnd/{NAME}/Offer", genuine, retain=True, qos=1)
+    dev.wait_console(r"update: offer 1000 spent")
+    m = reboot(dev, watch, target, 5000)
+    state = entity(watch, dev, m, lambda s: True)
+    assert state["latest_version"] == "ota_app-1.0"
+    watch.publish(f"cmnd/{NAME}/Offer", "", retain=True, qos=1)
+
+
+def test_an_offer_not_newer_is_refused_when_offered(rig):
+    dev, watch, target, serve, _ = rig
+    url = serve(image("1.0")).url("127.0.0.1")
+    m = watch.mark()
+    watch.publish(f"cmnd/{NAME}/Offer", json.dumps(signed(target, image("1.0"), url, 1000)),
+                  retain=True, qos=1)
+    state = entity(watch, dev, m, lambda s: s["release_summary"].startswith("Offer refused"))
+    assert state["release_summary"] == "Offer refused: already running ota_app-1.0"
+    assert state["latest_version"] == "ota_app-1.0"
     watch.publish(f"cmnd/{NAME}/Offer", "", retain=True, qos=1)
 
 

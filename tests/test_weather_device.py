@@ -58,7 +58,7 @@ def test_values_discovery_and_display(weather):
     assert st.wait("Malfunction") == "0"
     classes = {}
     for name in ("Temperature", "Humidity", "Pressure"):
-        doc = json.loads(st.watch.wait_for(f"homeassistant/sensor/{NAME}/{name}/config",
+        doc = json.loads(st.watch.wait_for(f"homeassistant/sensor/{NAME}/{name}/config", lambda p: p,
                                            timeout=20)[1])
         classes[name] = (doc["device_class"], doc["unit_of_measurement"])
     assert classes == {"Temperature": ("temperature", "°C"), "Humidity": ("humidity", "%"),

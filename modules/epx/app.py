@@ -17,6 +17,7 @@ _NETWORK_DELAY_MS = const(12000)
 _HOUSEKEEPING_MS = const(10000)
 _PORTAL_REBOOT_MS = const(1000)
 _REPORT_MAX = const(2000)  # characters of a file read into a report
+_CAUSE_MAX = const(100)  # characters of a reboot reason as the Last reset entity
 _RTC_TAG = const(b"epx")  # RTC memory: tag, then the count of short-lived boots
 
 _CAUSES = {
@@ -252,6 +253,7 @@ def _read(name):
 
 
 def _take_reports(cause):
+    global _cause
     now = log.utc()  # known at boot if the RTC kept it through a reset
     _reports.append("boot %s: %s%s" % (VERSION, _CAUSES.get(cause, cause), ", at " + now if now else ""))
     if safe_mode:
@@ -269,6 +271,8 @@ def _take_reports(cause):
         text = _read(name) if unreported & bit else None
         if text:  # None once removed by a diagnostic
             _reports.append("%s: %s" % (what, text))
+            if bit == crash.REBOOT_UNREPORTED:
+                _cause = text.split(" (after ")[0][:_CAUSE_MAX]  # what the device logged
 
 
 def pending_reports():

@@ -5,7 +5,9 @@
 # A publication is computed every check_s and sent when its text changed, or force_s after
 # it was last sent; it counts as sent only once the client wrote it (QoS 1: queued in the
 # client, which resends it until acknowledged). While the broker is away each publication
-# keeps only its newest value.
+# keeps only its newest value. States are retained (as ESPHome's are): a subscriber that
+# comes later, Home Assistant restarting, has every one at once; the retained LWT says
+# whether they are current.
 import asyncio
 import socket
 
@@ -56,7 +58,7 @@ _held = False  # no reboot for want of a broker meanwhile
 _discovery = False  # discovery configs to send
 _nv = None
 _cmnd = None  # "cmnd/<n>/"
-_STATES_AFTER_DISCOVERY_MS = const(1500)
+_DISCOVERY_GENERATION = const(1)  # NVS "hagen": see _send_discovery
 _TOTALS = ("energy", "gas", "volume", "water", "precipitation")  # no "measurement" in HA
 
 
@@ -68,7 +70,7 @@ class Pub(loop.Timer):
     # A publication is its own check timer: one object, one small dict. Values left at
     # their defaults stay class attributes.
     force_ms = 0
-    retain = False
+    retain = True
     qos = 0
     ha = None
     topic = None  # stat/<n>/<name>, once mqttname is known
@@ -83,7 +85,7 @@ class Pub(loop.Timer):
         self.fmt = fmt
         if force_s:
             self.force_ms = force_s * 1000
-        if retain:
+        if not retain:
             self.retain = retain
         if qos:
             self.qos = qos
@@ -105,8 +107,9 @@ class Pub(loop.Timer):
     _fire = check
 
 
-def pub(name, source, fmt="%s", check_s=60, force_s=1800, retain=False, qos=0, ha=None):
-    """Publish source() on stat/<n>/<name>, formatted with fmt (a % format or a function)."""
+def pub(name, source, fmt="%s", check_s=60, force_s=1800, retain=True, qos=0, ha=None):
+    """Publish source() on stat/<n>/<name>, formatted with fmt (a % format or a function),
+    retained unless told not to."""
     p = Pub(name, source, fmt, check_s, force_s, retain, qos, ha)
     _pubs.append(p)
     return p
@@ -396,56 +399,108 @@ async def _subscribe(name):
 
 
 # --- Home Assistant discovery -----------------------------------------------------
+# The compatibility promise (docs/decisions.md): an entity's unique_id (epx_<mac>_<uid>) and
+# its discovery topic (homeassistant/<component>/<mqttname>/<uid>/config) never change;
+# an entity a firmware drops is named in a retire() line, and its topic cleared on each
+# connection, so Home Assistant removes it instead of keeping an orphan.
+
+MODEL = None  # the appliance's name as a user knows it (device info); else the profile's id
+_retired = []  # "<component>/<uid>"
 
 
-async def _send_discovery():
-    # Rarely (each connection, each Home Assistant restart): imports and all stay here.
-    # Each publication with `ha` is one entity, or several reading fields of its JSON.
-    from epx.version import PROFILE, VERSION
-    import json
-    import machine
+def describe(model):
+    """The appliance's name in Home Assistant's device info ("Water tank monitor")."""
+    global MODEL
+    MODEL = model
 
-    name = NAME.value
-    mac = machine.unique_id().hex()
-    device = {"identifiers": ["epx_" + mac], "name": name, "model": PROFILE,
-              "connections": [["mac", ":".join(mac[i:i + 2] for i in range(0, 12, 2))]],
-              "sw_version": VERSION, "manufacturer": "epx"}
-    origin = {"name": "epx", "sw_version": VERSION}
+
+def retire(path):
+    """An entity an earlier firmware announced and this one has no more: "<component>/<uid>"
+    as its discovery topic had them. One line each, kept for good."""
+    _retired.append(path)
+
+
+def _discovery_topic(path):
+    c, uid = path.split("/", 1)
+    return "homeassistant/%s/%s/%s/config" % (c, NAME.value, uid)
+
+
+def entities():
+    """(component, uid, pub name, ha dict, fmt) of each entity announced, in order."""
+    out = []
     for pname, has, fmt in [(p.name, p.ha, p.fmt) for p in _pubs if p.ha] + _entities:
         for ha in has if isinstance(has, list) else (has,):
             if not isinstance(ha, dict):
                 t, ha = ha, {"device_class": ha[0], "unit_of_measurement": ha[1]}
                 if len(t) > 2:
                     ha["state_class"] = t[2]
-            component = ha.get("component", "sensor")
             key = ha.get("key")
-            uid = pname.replace("/", "_") + ("_" + key if key else "")
-            doc = {
-                "name": ha.get("name") or _readable(uid),
-                "unique_id": "epx_%s_%s" % (mac, uid), "object_id": ("%s_%s" % (name, uid)).lower(),
-                "state_topic": topic("stat", pname), "availability_topic": topic("stat", "LWT"),
-                "payload_available": "Online", "payload_not_available": "Offline",
-                "device": device, "origin": origin,
-            }
-            if key:
-                doc["value_template"] = "{{ value_json.%s }}" % key
-            if component == "sensor" and ha.get("unit_of_measurement") and "state_class" not in ha:
-                doc["state_class"] = "total_increasing" if ha.get("device_class") in _TOTALS else "measurement"
-            if component == "sensor" and not key and isinstance(fmt, str) and fmt[-1] in "fd":
-                doc["suggested_display_precision"] = int(fmt[-2]) if fmt[-1] == "f" else 0
-            for k, v in ha.items():
-                if k in ("component", "key", "name"):
-                    continue
-                if v is None:
-                    doc.pop(k, None)
-                else:
-                    doc[k] = doc["state_topic"] if v is True and k.endswith("_topic") else v
-            await _put("homeassistant/%s/%s/%s/config" % (component, name, uid),
-                       json.dumps(doc), True, 1)
-    # Home Assistant subscribes to a new entity's state topic once it has taken the config:
-    # states sent with the configs may go unseen (none are retained), so every state again a
-    # moment later.
-    loop.later(_STATES_AFTER_DISCOVERY_MS, refresh)
+            out.append((ha.get("component", "sensor"), pname.replace("/", "_") + ("_" + key if key else ""),
+                        pname, ha, fmt))
+    return out
+
+
+def slug(text):
+    """Home Assistant's entity id form of a name: "Pumped since level change" ->
+    "pumped_since_level_change"."""
+    out = ""
+    for c in text.lower():
+        if "a" <= c <= "z" or "0" <= c <= "9":
+            out += c
+        elif out and out[-1] != "_":
+            out += "_"
+    return out.strip("_")
+
+
+async def _send_discovery():
+    # Rarely (each connection, each Home Assistant restart): imports and all stay here.
+    # Each publication with `ha` is one entity, or several reading fields of its JSON.
+    from epx.version import BOARD, PROFILE, VERSION
+    import json
+    import machine
+
+    name = NAME.value
+    mac = machine.unique_id().hex()
+    colons = ":".join(mac[i:i + 2] for i in range(0, 12, 2))
+    device = {"identifiers": ["epx_" + mac], "name": name, "model": MODEL or PROFILE,
+              "model_id": PROFILE, "hw_version": BOARD, "serial_number": colons,
+              "connections": [["mac", colons]], "sw_version": VERSION, "manufacturer": "epx"}
+    origin = {"name": "epx", "sw_version": VERSION}
+    for path in _retired:
+        await _put(_discovery_topic(path), "", True, 1)
+    # A firmware before this promise (41c0f67) announced these topics with other unique_ids:
+    # once, each is cleared before it is announced again, so Home Assistant removes the old
+    # entity (and the device left empty) before it makes the new one, under the same id.
+    fresh = _nv.get_int("hagen", 0) < _DISCOVERY_GENERATION
+    for component, uid, pname, ha, fmt in entities():
+        key = ha.get("key")
+        label = ha.get("name") or _readable(uid)
+        doc = {
+            "name": label,
+            "unique_id": "epx_%s_%s" % (mac, uid), "object_id": "%s_%s" % (slug(name), slug(label)),
+            "state_topic": topic("stat", pname), "availability_topic": topic("stat", "LWT"),
+            "payload_available": "Online", "payload_not_available": "Offline",
+            "device": device, "origin": origin,
+        }
+        if key:
+            doc["value_template"] = "{{ value_json.%s }}" % key
+        if component == "sensor" and ha.get("unit_of_measurement") and "state_class" not in ha:
+            doc["state_class"] = "total_increasing" if ha.get("device_class") in _TOTALS else "measurement"
+        if component == "sensor" and not key and isinstance(fmt, str) and fmt[-1] in "fd":
+            doc["suggested_display_precision"] = int(fmt[-2]) if fmt[-1] == "f" else 0
+        for k, v in ha.items():
+            if k in ("component", "key", "name"):
+                continue
+            if v is None:
+                doc.pop(k, None)
+            else:
+                doc[k] = doc["state_topic"] if v is True and k.endswith("_topic") else v
+        t = "homeassistant/%s/%s/%s/config" % (component, name, uid)
+        if fresh:
+            await _put(t, "", True, 1)
+        await _put(t, json.dumps(doc), True, 1)
+    if fresh:
+        _nv.set_int("hagen", _DISCOVERY_GENERATION)
 
 
 def _readable(uid):

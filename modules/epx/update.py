@@ -4,8 +4,11 @@
 #     hmac = HMAC-SHA256(ota_key, "<mqttname> offer <url> <size> <sha256> <profile> <version>
 #            <counter>[ allow-downgrade][ <release_url>]")
 # Its counter is taken by the one replay guard (epx.replay). The offer taken last is kept in
-# NVS by its counter, so its retained copy, delivered again on every connection, stays good
-# after other signed commands moved the guard on; any other older counter is a replay.
+# NVS, whole, so its retained copy, delivered again on every connection, stays good after
+# other signed commands moved the guard on (any other older counter is a replay), and a
+# forged offer put in its place on the broker takes nothing away. An offer not newer than
+# the running firmware is refused when it comes; the kept one, once installed, is spent;
+# an empty retained message (withdrawn) forgets it for good.
 # stat/<n>/Update is the entity's JSON state: installed and offered version, release URL,
 # why an offer was refused, progress. "install" on cmnd/<n>/Update installs exactly the
 # offered image through epx.ota (its version order, floor and health check): Home Assistant
@@ -32,12 +35,36 @@ def start():
     if _pub is not None:
         return
     _installed = ota.running_version()
+    _restore()
     ota.observe(_on_status)
     mqtt.sub("Offer", _on_offer, retained=True)
     mqtt.sub("Update", _on_install)
     _pub = mqtt.pub("Update", _state, json.dumps, check_s=60, force_s=1800, ha={
         "component": "update", "name": "Firmware update", "device_class": "firmware",
         "command_topic": mqtt.topic("cmnd", "Update"), "payload_install": _INSTALL})
+
+
+def _restore():
+    # The offer kept in NVS, checked again: whatever the broker holds now (a forged offer
+    # in its place, nothing) cannot take it away; once installed it is spent.
+    global _offer
+    text = _nv.get_str("offertext")
+    if text is None:
+        return
+    try:
+        o = ota.signed(text, "offer")
+        if int.from_bytes(_nv.get_bytes("offer", b""), "big") != o["counter"]:
+            raise ValueError("not the offer taken last")
+        ota.check(dict(o), _installed)
+        _offer = o
+    except ValueError as e:
+        log.info("update: kept offer dropped: %s" % e)
+        _forget()
+
+
+def _forget():
+    # Its counter stays, spent: the same offer delivered again is passed over.
+    _nv.erase("offertext")
 
 
 def offer():
@@ -63,20 +90,26 @@ def _noted(text):
 
 def _on_offer(text):
     global _offer
-    if not text:  # the operator withdrew it
+    if not text:  # the operator withdrew it: forgotten for good
         _offer = None
+        _forget()
         return _noted("")
     try:
         o = ota.signed(text, "offer")
         kept = _nv.get_bytes("offer")
-        if kept is None or int.from_bytes(kept, "big") != o["counter"]:
+        same = kept is not None and int.from_bytes(kept, "big") == o["counter"]
+        if same and _nv.get_str("offertext") is None:
+            return log.info("update: offer %d spent" % o["counter"])  # installed or withdrawn
+        if not same:
             replay.commands().take(o["counter"])
-            _nv.set_bytes("offer", o["counter"].to_bytes(8, "big"))
-        ota.check(dict(o))
+        ota.check(dict(o), _installed)  # not newer than what runs: refused now, not at install
     except ValueError as e:
         log.warn("update: offer refused: %s" % e)
-        _noted("Offer refused: %s" % e)
+        _noted("Offer refused: %s" % e)  # a verified offer kept stays offered
         raise
+    if not same:
+        _nv.set_bytes("offer", o["counter"].to_bytes(8, "big"))
+    _nv.set_str("offertext", text)
     _offer = o
     log.info("update: %s offered" % o["version"])
     _noted("")

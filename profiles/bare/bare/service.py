@@ -3,5 +3,8 @@
 # import time (one line each), start sensors and timers in setup(). See docs/core.md.
 
 
+from epx import mqtt
+
+
 def setup():
-    pass
+    mqtt.describe("epx appliance")

@@ -1,12 +1,13 @@
 # Energy per local day: Today (Wh since local midnight) and Yesterday, in NVS so that a
-# reboot loses nothing. The hour windows close at any minute; at midnight the part of the
-# open window already counted goes to the day that ends, and is taken off the next close.
+# reboot loses nothing. The day is the zone's (epx.tz: daylight saving included, a day of
+# 23 or 25 hours). At midnight the part of the open window already counted goes to the
+# day that ends, and is taken off the next close.
 
 
 class Days:
-    def __init__(self, nv, tz_minutes):
+    def __init__(self, nv, zone):
         self._nv = nv
-        self._tz_s = tz_minutes * 60
+        self._zone = zone  # .local(t): local seconds
         self.day = nv.get_int("day")  # local day number (days since the epoch), None: unknown
         self.today = nv.get_int("today", 0)  # closed windows since midnight, less what
         # the window open at midnight had counted before it
@@ -22,7 +23,7 @@ class Days:
         """now_s: the wall clock (None while not known); open_wh: the open window so far."""
         if now_s is None:
             return
-        day = (now_s + self._tz_s) // 86400
+        day = self._zone.local(now_s) // 86400
         if day == self.day:
             return
         if self.day is not None:  # a new day: the one just over is yesterday

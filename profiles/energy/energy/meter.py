@@ -124,6 +124,18 @@ class Meter:
             self._reset_due = True
             self._reset_at = now
 
+    def window_left_ms(self):
+        """Device ms until the open window closes, None before the start."""
+        if self._window_end is None:
+            return None
+        return time.ticks_diff(self._window_end, time.ticks_ms())
+
+    def end_window_in(self, ms):
+        """Close the open window ms from now (the owner's clock hour), and each later one
+        a window's length after."""
+        if self._window_end is not None:
+            self._window_end = time.ticks_add(time.ticks_ms(), ms)
+
     def reading(self, name):
         """A reading of the last tick, or None when it failed or the meter is in Malfunction
         (nothing stale or doubtful is published)."""

@@ -4,7 +4,7 @@ import asyncio
 import time
 from machine import UART
 
-from epx import config, log, loop, mqtt, pins, sntp
+from epx import config, log, loop, mqtt, pins, sntp, tz
 from epx.nvram import NVRAM
 from pzem import PZEM
 from energy.days import Days
@@ -13,7 +13,11 @@ from energy.meter import Meter
 UART_TX = pins.key("uarttx", pins.OUT, doc="UART TX pin|GPIO||To the PZEM-004T's RX")
 UART_RX = pins.key("uartrx", pins.IN, doc="UART RX pin|GPIO||From the PZEM-004T's TX")
 TICKER = config.key("ticker", config.int_range(1, 65535), None, "Ticker port||1338|A read-only TCP stream of the readings; empty: closed")
-TZ = config.key("tzoffset", config.int_range(-720, 840), 0, "Time zone offset|min|60|Minutes east of UTC: the day's totals end at local midnight")  # minutes east of UTC: local midnight
+# The local time zone for Today, Yesterday and the clock hours: a POSIX TZ string (as
+# ESPHome's `timezone`), daylight saving included: CET-1CEST,M3.5.0,M10.5.0/3.
+TIMEZONE = config.key("timezone", tz.Zone, None, "Time zone||CET-1CEST,M3.5.0,M10.5.0/3|A POSIX TZ string, as ESPHome's timezone: daylight saving included; empty: UTC")
+# Before timezone: fixed minutes east of UTC, still read (a zone without daylight saving).
+TZOFFSET = config.key("tzoffset", config.int_range(-720, 840), None, "Time zone offset (old)|min|60|Minutes east of UTC, no daylight saving: use timezone instead")
 
 _START_MS = const(20000)
 _TICK_MS = const(1000)  # one exchange per tick: the tick is the reply window
@@ -21,6 +25,7 @@ _TICKER_MS = const(2000)
 _TICKER_CLIENTS = const(2)
 _TICKER_RETRY_MS = const(5000)
 _EVERY_CHECK = const(1)  # force_s: published at each check, changed or not
+_ALIGN_SLACK_MS = const(2000)  # a window end this far off the clock hour is moved onto it
 
 meter = None
 days = None
@@ -31,10 +36,13 @@ _error = None
 _kept = None  # the window's base as NVS has it
 _clients = 0
 _dated = False
+_zone = None
+_shown = 0  # Energy as last computed: it never goes down (total_increasing)
 
 
 def setup():
     global meter, days, total, _nv, _kept
+    mqtt.describe("Mains energy meter")
     _nv = NVRAM("energy")
     total = _nv.get_int("total", 0)
     _kept = _nv.get_int("base")
@@ -42,15 +50,19 @@ def setup():
                 timeout=0)
     meter = Meter(PZEM(uart), base=_kept)
     loop.later(max(0, _START_MS - loop.uptime_ms()), lambda: loop.every(_TICK_MS, _tick))
-    for name, attr, fmt, ha in (("V", "voltage", "%.1f", ("voltage", "V")),
-                                ("A", "current", "%.3f", ("current", "A")),
-                                ("W", "power", "%.1f", ("power", "W")),
-                                ("PowerFactor", "pf", "%.2f", ("power_factor", None, "measurement"))):
-        _reading(name, attr, fmt, ha)
-    mqtt.pub("Energy", lambda: total, "%d", check_s=60, force_s=1800,
-             ha={"device_class": "energy", "unit_of_measurement": "Wh",
+    for name, attr, fmt, label, device_class, unit in (
+            ("V", "voltage", "%.1f", "Voltage", "voltage", "V"),
+            ("A", "current", "%.3f", "Current", "current", "A"),
+            ("W", "power", "%.1f", "Power", "power", "W"),
+            ("PowerFactor", "pf", "%.2f", "Power factor", "power_factor", None)):
+        _reading(name, attr, fmt, {"name": label, "device_class": device_class,
+                                   "unit_of_measurement": unit, "state_class": "measurement"})
+    mqtt.pub("Energy", _energy, "%d", check_s=60, force_s=1800,
+             ha={"device_class": "energy", "unit_of_measurement": "Wh", "name": "Total",
                  "state_class": "total_increasing"})
-    days = Days(_nv, TZ.value)
+    global _zone
+    _zone = zone()
+    days = Days(_nv, _zone)
     mqtt.pub("Today", lambda: days.today_wh(_open_wh()), "%d", check_s=60, force_s=1800,
              ha={"device_class": "energy", "unit_of_measurement": "Wh", "name": "Today",
                  "state_class": "total_increasing"})
@@ -61,6 +73,25 @@ def setup():
              ha=mqtt.MALFUNCTION)
     if TICKER.value:
         loop.task(_listen(TICKER.value))
+
+
+def zone():
+    if TIMEZONE.value is not None:
+        return TIMEZONE.value
+    minutes = TZOFFSET.value or 0
+    if TZOFFSET.value is not None:
+        log.warn("config: tzoffset is fixed minutes: timezone (a POSIX TZ string) follows "
+                 "daylight saving")
+    # POSIX writes the offset west of UTC
+    return tz.Zone("<UTC>%s%d:%02d" % ("-" if minutes > 0 else "+", abs(minutes) // 60,
+                                        abs(minutes) % 60))
+
+
+def _energy():
+    # Every minute: the closed windows and what the open one has counted so far.
+    global _shown
+    _shown = max(_shown, total + _open_wh())
+    return _shown
 
 
 def _reading(name, attr, fmt, ha):
@@ -79,6 +110,8 @@ def _tick():
     if not _dated:
         _dated = sntp.known()  # once the date is known it stays known until power is lost
     days.tick(time.time() if _dated else None, _open_wh())
+    if _dated:
+        _align(time.time())
     if meter.base != _kept:
         _kept = meter.base
         _nv.set_int("base", _kept)  # about twice an hour: at the close and after the reset
@@ -86,6 +119,16 @@ def _tick():
         _error = meter.error
         if _error:
             log.warn("energy: " + _error)
+
+
+def _align(now_s):
+    # Once the time is known the hour windows close on the local clock's hours.
+    left = meter.window_left_ms()
+    if left is None:
+        return
+    due = (3600 - _zone.local(now_s) % 3600) * 1000
+    if abs(left - due) > _ALIGN_SLACK_MS and abs(left - due) < 3600000 - _ALIGN_SLACK_MS:
+        meter.end_window_in(due)
 
 
 def _open_wh():

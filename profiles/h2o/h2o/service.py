@@ -88,6 +88,8 @@ def setup():
     page = Page(SSD1306(i2c, addr=_OLED_ADDR), tank, flow, UNIT.value, estimate_text, net.ip,
                 lambda: "up" if mqtt.connected else "down")
     loop.every(_TICK_MS, _tick)
+    mqtt.describe("Water tank monitor")
+    mqtt.retire("sensor/Malfunction")  # 41c0f67: a sensor; a binary_sensor since
     u = UNIT.value
     mqtt.pub("VolUnit", lambda: u, "%s", check_s=60000, force_s=1800, retain=True)
     mqtt.pub("CoarseLevelPct", lambda: tank.level_pct, "%.0f", check_s=1, force_s=600, ha={"name": "Level", "unit_of_measurement": "%"})

@@ -44,6 +44,7 @@ _nv = None
 
 def setup():
     global relays, _timer, _nv
+    mqtt.describe("Timed relay board")
     pins = PINS.value
     max_s = MAX_S.value or (600,) + (86400,) * (len(pins) - 1)
     if len(max_s) not in (1, len(pins)):
@@ -78,11 +79,11 @@ def _declare(i, max_s):
     _states.append(mqtt.pub("%d/State" % i, lambda: 1 if relays.is_on(i) else 0, "%d",
                             check_s=_CHECK_S, force_s=_FORCE_S,
                             ha={"component": "switch", "command_topic": command,
-                                "name": "Relay %d" % i, "payload_on": "ON", "payload_off": "0",
+                                "name": "Channel %d" % i, "payload_on": "ON", "payload_off": "0",
                                 "state_on": "1", "state_off": "0"}))
     mqtt.sub("%d/TurnOnWithTimeout" % i, lambda text: _command(i, text))
     on_time = mqtt.pub("%d/OnTime" % i, lambda: _on_s[i], "%d", check_s=3600, force_s=_FORCE_S,
-                       ha={"component": "number", "name": "Relay %d on time" % i,
+                       ha={"component": "number", "name": "Channel %d on time" % i,
                            "command_topic": mqtt.topic("cmnd", "%d/OnTime" % i),
                            "min": 1, "max": max_s, "step": 1, "mode": "box",
                            "unit_of_measurement": "s", "entity_category": "config"})

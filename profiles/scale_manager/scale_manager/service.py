@@ -26,6 +26,7 @@ _pubs = []
 
 def setup():
     global _replay, _flag
+    mqtt.describe("Scale receiver")
     _replay = replay.Guard("scalemgr", "seq", bits=32)
     _flag = asyncio.ThreadSafeFlag()
     _pubs.append(mqtt.pub("Weight", lambda: weight, "%.3f", check_s=60, force_s=_FORCE_S,

@@ -27,9 +27,14 @@ LONGPRESS = config.key("longpress", config.int_range(50, 60000), 1000, "Long pre
 _LED_MS = const(500)
 _CHECK_S = const(60)
 _FORCE_S = const(600)
-_EVENTS = ["P", "L", "T+", "T-", "R+", "R-"]
-# Home Assistant's event entity wants JSON; the original's payload is the bare text.
-_EVENT_JSON = '{"event_type": "{{ value }}"}'
+# The original's event codes stay on stat/<n>/Manual<k>/Event; Home Assistant's event entity
+# wants JSON and shows each as a human event type.
+_EVENT_TYPES = {"P": "press", "L": "long_press", "T+": "toggle_on", "T-": "toggle_off",
+                "R+": "on", "R-": "off"}
+_CODES = ("P", "L", "T+", "T-", "R+", "R-")
+_EVENTS = [_EVENT_TYPES[c] for c in _CODES]
+_EVENT_JSON = '{"event_type": "{{ {%s}[value] }}"}' % ", ".join(
+    "'%s': '%s'" % (c, _EVENT_TYPES[c]) for c in _CODES)
 
 panel = None
 _program_pubs = ()  # Program and ProgramCompilation: answered at once on an upload
@@ -59,6 +64,7 @@ def _load_program():
 
 def setup():
     global panel, _nv, _program_pubs
+    mqtt.describe("Light switch board")
     _nv = NVRAM("switch")
     spec = boards.board(DRIVER.value)
     n_out = boards.n_outputs(spec)

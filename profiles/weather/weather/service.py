@@ -22,6 +22,7 @@ _error = None
 def setup():
     global station, page
     i2c = I2C(0, scl=Pin(SCL.value), sda=Pin(SDA.value), freq=100000)
+    mqtt.describe("Weather station")
     station = Station(i2c)
     if station.error:
         log.warn("weather: " + station.error)

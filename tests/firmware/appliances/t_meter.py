@@ -42,6 +42,17 @@ def test_hour_window():
     assert m.resets == 3
 
 
+def test_window_moved_onto_the_clock_hour():
+    m, meter = setup(power=3600.0)
+    run(meter, 3)
+    assert abs(meter.window_left_ms() - HOUR) <= 3000
+    meter.end_window_in(600 * 1000)  # the owner's clock hour is 10 min away
+    run(meter, 601)
+    assert meter.windows == 1 and abs(meter.window_wh - 600) <= 2, meter.window_wh
+    run(meter, 3600)  # then whole hours from there
+    assert meter.windows == 2 and abs(meter.window_wh - 3600) <= 2, meter.window_wh
+
+
 def test_read_fault_mid_hour_loses_nothing():
     m, meter = setup(power=600.0)
     run(meter, 1800)
@@ -123,6 +134,7 @@ def test_kept_base_above_counter_means_meter_was_zeroed():
 # even when an hour window spans midnight, kept across a reboot.
 from energy.days import Days
 from epx.nvram import NVRAM
+from epx.tz import Zone
 
 DAY = 86400
 MIDNIGHT = 20089 * DAY  # 2025-01-01 00:00 UTC: (date(2025, 1, 1) - date(1970, 1, 1)).days in CPython
@@ -130,7 +142,7 @@ MIDNIGHT = 20089 * DAY  # 2025-01-01 00:00 UTC: (date(2025, 1, 1) - date(1970, 1
 
 def test_days_split_a_window_at_local_midnight():
     nv = NVRAM("t_days1")
-    d = Days(nv, 60)  # UTC+1: local midnight is 23:00 UTC
+    d = Days(nv, Zone("<UTC>-1"))  # UTC+1: local midnight is 23:00 UTC
     assert d.today_wh(0) is None and d.yesterday is None  # no date yet
     d.closed(100)  # a window before the date was known counts for today
     d.tick(MIDNIGHT - 2 * 3600, 0)  # 22:00 UTC = 23:00 local
@@ -142,12 +154,12 @@ def test_days_split_a_window_at_local_midnight():
     assert d.yesterday == 450 and d.today_wh(50) == 0
     d.closed(120)  # that window closes with 120 Wh: 70 of them today
     assert d.today_wh(0) == 70
-    again = Days(NVRAM("t_days1"), 60)  # a reboot: the same from NVS
+    again = Days(NVRAM("t_days1"), Zone("<UTC>-1"))  # a reboot: the same from NVS
     assert (again.today_wh(0), again.yesterday, again.day) == (70, 450, d.day)
 
 
 def test_days_after_a_day_off_and_without_a_date():
-    d = Days(NVRAM("t_days2"), 0)
+    d = Days(NVRAM("t_days2"), Zone("UTC0"))
     d.tick(MIDNIGHT + 100, 0)
     d.closed(10)
     d.tick(None, 5)  # the clock lost (a power cycle, no SNTP yet): nothing moves
