@@ -40,10 +40,23 @@ if ! has_pinned "$venv"; then
     fi
     rm -rf "$venv"
     "$base" -m venv "$venv"
-    "$venv/bin/python" -m pip install -q "homeassistant==$HA_VERSION"
+    # As Home Assistant's own installs: its wheel's package_constraints.txt pins the rest.
+    wheels=$(mktemp -d)
+    "$venv/bin/python" -m pip download -q --no-deps -d "$wheels" "homeassistant==$HA_VERSION"
+    "$venv/bin/python" - "$wheels" <<'PY'
+import pathlib, sys, zipfile
+folder = pathlib.Path(sys.argv[1])
+wheel = next(folder.glob("homeassistant-*.whl"))
+(folder / "constraints.txt").write_bytes(
+    zipfile.ZipFile(wheel).read("homeassistant/package_constraints.txt"))
+PY
+    "$venv/bin/python" -m pip install -q "homeassistant==$HA_VERSION" -c "$wheels/constraints.txt"
+    rm -rf "$wheels"
 fi
 export VIRTUAL_ENV=$PWD/.venv
 export PATH=$VIRTUAL_ENV/bin:$PATH
 python -m epx fetch >/dev/null
 python -m epx unix bare >/dev/null
-EPX_HA_PYTHON=$venv/bin/python exec python -m pytest -q -p no:benchmark "$@" tests/test_homeassistant.py
+# The upgrades build 5be0623's and 41c0f67's firmware from git history (a full clone).
+EPX_HA_PYTHON=$venv/bin/python exec python -m pytest -q -p no:benchmark "$@" \
+    tests/test_homeassistant.py tests/test_homeassistant_upgrade.py

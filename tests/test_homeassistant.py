@@ -273,6 +273,52 @@ def test_a_button_press_reaches_the_device(world):
         w.close()
 
 
+MODELS = {"h2o": "Water tank monitor", "energy": "Mains energy meter", "weather": "Weather station",
+          "switch": "Light switch board", "relay": "Timed relay board", "scale": "Scale receiver"}
+
+
+def test_devices_as_a_user_reads_them(world):
+    """Device info: the appliance's name as model, the board, the MAC as serial number;
+    entity names without the device's name and never a unit."""
+    ha, demos, _, _ = world
+    devices = {d["name"]: d for d in ha.ws({"type": "config/device_registry/list"})
+               if d["name"] in MODELS}
+    assert {n: d["model"] for n, d in devices.items()} == MODELS
+    for demo in demos:
+        mac = demo.main.mac
+        d = next(d for d in devices.values() if ["mac", ":".join(mac[i:i + 2] for i in range(0, 12, 2))]
+                 in d["connections"])
+        assert (d["hw_version"], d["serial_number"]) == \
+            ("EPX_ESP32", ":".join(mac[i:i + 2] for i in range(0, 12, 2)))
+    entities = [e for e in ha.ws({"type": "config/entity_registry/list"}) if e["platform"] == "mqtt"]
+    units = {s["attributes"].get("unit_of_measurement") for s in ha.states().values()} - {None}
+    names = {d["id"]: n for n, d in devices.items()}
+    ours = [e for e in entities if e["device_id"] in names]
+    assert len(ours) >= len(EXPECTED)
+    for e in ours:
+        device, name = names[e["device_id"]], e["original_name"] or ""
+        assert name not in units and not name.lower().startswith(device), e["entity_id"]
+        assert e["entity_id"].split(".")[1].startswith(device + "_"), e["entity_id"]
+
+
+def test_switch_events_as_a_user_reads_them(world):
+    """The switch's event entity offers human event types, and Home Assistant reads each
+    of the original's codes on the topic as its type."""
+    ha, _, broker, _ = world
+    from brokerkit import MqttWatch
+
+    entity = "event.switch_button_0"
+    types = ["press", "long_press", "toggle_on", "toggle_off", "on", "off"]
+    ha.wait(lambda: attributes(ha, entity).get("event_types") == types, 60, "the event types")
+    w = MqttWatch(broker.host, broker.port, ("stat/switch/#",))
+    try:
+        for code, event_type in zip(("P", "L", "T+", "T-", "R+", "R-"), types):
+            w.publish("stat/switch/Manual0/Event", code)
+            ha.wait(lambda: attributes(ha, entity).get("event_type") == event_type, 30, event_type)
+    finally:
+        w.close()
+
+
 def test_a_broken_payload_is_caught(world):
     ha, _, broker, _ = world
     from brokerkit import MqttWatch
