@@ -420,13 +420,14 @@ def retire(path):
     _retired.append(path)
 
 
-def _discovery_topic(path):
+def _config_topic(path):
+    # "<component>/<uid>" -> its discovery topic
     c, uid = path.split("/", 1)
     return "homeassistant/%s/%s/%s/config" % (c, NAME.value, uid)
 
 
-def entities():
-    """(component, uid, pub name, ha dict, fmt) of each entity announced, in order."""
+def _announced():
+    # (component, uid, publication name, ha dict, fmt) of each entity, in order
     out = []
     for pname, has, fmt in [(p.name, p.ha, p.fmt) for p in _pubs if p.ha] + _entities:
         for ha in has if isinstance(has, list) else (has,):
@@ -440,9 +441,9 @@ def entities():
     return out
 
 
-def slug(text):
-    """Home Assistant's entity id form of a name: "Pumped since level change" ->
-    "pumped_since_level_change"."""
+def _slug(text):
+    # Home Assistant's entity id form of a name: "Pumped since level change" ->
+    # "pumped_since_level_change"
     out = ""
     for c in text.lower():
         if "a" <= c <= "z" or "0" <= c <= "9":
@@ -467,17 +468,17 @@ async def _send_discovery():
               "connections": [["mac", colons]], "sw_version": VERSION, "manufacturer": "epx"}
     origin = {"name": "epx", "sw_version": VERSION}
     for path in _retired:
-        await _put(_discovery_topic(path), "", True, 1)
+        await _put(_config_topic(path), "", True, 1)
     # A firmware before this promise (41c0f67) announced these topics with other unique_ids:
     # once, each is cleared before it is announced again, so Home Assistant removes the old
     # entity (and the device left empty) before it makes the new one, under the same id.
     fresh = _nv.get_int("hagen", 0) < _DISCOVERY_GENERATION
-    for component, uid, pname, ha, fmt in entities():
+    for component, uid, pname, ha, fmt in _announced():
         key = ha.get("key")
         label = ha.get("name") or _readable(uid)
         doc = {
             "name": label,
-            "unique_id": "epx_%s_%s" % (mac, uid), "object_id": "%s_%s" % (slug(name), slug(label)),
+            "unique_id": "epx_%s_%s" % (mac, uid), "object_id": "%s_%s" % (_slug(name), _slug(label)),
             "state_topic": topic("stat", pname), "availability_topic": topic("stat", "LWT"),
             "payload_available": "Online", "payload_not_available": "Offline",
             "device": device, "origin": origin,
@@ -495,7 +496,7 @@ async def _send_discovery():
                 doc.pop(k, None)
             else:
                 doc[k] = doc["state_topic"] if v is True and k.endswith("_topic") else v
-        t = "homeassistant/%s/%s/%s/config" % (component, name, uid)
+        t = _config_topic(component + "/" + uid)
         if fresh:
             await _put(t, "", True, 1)
         await _put(t, json.dumps(doc), True, 1)
