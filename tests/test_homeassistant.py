@@ -433,3 +433,24 @@ def test_availability_follows_the_last_will(world):
     ha.wait(lambda: ha.states()["sensor.weather_temperature"]["state"] == "unavailable", 60,
             "unavailable after the will")
     assert known(ha.states()["sensor.h2o_uptime"])  # the others stay
+
+
+def test_states_known_within_seconds_of_a_device_coming_online(world, capsys):
+    """The weather station, taken away above, boots again (the same chip): every one of its
+    entities shows a state within 2 s of Home Assistant seeing it available again."""
+    ha, demos, broker, watch = world
+    weather = next(d for d in demos if d.main.name == "weather")
+    ids = [e for e, (c, doc) in discovered(watch).items() if e.split(".")[1].startswith("weather_")
+           and c not in STATELESS]
+    assert ids and all(ha.states()[e]["state"] == "unavailable" for e in ids)
+    again = Demo("weather", default_config("weather"), weather.main.folder, broker.host,
+                 broker.port, lambda text: None)
+    demos.append(again)  # stopped with the others
+    again.start(speed=1)
+    available = ha.wait(lambda: ha.states()["sensor.weather_temperature"]["state"] != "unavailable"
+                        and time.monotonic(), 120, "available again", pace=0.05)
+    times = time_to_known(ha, set(ids), available)
+    slowest = round(max(k for a, k in times.values()), 2)
+    with capsys.disabled():
+        print(f"\nweather back online: every state known {slowest} s after it was available")
+    assert slowest <= KNOWN_WITHIN_S, times
