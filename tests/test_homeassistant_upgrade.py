@@ -103,8 +103,14 @@ def test_an_upgrade_leaves_no_ghosts(old, tmp_path):
             ha.wait(lambda: {e["unique_id"] for e in registry(ha)[1]} >= announced or None, 120,
                     "every announced entity registered")
             ha.restart()
-            ha.wait(lambda: {e["unique_id"] for e in registry(ha)[1]} >= announced or None, 120,
-                    "every announced entity registered after the restart")
+
+            def live():  # every announced entity back from its config, not from the registry
+                ids = {e["entity_id"] for e in registry(ha)[1] if e["unique_id"] in announced}
+                states = ha.states()
+                return len(ids) == len(announced) and all(
+                    e in states and not states[e]["attributes"].get("restored") for e in ids)
+
+            ha.wait(live, 120, "every announced entity set up after the restart")
             found = ghosts(ha, announced)
             assert found == {"duplicate devices": [], "orphans": [], "_2 ids": [], "restored": []}
             devices, _ = registry(ha)
