@@ -6,6 +6,7 @@ Python modules take there (C on an ESP32, _common.simulator_heap), and so what a
 ESP32 would have free: at least the sum. The worlds (config, chip models) are the device
 tests'. The scale *sensor* is left out: it deep-sleeps between readings, never online."""
 
+import contextlib
 import sys
 import tempfile
 from pathlib import Path
@@ -57,7 +58,9 @@ def worlds(broker):
     }
 
 
-def free_heap(tmp, broker, profile, world):
+@contextlib.contextmanager
+def online_device(tmp, broker, profile, world):
+    """A profile's device on a chip-sized heap, online on `broker` (bench_stack too)."""
     name, config, models, pins = world
     medium = Medium(seed=1) if profile == "scale_manager" else None
     dev = Device.create(Path(tmp, profile), image(profile), files={"config.txt": config},
@@ -71,11 +74,16 @@ def free_heap(tmp, broker, profile, world):
     try:
         dev.start()
         watch.wait_for(f"stat/{name}/LWT", lambda p: p == "Online", timeout=60, device=dev)
-        dev.call("clock.scale", factor=1)
-        return heap_reads(dev, profile, "mem_free")
+        yield dev
     finally:
         dev.stop()
         watch.close()
+
+
+def free_heap(tmp, broker, profile, world):
+    with online_device(tmp, broker, profile, world) as dev:
+        dev.call("clock.scale", factor=1)
+        return heap_reads(dev, profile, "mem_free")
 
 
 def main():

@@ -81,27 +81,32 @@ for name, fn in (("viper", viper.shift_in), ("bytecode", bytecode.shift_in)):
 """
 
 
+def scale_pair(tmp, broker, max_boots):
+    """The manager online and its sensor started, waking every minute (bench_stack too)."""
+    medium = Medium(seed=1)
+    manager = Device.create(Path(tmp, "manager"), image("scale_manager"), medium=medium)
+    sensor = Device.create(Path(tmp, "sensor"), image("scale"), medium=medium, max_boots=max_boots)
+    medium.channels[manager.mac] = scale.CHANNEL
+    provision.into_device(manager.folder, {"config.txt": scale.MANAGER_CONFIG.format(
+        channel=scale.CHANNEL, port=broker.port, pmk=scale.PMK, sensor=colons(sensor.mac),
+        lmk=scale.LMK)})
+    provision.into_device(sensor.folder, {"config.txt": scale.SENSOR_CONFIG.format(
+        channel=scale.CHANNEL, pmk=scale.PMK, manager=colons(manager.mac), lmk=scale.LMK,
+        sleep=1, retries=3)})
+    manager.world["clock_scale"] = 10
+    sensor.world["models"] += scale.sensor_models(12345)
+    manager.start()
+    manager.wait_console("scale: ESP-NOW on channel", timeout=60)
+    sensor.start()
+    return manager, sensor
+
+
 def round_trip():
     """(median send-to-ack ms, median awake ms per reading), device time."""
     os.environ.setdefault("EPX_VERSION", "0.1.0-bench")  # scale_manager-<describe> overflows 31
     with tempfile.TemporaryDirectory() as tmp, net.Broker() as broker:
-        medium = Medium(seed=1)
-        manager = Device.create(Path(tmp, "manager"), image("scale_manager"), medium=medium)
-        sensor = Device.create(Path(tmp, "sensor"), image("scale"), medium=medium,
-                               max_boots=CYCLES + 2)
-        medium.channels[manager.mac] = scale.CHANNEL
-        provision.into_device(manager.folder, {"config.txt": scale.MANAGER_CONFIG.format(
-            channel=scale.CHANNEL, port=broker.port, pmk=scale.PMK, sensor=colons(sensor.mac),
-            lmk=scale.LMK)})
-        provision.into_device(sensor.folder, {"config.txt": scale.SENSOR_CONFIG.format(
-            channel=scale.CHANNEL, pmk=scale.PMK, manager=colons(manager.mac), lmk=scale.LMK,
-            sleep=1, retries=3)})
-        manager.world["clock_scale"] = 10
-        sensor.world["models"] += scale.sensor_models(12345)
+        manager, sensor = scale_pair(tmp, broker, CYCLES + 2)
         try:
-            manager.start()
-            manager.wait_console("scale: ESP-NOW on channel", timeout=60)
-            sensor.start()
             sensor.wait_boot(CYCLES + 1, timeout=120)
             acks = [int(m) for m in re.findall(r"acknowledged in (\d+) ms", sensor.output())]
             boots = sensor.boots

@@ -18,61 +18,26 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _common import image  # noqa: E402
-from bench_profile_heap import HEAPSIZE, SCALE, worlds  # noqa: E402
-from brokerkit import MqttWatch  # noqa: E402
-from devconfig import colons  # noqa: E402
-from epx.sim import net, provision  # noqa: E402
-from epx.sim.device import Device  # noqa: E402
-from epx.sim.medium import Medium  # noqa: E402
-
-import test_scale_device as scale  # noqa: E402
+from bench_profile_heap import online_device, worlds  # noqa: E402
+from bench_scale import scale_pair  # noqa: E402
+from epx.sim import net  # noqa: E402
 
 ESP32_LIMIT = 16 * 1024 - 1024
 RUN_MS = 60000
 
 
 def online_high(tmp, broker, profile, world):
-    name, config, models, pins = world
-    medium = Medium(seed=1) if profile == "scale_manager" else None
-    dev = Device.create(Path(tmp, profile), image(profile), files={"config.txt": config},
-                        heapsize=HEAPSIZE, medium=medium)
-    if medium:
-        medium.channels[dev.mac] = scale.CHANNEL
-    dev.world["clock_scale"] = SCALE
-    dev.world["models"] += models
-    dev.world["pins"].update(pins)
-    watch = MqttWatch("127.0.0.1", broker.port, (f"stat/{name}/#",))
-    try:
-        dev.start()
-        watch.wait_for(f"stat/{name}/LWT", lambda p: p == "Online", timeout=60, device=dev)
+    with online_device(tmp, broker, profile, world) as dev:
         for _ in range(RUN_MS // 10000):
             dev.advance(10000)
         state = dev.call("state")
         return state["stack_high"], state["stack_base"]
-    finally:
-        dev.stop()
-        watch.close()
 
 
 def sensor_high(tmp, broker):
     """The scale sensor's deepest of three wakes (each sleep event carries its wake's)."""
-    medium = Medium(seed=1)
-    manager = Device.create(Path(tmp, "manager"), image("scale_manager"), medium=medium)
-    sensor = Device.create(Path(tmp, "sensor"), image("scale"), medium=medium, max_boots=4)
-    medium.channels[manager.mac] = scale.CHANNEL
-    provision.into_device(manager.folder, {"config.txt": scale.MANAGER_CONFIG.format(
-        channel=scale.CHANNEL, port=broker.port, pmk=scale.PMK, sensor=colons(sensor.mac),
-        lmk=scale.LMK)})
-    provision.into_device(sensor.folder, {"config.txt": scale.SENSOR_CONFIG.format(
-        channel=scale.CHANNEL, pmk=scale.PMK, manager=colons(manager.mac), lmk=scale.LMK,
-        sleep=1, retries=3)})
-    manager.world["clock_scale"] = 10
-    sensor.world["models"] += scale.sensor_models(12345)
+    manager, sensor = scale_pair(tmp, broker, 4)
     try:
-        manager.start()
-        manager.wait_console("scale: ESP-NOW on channel", timeout=60)
-        sensor.start()
         sensor.wait_boot(4, timeout=120)
         sleeps = [e for e in sensor.events if e["event"] == "sleep"]
         return max(e["stack_high"] for e in sleeps), max(e["stack_base"] for e in sleeps)

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 
+from .diag import broker_client
 from .errors import EpxError
 
 COLUMNS = ("name", "profile", "version", "online", "uptime", "ip", "rssi", "reset", "safe")
@@ -85,15 +86,9 @@ def connect(host, port, survey, user=None, password=None, cafile=None, timeout=1
     """A client subscribed to every device topic with survey taking the messages; returns
     once the broker has delivered every retained message (a marker published after the
     subscription comes back after them: a broker keeps one client's messages in order)."""
-    import paho.mqtt.client as mqtt
-
     marker = f"epx/devices/{time.time_ns()}"
     ready, synced, failed = threading.Event(), threading.Event(), []
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"epx-devices-{time.time_ns()}")
-    if user:
-        client.username_pw_set(user, password)
-    if cafile:
-        client.tls_set(ca_certs=cafile)
+    client = broker_client("devices", user, password, cafile)
 
     def on_connect(c, userdata, flags, reason, properties=None):
         if reason.is_failure:

@@ -61,25 +61,32 @@ def broker_address(text, default_port=1883):
         raise EpxError(f"--broker {text}: expected HOST[:PORT]")
 
 
+def broker_client(role, user=None, password=None, cafile=None):
+    """A paho-mqtt client of this tool (client id epx-<role>-<ns>) with the broker's
+    credentials and CA, not yet connected."""
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"epx-{role}-{time.time_ns()}")
+    if user:
+        client.username_pw_set(user, password)
+    if cafile:
+        client.tls_set(ca_certs=cafile)
+    return client
+
+
 def send(host, port, name, text, key=None, counter=None, timeout=10.0, user=None,
          password=None, cafile=None, follow=None):
     """Publish text (signed when key is given) on cmnd/<name>/OTA and return the device's
     reply: the first message on stat/<name>/Log after it. EpxError on timeout.
     follow(reply) -> (seconds, outcome(message) -> bool) or None: then wait as long for a
     later Log message that `outcome` accepts, and return (reply, that message or None)."""
-    import paho.mqtt.client as mqtt
-
     if key is not None and not key:
         raise EpxError("--key is empty (is $OTA_KEY set?)")
     payload = sign(key, name, text, counter_now() if counter is None else counter) if key else text
     log_topic, lwt_topic = f"stat/{name}/Log", f"stat/{name}/LWT"
     replies, state = [], []
     ready, got, got_more = threading.Event(), threading.Event(), threading.Condition()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"epx-cmd-{time.time_ns()}")
-    if user:
-        client.username_pw_set(user, password)
-    if cafile:
-        client.tls_set(ca_certs=cafile)
+    client = broker_client("cmd", user, password, cafile)
 
     def on_connect(c, userdata, flags, reason, properties=None):
         if reason.is_failure:
