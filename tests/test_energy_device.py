@@ -212,7 +212,7 @@ def test_clock_hours_in_the_zone_and_energy_every_minute(energy):
     morning Berlin moves to summer time (01:20 CET), its timezone as ESPHome writes it."""
     from datetime import datetime, timezone
 
-    from ntpkit import NtpServer
+    from epx.sim.ntp import NtpServer
 
     when = datetime(2026, 3, 29, 0, 20, tzinfo=timezone.utc)
     with NtpServer(when) as ntp:

@@ -1,6 +1,6 @@
 """`epx devices`: every epx device on a broker, from what the devices publish (epx.mqtt,
 epx.health): stat/<n>/LWT (retained: Online/Offline), the Home Assistant discovery
-configs (retained: the profile as the device's model, its firmware version), and
+configs (retained: the profile as the device's model_id, its firmware version), and
 stat/<n>/Health and stat/<n>/Uptime, which an online device sends again at once on
 cmnd/<n>/Refresh."""
 
@@ -44,7 +44,7 @@ class Survey:
                 return
             if device.get("manufacturer") != "epx":
                 return
-            fields = {"profile": device.get("model"), "version": device.get("sw_version")}
+            fields = {"profile": device.get("model_id") or device.get("model"), "version": device.get("sw_version")}
         elif parts[2] == "LWT":
             name, fields = parts[1], {"online": "yes" if text == "Online" else "no"}
         elif parts[2] == "Uptime":
