@@ -75,7 +75,8 @@ def shell(tmp_path):
     fake_docker.install(bin_dir)
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_DOCKER_NO_DAEMON="1",
                ESPTOOL_PORT=str(tmp_path / "ttyUSB-none"))
-    env.pop("VIRTUAL_ENV", None)
+    for inherited in ("VIRTUAL_ENV", "MAKELEVEL", "MAKEFLAGS", "MFLAGS"):  # a user's own shell,
+        env.pop(inherited, None)  # not one inside `make test`
 
     def run(command, cwd=ROOT, timeout=600, **more):
         script = f". {ROOT / '.venv/bin/activate'}\n{command}\n"

@@ -265,6 +265,7 @@ class Device:
             # saw the exit and cuts the power either restarts an ended run or is the next boot.
             with self._cv:
                 record["exit"] = code
+                self._conn = None  # a request after the exit is seen goes to the next boot
                 power_cut = self._power_cut
                 if self._stopping or power_cut:
                     why = None
