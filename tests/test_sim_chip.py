@@ -255,3 +255,72 @@ print(json.dumps([shallow, sim.stack_high]))
 """, tmp_path)
     shallow, deeper = json.loads(r.stdout.strip().splitlines()[-1])
     assert 0 < shallow and deeper - shallow >= 35 * 32  # each Python call takes C stack
+
+
+# The ESP32's limit on the VM's C stack: ports/esp32/main.c starts the VM in a task of
+# MICROPY_TASK_STACK_SIZE (16 KB, mpconfigport.h) with mp_cstack_init_with_top, which stops
+# recursion MICROPY_STACK_CHECK_MARGIN (1 KB) short of it.
+ESP32_STACK_LIMIT = 16 * 1024 - 1024
+
+RECURSE = """
+import micropython, _simstack
+def recurse(n, depths):
+    depths.append(micropython.stack_use())
+    return 0 if n == 0 else recurse(n - 1, depths) + 1
+def deepest(depths):
+    try:
+        recurse(1000, depths)
+    except RuntimeError as e:
+        return str(e)
+"""
+
+
+def test_product_recursion_stops_at_the_esp32_tasks_limit(fw, tmp_path):
+    """A recursion the host's 80000 bytes hold raises the port's RuntimeError once the
+    product's own depth reaches 15 KB (from where main.py starts, here `_simstack.start`)."""
+    r = run_code(fw, PRELUDE + RECURSE + f"""
+host = []
+recurse(150, host)
+_simstack.start({ESP32_STACK_LIMIT})
+base = micropython.stack_use()
+chip = []
+error = deepest(chip)
+print(json.dumps([host[-1] - host[0], len(host), error, chip[-1] - base, len(chip),
+                  chip[1] - chip[0]]))
+""", tmp_path)
+    host_span, host_levels, error, span, levels, frame = json.loads(r.stdout.splitlines()[-1])
+    assert host_levels == 151 and host_span > 2 * ESP32_STACK_LIMIT  # the host holds it
+    assert error == "maximum recursion depth exceeded" and levels < host_levels / 2
+    assert ESP32_STACK_LIMIT - frame <= span < ESP32_STACK_LIMIT + frame
+
+
+def test_callbacks_are_charged_the_products_depth_not_the_simulators(fw, tmp_path):
+    """A scheduled callback (micropython.schedule, a pin's IRQ handler) runs where the VM
+    was: inside the simulator's frames when the product called into a simulated module,
+    which the ESP32 runs in C. Those frames are not charged: the callback may go exactly as
+    deep as one run from the product's own frame, and its deepest is in the high-water."""
+    r = run_code(fw, PRELUDE + RECURSE + f"""
+_simstack.start({ESP32_STACK_LIMIT})
+runs = []
+def measure(_):
+    depths = []
+    deepest(depths)
+    runs.append([depths[0], depths[-1] - depths[0], depths[1] - depths[0]])
+micropython.schedule(measure, 0)
+for _ in range(1):  # a jump in the product's code: the callback runs here
+    pass
+p = machine.Pin(2, machine.Pin.OUT)
+micropython.schedule(measure, 0)
+p.value(1)  # runs at the simulated Pin.value's first jump
+p4 = machine.Pin(4, machine.Pin.IN)
+p4.irq(measure, machine.Pin.IRQ_RISING)
+machine.Pin._drive(4, 1)  # the world's edge: the handler runs inside the simulator
+for _ in range(1):
+    pass
+print(json.dumps([runs, _simstack.high()]))
+""", tmp_path)
+    runs, high = json.loads(r.stdout.splitlines()[-1])
+    (own_start, own_span, frame), (sched_start, sched_span, _), (irq_start, irq_span, _) = runs
+    assert sched_start - own_start > frame and irq_start - own_start > frame  # deeper here
+    assert abs(sched_span - own_span) < frame and abs(irq_span - own_span) < frame
+    assert ESP32_STACK_LIMIT - frame <= high < ESP32_STACK_LIMIT

@@ -3,6 +3,7 @@
 # then boot.py and main.py (frozen first, else from the filesystem).
 import sys
 import vfs
+import _simstack
 import sim
 import sim.ctl
 
@@ -17,6 +18,7 @@ def _exec_file(name):
     import micropython
 
     sim.stack_base = micropython.stack_use()
+    _simstack.start(sim.stack_limit)
     try:
         try:
             __import__(module)
@@ -44,6 +46,7 @@ def main():
     # reaches the device folder past the VFS), _boot.py mounts the littlefs at "/".
     vfs.umount("/")
     sys.path[:] = ["", ".frozen", "/lib"]
+    _simstack.start(sim.stack_limit)
     try:
         __import__("_boot")
     except Exception as e:  # pyexec_frozen_module prints and goes on

@@ -7,6 +7,7 @@ import time as _time
 import _simclock
 import _simirq
 import _simrtc
+import _simstack
 import _thread
 import umachine as _umachine
 from errno import ENODEV as _ENODEV, ETIMEDOUT as _ETIMEDOUT
@@ -737,6 +738,7 @@ def _report_sleep(time_ms):
     nw = sys.modules.get("network")
     _sim.emit("sleep", ms=time_ms, pads={str(n): v for n, v in pads.items()}, ua=ua,
               stack_high=_sim.stack_high, stack_base=_sim.stack_base,
+              stack_own=_simstack.high(),
               awake_ms=_time.ticks_diff(_time.ticks_ms(), _BOOT_MS),
               radio_ms=nw._radio_ms() if nw else 0)
 

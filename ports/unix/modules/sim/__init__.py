@@ -118,6 +118,10 @@ def get_int(obj):
 # 1 KB short of it (MICROPY_STACK_CHECK_MARGIN); the host allows far more (simstack.c).
 stack_high = 0
 stack_base = 0  # where main.py starts (the port starts it from C, with little below)
+# What _simstack enforces on the product's own depth (simstack.c): the task's 16 KB less
+# the margin; a world may set another.
+STACK_LIMIT = const(16 * 1024 - 1024)
+stack_limit = STACK_LIMIT
 
 
 def stack_mark():

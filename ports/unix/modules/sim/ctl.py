@@ -8,6 +8,7 @@ import sys
 import time
 import _simclock
 import _simirq
+import _simstack
 import _thread
 import uos
 import usocket
@@ -88,6 +89,7 @@ def world(msg):
         clock_scale({"factor": msg["clock_scale"]})
     wifi_set(msg.get("wifi") or {}, boot=True)
     irq_timing(msg.get("irq") or {})
+    sim.stack_limit = msg.get("stack_limit", sim.stack_limit)
     for pin, value in (msg.get("pins") or {}).items():
         _pin()._drive(int(pin), value)
     for m in msg.get("models") or ():
@@ -273,7 +275,7 @@ def state(msg):
             "uptime_ms": time.ticks_ms(), "t_us": _simclock.now_us(),
             "models": list(models.by_name), "modules": list(sys.modules),
             "nvs_handles": _nvs_handles(), "sockets": _sockets(), "stack_high": sim.stack_high,
-            "stack_base": sim.stack_base}
+            "stack_base": sim.stack_base, "stack_own": _simstack.high()}
 
 
 def _sockets():
