@@ -12,6 +12,15 @@ class _ForcedExit(Exception):
     pass
 
 
+def _import(module):
+    # Import statements, as the product's: _simstack does not charge the host's import path
+    # buffer (simstack.c), nor should it here, where the port runs the file from C.
+    if module == "boot":
+        import boot
+    else:
+        import main
+
+
 def _exec_file(name):
     """pyexec_file_if_exists: 1 if it ran (or is absent), 0 if it raised; SystemExit out."""
     module = name[:-3]
@@ -21,7 +30,7 @@ def _exec_file(name):
     _simstack.start(sim.stack_limit)
     try:
         try:
-            __import__(module)
+            _import(module)
             return 1
         except ImportError as e:
             if e.args != ("no module named '%s'" % module,):
@@ -48,7 +57,7 @@ def main():
     sys.path[:] = ["", ".frozen", "/lib"]
     _simstack.start(sim.stack_limit)
     try:
-        __import__("_boot")
+        import _boot
     except Exception as e:  # pyexec_frozen_module prints and goes on
         sys.print_exception(e)
     try:

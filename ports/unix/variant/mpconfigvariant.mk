@@ -30,4 +30,4 @@ MBEDTLS_CONFIG_FILE = \"mbedtls_config_sim.h\"
 
 # The C stack limit (simstack.c).
 SRC_C += $(VARIANT_DIR)/simstack.c
-LDFLAGS += -Wl,--wrap=mp_cstack_init_with_sp_here,--wrap=mp_cstack_check,--wrap=mp_call_function_1_protected
+LDFLAGS += -Wl,--wrap=mp_cstack_init_with_sp_here,--wrap=mp_cstack_check,--wrap=mp_call_function_1_protected,--wrap=mp_builtin___import___default

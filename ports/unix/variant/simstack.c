@@ -14,6 +14,9 @@
 // simulator's frames under it. Those are the frames between the product's last call (into
 // the simulator) and a callback the simulator's code let run (a scheduled IRQ handler, a
 // finaliser): on the device it runs where the VM was, on top of the product's frames.
+// Each import in progress holds a path buffer of MICROPY_ALLOC_PATH_MAX (builtinimport.c:
+// process_import_at_level), the host's PATH_MAX here, 128 bytes on the port: the
+// difference is not charged either.
 // docs/port-parity.md, "C stack".
 
 #include <string.h>
@@ -22,6 +25,7 @@
 #include "py/runtime.h"
 
 #define EPX_SIM_C_STACK (80000)
+#define ESP32_ALLOC_PATH_MAX (128)  // ports/esp32/mpconfigport.h
 
 void __real_mp_cstack_init_with_sp_here(size_t stack_size);
 
@@ -30,6 +34,7 @@ void __wrap_mp_cstack_init_with_sp_here(size_t stack_size) {
 }
 
 static __thread bool started;  // this thread runs the product (the VM's task)
+static __thread mp_int_t importing;  // imports in progress on this thread
 static mp_int_t limit;         // bytes of the product's own depth allowed, 0: any
 static mp_int_t base;          // usage where the product starts
 static mp_int_t skipped;       // the simulator's frames under the running product code
@@ -72,7 +77,7 @@ void __real_mp_cstack_check(void);
 void __wrap_mp_cstack_check(void) {
     if (started && !in_simulator()) {
         last = mp_cstack_usage();
-        mp_int_t own = last - skipped - base;
+        mp_int_t own = last - skipped - base - importing * (MICROPY_ALLOC_PATH_MAX - ESP32_ALLOC_PATH_MAX);
         if (limit && own >= limit) {
             mp_raise_recursion_depth();
         }
@@ -81,6 +86,22 @@ void __wrap_mp_cstack_check(void) {
         }
     }
     __real_mp_cstack_check();
+}
+
+// Every import statement (runtime.c: mp_import_name).
+mp_obj_t __real_mp_builtin___import___default(size_t n_args, const mp_obj_t *args);
+
+mp_obj_t __wrap_mp_builtin___import___default(size_t n_args, const mp_obj_t *args) {
+    ++importing;
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        mp_obj_t module = __real_mp_builtin___import___default(n_args, args);
+        nlr_pop();
+        --importing;
+        return module;
+    }
+    --importing;
+    nlr_jump(nlr.ret_val);
 }
 
 // Scheduled callbacks (mp_sched_run_pending) and finalisers (gc_sweep) run here.
