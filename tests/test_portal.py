@@ -108,6 +108,48 @@ def test_a_browsers_six_connections_are_all_served(device):
             s.close()
 
 
+
+
+LWIP_MAX_SOCKETS = 10  # CONFIG_LWIP_MAX_SOCKETS: ESP-IDF's default, the port's sdkconfig keeps it
+
+
+def test_a_browsers_six_connections_are_served_with_mqtt_up(device, broker, mqtt_watch, ntp):
+    """Safe mode (a bad key, the network keys good) keeps MQTT up and opens the access
+    point at once. A browser's six connections (idle preconnects, then all asking at once)
+    all get the whole page, a seventh is told to try again, and the MQTT session stays the
+    same one. With six open
+    the device holds 9 of lwIP's 10 sockets (MQTT; the portal's listener and six; the DNS
+    responder): one is left for the time server's next round or an update check."""
+    name = "den"
+    w = mqtt_watch(broker)
+    dev = device("bare", config=config_text(broker, name, appassword=AP_PASSWORD,
+                                            apfallback="soon", ntpserver=ntp.server))
+    open_portal(dev)
+    w.wait_for(f"stat/{name}/LWT", lambda p: p == "Online", timeout=60, device=dev)
+    dev.wait_console(r"sntp: .* from ")
+    addr = dev.portal_address()
+    get = b"GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % AP_IP.encode()
+    conns = [socket.create_connection(addr, timeout=30) for _ in range(6)]
+    try:
+        seventh = http(addr, get)  # answered once the six before it are the device's
+        in_use = dev.call("state")["sockets"]
+        for s in conns:
+            s.sendall(get)
+        answers = [read_until_closed(s) for s in conns]
+    finally:
+        for s in conns:
+            s.close()
+    assert status(seventh) == 503, seventh[:200]
+    assert in_use == LWIP_MAX_SOCKETS - 1
+    assert [status(a) for a in answers] == [200] * 6
+    assert all(a.rstrip().endswith(b"</html>") for a in answers), [a[-80:] for a in answers]
+    mark = w.mark()
+    w.publish(f"cmnd/{name}/OTA", "getversion")
+    w.wait_for(f"stat/{name}/Log", lambda p: "bare-" in p, since=mark, device=dev)
+    assert len(re.findall(r"mqtt: up", dev.output())) == 1, dev.output()
+    assert (f"stat/{name}/LWT", b"Offline", False) not in w.messages
+    assert len(dev.boots) == 1
+
 def test_dns_answers_every_name_with_the_access_point_address(device):
     dnslib = pytest.importorskip("dnslib", reason="dnslib (test extra) encodes the queries")
     dev = device("bare", config=f"appassword {AP_PASSWORD}\n")
