@@ -2,13 +2,12 @@
 FreeRTOS task there (ports/esp32/mpconfigport.h: MICROPY_TASK_STACK_SIZE) and stops
 recursion 1 KB short of it (MICROPY_STACK_CHECK_MARGIN). Each profile runs online on a
 simulated device (bench_profile_heap's worlds, a local mosquitto) for a minute of device
-time after its LWT says Online; the figure is the most micropython.stack_use() measured at
-any entry into a simulated module (machine, network, socket, esp32, _espnow: where the
-port's C takes over), control op `state` (`stack_high`), and how much of it lies below
-main.py (`stack_base`: the simulator's start-up, Python here, C on the port). The
-scale sensor runs its deep-sleep cycles (ESP-NOW to a manager). Host frames (32-bit x86)
-stand in for the Xtensa ones, and an entry the simulator makes itself (inside its own
-frames) counts too: the figures lean high."""
+time after its LWT says Online; the scale sensor runs its deep-sleep cycles (ESP-NOW to a
+manager). The figure is the product's own depth (simstack.c): the most C stack at any call
+the product's code made, callbacks included, from where main.py starts, less the
+simulator's frames under a callback and the host's import path buffers (control op
+`state`, `stack_own`; the simulator enforces 15360 on it). Host frames (32-bit x86) stand
+in for the Xtensa ones."""
 
 import sys
 import tempfile
@@ -30,8 +29,7 @@ def online_high(tmp, broker, profile, world):
     with online_device(tmp, broker, profile, world) as dev:
         for _ in range(RUN_MS // 10000):
             dev.advance(10000)
-        state = dev.call("state")
-        return state["stack_high"], state["stack_base"]
+        return dev.call("state")["stack_own"]
 
 
 def sensor_high(tmp, broker):
@@ -40,7 +38,7 @@ def sensor_high(tmp, broker):
     try:
         sensor.wait_boot(4, timeout=120)
         sleeps = [e for e in sensor.events if e["event"] == "sleep"]
-        return max(e["stack_high"] for e in sleeps), max(e["stack_base"] for e in sleeps)
+        return max(e["stack_own"] for e in sleeps)
     finally:
         sensor.stop()
         manager.stop()
@@ -49,14 +47,13 @@ def sensor_high(tmp, broker):
 def main():
     with tempfile.TemporaryDirectory() as tmp, net.Broker() as broker:
         for profile, world in worlds(broker).items():
-            report(f"{profile} online {RUN_MS // 1000} s", *online_high(tmp, broker, profile, world))
-        report("scale sensor, 3 wakes", *sensor_high(tmp, broker))
+            report(f"{profile} online {RUN_MS // 1000} s", online_high(tmp, broker, profile, world))
+        report("scale sensor, 3 wakes", sensor_high(tmp, broker))
 
 
-def report(what, high, base):
-    print(f"C stack high-water, {what}: {high} bytes, {base} of them below main.py (the "
-          f"simulator's start-up), the firmware's own {high - base}: "
-          f"{(high - base) / ESP32_LIMIT:.2f} of the ESP32's {ESP32_LIMIT}")
+def report(what, own):
+    print(f"C stack high-water, {what}: the firmware's own {own} bytes: "
+          f"{own / ESP32_LIMIT:.2f} of the ESP32's {ESP32_LIMIT}")
 
 
 if __name__ == "__main__":

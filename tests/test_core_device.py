@@ -103,6 +103,28 @@ def test_may_block_is_bounded(device, broker):
     assert "blocked 60 s" not in dev.output()
 
 
+
+def test_recursion_past_the_esp32_tasks_stack_is_a_reported_crash(device, broker, mqtt_watch):
+    """An appliance's recursion 100 deep, about 27 KB of C stack on this host (which holds
+    80000 bytes), overflows the ESP32's 16 KB task (ports/esp32/main.c, mpconfigport.h):
+    the port's RuntimeError, a reboot and its report after it, as any exception; then the
+    device runs on. The trace is longer than a report: its start and its end are sent, the
+    exception with it."""
+    w = mqtt_watch(broker)
+    dev = make(device, broker, fault="recurse")
+    dev.wait_console("cfault setup: recurse", boot=1)
+    dev.advance(1000)
+    assert dev.wait_exit(1, timeout=20)["exit"] == EXIT_RESET
+    network_now(dev, 2)
+    _, trace, _ = w.wait_for(LOG, lambda p: p.startswith("exception: "), device=dev)
+    assert trace.startswith("exception: Traceback") and "_recurse" in trace
+    assert trace.endswith("\nRuntimeError: maximum recursion depth exceeded") and len(trace) < 2100
+    assert re.match(r"reboot: exception RuntimeError: maximum recursion depth exceeded",
+                    w.wait_for(LOG, lambda p: p.startswith("reboot: "), device=dev)[1])
+    w.wait_for(f"stat/{NAME}/LWT", lambda p: p == "Online", device=dev)
+    assert 0 < dev.call("state")["stack_own"] < 16 * 1024 - 1024
+
+
 def test_a_broken_config_starts_safe_mode_still_on_mqtt(device, broker, mqtt_watch):
     w = mqtt_watch(broker)
     dev = make(device, broker, text=config(broker, fault="raise", watchdog="None", colour="blue"))

@@ -17,6 +17,7 @@ _NETWORK_DELAY_MS = const(12000)
 _HOUSEKEEPING_MS = const(10000)
 _PORTAL_REBOOT_MS = const(1000)
 _REPORT_MAX = const(2000)  # characters of a file read into a report
+_TAIL_MAX = const(600)  # of a longer file, its end: a trace's innermost frames and exception
 _CAUSE_MAX = const(100)  # characters of a reboot reason as the Last reset entity
 _RTC_TAG = const(b"epx")  # RTC memory: tag, then the count of short-lived boots
 
@@ -245,9 +246,18 @@ def _survived():
 
 
 def _read(name):
+    """The file's text; past _REPORT_MAX characters, its beginning and its end."""
     try:
         with open(name) as f:
-            return f.read(_REPORT_MAX).strip()
+            text = f.read(_REPORT_MAX)
+            more = f.read(_REPORT_MAX)
+            if not more:
+                return text.strip()
+            tail = text[-_TAIL_MAX:]
+            while more:
+                tail = (tail + more)[-_TAIL_MAX:]
+                more = f.read(_REPORT_MAX)
+            return (text[:_REPORT_MAX - _TAIL_MAX] + "\n...\n" + tail).strip()
     except OSError:
         return None
 

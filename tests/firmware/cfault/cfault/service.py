@@ -1,14 +1,15 @@
 # Fails as the config key `fault` says: `setup` on every boot; `raise` (in a timer), `task`
 # (in an asyncio task), `hang` (the loop stops turning), `setuphang` (setup() never
 # returns) once (a file remembers); `mayblock` blocks the loop 40 s inside
-# watchdog.may_block(60000), `overblock` 60 s inside may_block(20000). A file import.fault
-# fails the import itself, on every boot.
+# watchdog.may_block(60000), `overblock` 60 s inside may_block(20000), `recurse` recurses
+# 100 deep (in a timer, once). A file import.fault fails the import itself, on every boot.
 import asyncio
 from time import ticks_diff, ticks_ms
 
 from epx import config, log, loop, watchdog
 
-FAULTS = ("none", "setup", "raise", "task", "hang", "setuphang", "mayblock", "overblock")
+FAULTS = ("none", "setup", "raise", "task", "hang", "setuphang", "mayblock", "overblock",
+          "recurse")
 FAULT = config.key("fault", config.one_of(*FAULTS), "none")
 
 
@@ -29,6 +30,10 @@ def _raise():
 async def _task():
     await asyncio.sleep_ms(1000)
     _raise()
+
+
+def _recurse(n):
+    return 0 if n == 0 else _recurse(n - 1) + 1
 
 
 def _hang():
@@ -55,7 +60,7 @@ def setup():
     log.info("cfault setup: %s" % f)
     if f == "setup":
         raise RuntimeError("setup failed")
-    if f in ("raise", "task", "hang", "setuphang") and not _once():
+    if f in ("raise", "task", "hang", "setuphang", "recurse") and not _once():
         return
     if f == "setuphang":
         _hang()
@@ -65,6 +70,8 @@ def setup():
         asyncio.create_task(_task())
     elif f == "hang":
         loop.later(1000, _hang)
+    elif f == "recurse":
+        loop.later(1000, lambda: _recurse(100))
     elif f == "mayblock":
         loop.later(1000, lambda: _block(40000, 60000))
     elif f == "overblock":
