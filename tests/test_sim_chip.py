@@ -324,3 +324,33 @@ print(json.dumps([runs, _simstack.high()]))
     assert sched_start - own_start > frame and irq_start - own_start > frame  # deeper here
     assert abs(sched_span - own_span) < frame and abs(irq_span - own_span) < frame
     assert ESP32_STACK_LIMIT - frame <= high < ESP32_STACK_LIMIT
+
+
+def test_an_espnow_receive_callback_runs_on_the_vms_task_within_its_stack(fw, tmp_path):
+    """modespnow.c:recv_cb (the WiFi task) only schedules ESPNow.irq's callback: it runs on
+    the VM's task, so its depth is the product's, held to the task's stack. The simulated
+    radio delivers from a thread of its own, as the control channel does."""
+    r = run_code(fw, PRELUDE + RECURSE + f"""
+import _thread, espnow, _espnow
+_simstack.start({ESP32_STACK_LIMIT})
+network.WLAN(network.STA_IF).active(True)
+e = espnow.ESPNow()
+e.active(True)
+vm = _thread.get_ident()
+ran = []
+def on_recv(_):
+    ran.append([_thread.get_ident() == vm, deepest([])])
+e.irq(on_recv)
+delivered = _thread.allocate_lock()
+delivered.acquire()
+def radio():
+    _espnow._deliver(b"\\x24\\x0a\\xc4\\x00\\x00\\x01", b"hi", -50)
+    delivered.release()
+_thread.start_new_thread(radio, ())
+delivered.acquire()
+for _ in range(3):  # the VM runs a scheduled callback at its next jump
+    pass
+print(json.dumps([ran, e.recv(0)[1]]))
+""", tmp_path)
+    ran, msg = json.loads(r.stdout.splitlines()[-1])
+    assert ran == [[True, "maximum recursion depth exceeded"]] and msg == "hi"
