@@ -9,6 +9,7 @@ import json as _json
 import struct as _struct
 import time as _time
 import _simirq
+import _simram
 
 import sim as _sim
 from sim import powercut as _powercut
@@ -82,7 +83,23 @@ def _idf_free():
     return _IDF_FREE - _nvs_open * _NVS_HANDLE_BYTES
 
 
+def _nvs_take():
+    if _simram.info() is None:
+        return _idf_free() >= _NVS_HANDLE_BYTES
+    # the modelled ESP32 RAM (simram.c): the handle's two objects, held until reset
+    handle = _simram.take(_NVS_HANDLE_BYTES // 2 - 4)
+    if handle is None:
+        return False
+    if _simram.take(_NVS_HANDLE_BYTES // 2 - 4) is None:
+        _simram.give(handle)
+        return False
+    return True
+
+
 def idf_heap_info(capabilities):
+    regions = _simram.info()  # the modelled ESP32 RAM, when the simulator models it
+    if regions is not None:
+        return regions
     free = _idf_free()
     return [(_IDF_TOTAL, free, min(_IDF_LARGEST, free), free)]
 
@@ -132,7 +149,7 @@ class NVS:
             if namespace[:_KEY_MAX] not in _nvs_load():
                 raise _esp_err(0x1109)
             namespace = namespace[:_KEY_MAX]
-        if _idf_free() < _NVS_HANDLE_BYTES:
+        if not _nvs_take():
             raise OSError(_ENOMEM, "ESP_ERR_NO_MEM")  # check_esp_err maps it to ENOMEM
         _nvs_open += 1
         self._ns = namespace

@@ -133,8 +133,32 @@ def _radio_ms():
     return _radio_total + on
 
 
+# What the WiFi driver holds on the IDF heap from esp_wifi_init to the chip's reset (the
+# port never deinitialises it), charged to the modelled RAM (simram.c) when the radio first
+# comes on: CONFIG_ESP_WIFI_STATIC_RX_BUFFER_NUM (10) buffers of about 1.6 KB and the WiFi
+# task's stack (6656 bytes, as IDF logs it). A lower bound: the driver's own state and the
+# dynamic TX and RX buffers of traffic are not counted.
+_WIFI_RX_BUFFERS = const(10)
+_WIFI_RX_BUFFER = const(1600)
+_WIFI_TASK_STACK = const(6656)
+_wifi_ram = False
+
+
+def _wifi_init():
+    global _wifi_ram
+    if not _wifi_ram:
+        _wifi_ram = True
+        import _simram
+
+        for _ in range(_WIFI_RX_BUFFERS):
+            _simram.take(_WIFI_RX_BUFFER)
+        _simram.take(_WIFI_TASK_STACK)
+
+
 def _radio(is_on):
     global _radio_on_at, _radio_total
+    if is_on:
+        _wifi_init()
     if is_on and _radio_on_at is None:
         _radio_on_at = _time.ticks_ms()
     elif not is_on and _radio_on_at is not None:

@@ -5,6 +5,7 @@
 # port -> the host's, ctl op net.ports): the host reaches a server there as a station on
 # the device's network or on its soft AP would; with neither, nothing reaches it.
 import io as _io
+import _simram
 import uselect as _uselect
 import usocket as _usocket
 from errno import ECONNABORTED as _ECONNABORTED, EHOSTUNREACH as _EHOSTUNREACH
@@ -32,6 +33,11 @@ _ports = {}  # ("tcp" or "udp", device port) -> host port, while the socket is o
 _MAX_SOCKETS = const(10)
 _ENFILE = const(23)  # py/mperrno.h MP_ENFILE (not in the errno module)
 _open = 0
+# A socket's lwIP structures on the IDF heap (ESP-IDF's lwipopts.h: MEMP_MEM_MALLOC), an
+# estimate: netconn, the pcb and the receive mailbox; lwip_socket fails ENOBUFS without.
+_TCP_RAM = const(400)
+_UDP_RAM = const(200)
+_ENOBUFS = const(105)
 
 
 def _raw(addr):
@@ -101,6 +107,11 @@ def _take():
     return True
 
 
+def _give():
+    global _open
+    _open -= 1
+
+
 class socket(_io.IOBase):
     def __init__(self, af=AF_INET, type=SOCK_STREAM, proto=0, _sock=None, _link=None):
         if _sock is None and not _take():
@@ -109,6 +120,12 @@ class socket(_io.IOBase):
             gc.collect()  # modsocket.c:socket_make_new tries again after a collection
             if not _take():
                 raise OSError(_ENFILE)
+        self._ram = _simram.take(_UDP_RAM if type == SOCK_DGRAM else _TCP_RAM)
+        if self._ram is None:  # no room in the modelled RAM (simram.c)
+            _give()
+            if _sock is not None:
+                _sock.close()
+            raise OSError(_ENOBUFS)
         self._s = _sock or _usocket.socket(af, type, proto)
         self._link = _link
         self._type = type
@@ -260,4 +277,7 @@ class socket(_io.IOBase):
         if self._entry:
             self._entry = False
             _open -= 1
+        if self._ram is not None:
+            _simram.give(self._ram)
+            self._ram = None
         self._s.close()

@@ -39,3 +39,13 @@ void epx_sim_delay_ms(unsigned long ms);
 #undef MICROPY_PY_TIME_INCLUDEFILE
 #define MICROPY_PY_TIME_INCLUDEFILE "simtime.h"
 #define MICROPY_PY_TIME_GMTIME_LOCALTIME_MKTIME (1)
+
+// The GC heap grows into the modelled ESP32 RAM as the port's does (ports/esp32/mpconfigport.h:
+// MICROPY_GC_SPLIT_HEAP_AUTO; simram.c, off unless the simulator asks for it).
+#define MICROPY_GC_SPLIT_HEAP (1)
+#define MICROPY_GC_SPLIT_HEAP_AUTO (1)
+#include <stddef.h>
+void *sim_ram_heap_alloc(size_t n);
+void sim_ram_heap_free(void *p);
+#define MP_PLAT_ALLOC_HEAP(size) sim_ram_heap_alloc(size)
+#define MP_PLAT_FREE_HEAP(ptr) sim_ram_heap_free(ptr)

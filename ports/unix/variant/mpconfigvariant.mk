@@ -31,3 +31,9 @@ MBEDTLS_CONFIG_FILE = \"mbedtls_config_sim.h\"
 # The C stack limit (simstack.c).
 SRC_C += $(VARIANT_DIR)/simstack.c
 LDFLAGS += -Wl,--wrap=mp_cstack_init_with_sp_here,--wrap=mp_cstack_check,--wrap=mp_call_function_1_protected,--wrap=mp_builtin___import___default
+
+# The ESP32's RAM shared by the GC heap, mbedTLS, thread stacks, WiFi and lwIP (simram.c).
+SRC_C += $(VARIANT_DIR)/simram.c
+LDFLAGS += -Wl,--wrap=mp_thread_create
+# py/gc.c's gc_try_add_heap adds to a void pointer (a GNU C extension the ESP32 build allows).
+$(BUILD)/py/gc.o: CFLAGS += -Wno-pointer-arith

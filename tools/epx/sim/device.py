@@ -41,6 +41,18 @@ RESET_OF_EXIT = {EXIT_RESET: HARD_RESET, EXIT_WDT: WDT_RESET, EXIT_DEEPSLEEP: DE
 CONSOLE_BYTES = 1 << 20
 START = "import sys;sys.path[:]=['.frozen'];import _sim_start"
 DEFAULT_HEAP = 1024 * 1024
+# The ESP32's RAM (ports/unix/variant/simram.c): the port's initial GC heap
+# (ports/esp32/mpconfigport.h: MICROPY_GC_INITIAL_HEAP_SIZE) grown into the modelled RAM it
+# shares with mbedTLS, WiFi, lwIP and thread stacks; the -X heapsize heap adds room for the
+# simulator's own Python modules (C on the chip; bench/RESULTS.md: 25-27 KB), not charged.
+ESP32_GC_INITIAL_HEAP = 56 * 1024
+SIM_MODULES_HEAP = 28 * 1024
+
+
+def esp32_ram(env=None):
+    """Device() keywords for a device with the ESP32's RAM (and `env`)."""
+    return {"heapsize": ESP32_GC_INITIAL_HEAP + SIM_MODULES_HEAP,
+            "env": dict(env or {}, EPX_SIM_RAM=str(ESP32_GC_INITIAL_HEAP))}
 TIMEOUT = 10.0
 # Held while an executable is open for writing and while a firmware is forked and exec'd: a
 # child forked meanwhile by another device's thread would inherit the writer's descriptor,

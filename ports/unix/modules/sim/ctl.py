@@ -275,7 +275,17 @@ def state(msg):
             "uptime_ms": time.ticks_ms(), "t_us": _simclock.now_us(),
             "models": list(models.by_name), "modules": list(sys.modules),
             "nvs_handles": _nvs_handles(), "sockets": _sockets(), "stack_high": sim.stack_high,
-            "stack_base": sim.stack_base, "stack_own": _simstack.high()}
+            "stack_base": sim.stack_base, "stack_own": _simstack.high(), "ram": _ram()}
+
+
+def _ram():
+    # The modelled ESP32 RAM (simram.c): its regions as idf_heap_info gives them (None while
+    # the model is off) and the bytes held now and at most by GC areas, mbedTLS, the rest.
+    import _simram
+
+    use = _simram.use()
+    return {"regions": _simram.info(), "gc": use[0], "gc_peak": use[1], "tls": use[2],
+            "tls_peak": use[3], "c": use[4], "c_peak": use[5]}
 
 
 def _sockets():

@@ -1,0 +1,100 @@
+"""The simulated ESP32's RAM (ports/unix/variant/simram.c) against the pinned port: the GC
+heap starts at MICROPY_GC_INITIAL_HEAP_SIZE and grows into the RAM IDF's heap hands out
+(py/gc.c gc_try_add_heap, ports/esp32/gccollect.c gc_get_max_new_split), which mbedTLS
+(sdkconfig.base: CONFIG_MBEDTLS_DEFAULT_MEM_ALLOC), WiFi and lwIP take from too; a TLS
+handshake that finds no room fails as extmod/modtls_mbedtls.c raises it."""
+
+import json
+
+import pytest
+
+from epx import build
+from epx.sim import net
+from epx.sim.device import ESP32_GC_INITIAL_HEAP
+from fwcode import run_code
+
+ENOMEM = 12
+# extmod/mbedtls/mbedtls_config_common.h: the record buffers mbedtls_ssl_setup allocates
+IN_CONTENT_LEN, OUT_CONTENT_LEN = 16384, 4096
+
+CODE = """
+import json, esp32, gc, network, socket, tls, _simclock, _simram
+_simclock.scale(1e-6)
+w = network.WLAN(network.STA_IF)
+w.active(True)
+w.connect("epx-sim")
+_simclock.advance(100)
+ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+ctx.verify_mode = tls.CERT_NONE
+def ram():
+    regions = esp32.idf_heap_info(esp32.HEAP_DATA)
+    return [sum(r[1] for r in regions), max(r[2] for r in regions), _simram.use()[2]]
+def connect():
+    s = socket.socket()
+    s.connect(socket.getaddrinfo("127.0.0.1", PORT)[0][-1])
+    try:
+        t = ctx.wrap_socket(s, server_hostname="localhost")
+    except OSError as e:
+        s.close()
+        return e.args[0]
+    up = ram()  # while the connection is up
+    t.close()
+    return up
+seen = {"boot": ram()}
+seen["tls up"] = connect()
+seen["tls closed"] = ram()
+hog = []
+try:
+    while True:
+        hog.append(bytearray(4000))
+except MemoryError:
+    pass
+del hog[-8:]  # room for Python again, while the grown heap keeps the RAM
+seen["heap grown"] = ram() + [gc.mem_free()]
+seen["handshake, heap grown"] = connect()
+hog = None
+gc.collect()  # the added areas empty: given back (gc_sweep_free_blocks)
+seen["heap shrunk"] = ram()
+seen["handshake, heap shrunk"] = connect()
+print(json.dumps(seen))
+"""
+
+
+@pytest.fixture(scope="module")
+def fw():
+    return build.build_unix("coreunit")[0]
+
+
+def test_tls_takes_its_ram_from_the_ram_the_gc_heap_grows_into(fw, tmp_path, test_ca):
+    (tmp_path / "run").mkdir()
+    env = {"EPX_SIM_RAM": str(ESP32_GC_INITIAL_HEAP), "PATH": "/usr/bin:/bin"}
+    with net.Broker(tls=test_ca) as broker:
+        r = run_code(fw, f"PORT = {broker.port}\n" + CODE, tmp_path,
+                     heap=ESP32_GC_INITIAL_HEAP, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    seen = json.loads(r.stdout.strip().splitlines()[-1])
+    free, largest, tls = seen["boot"]
+    # a connection holds mbedTLS's record buffers (and its session) in the IDF heap
+    assert seen["tls up"][2] >= IN_CONTENT_LEN + OUT_CONTENT_LEN
+    assert seen["tls up"][0] <= free - IN_CONTENT_LEN - OUT_CONTENT_LEN
+    assert seen["tls closed"] == seen["boot"]  # closing gives it all back
+    # the GC heap grew into the RAM until no block fits the input buffer: ENOMEM, as the
+    # port maps MBEDTLS_ERR_SSL_ALLOC_FAILED; gc.mem_free() counts the largest block in
+    grown_free, grown_largest, _, mem_free = seen["heap grown"]
+    assert grown_largest < IN_CONTENT_LEN <= largest
+    assert mem_free >= grown_largest
+    assert seen["handshake, heap grown"] == ENOMEM
+    assert seen["heap shrunk"] == seen["boot"]
+    assert seen["handshake, heap shrunk"][2] >= IN_CONTENT_LEN + OUT_CONTENT_LEN
+
+
+def test_the_ram_is_the_hosts_unless_modelled(fw, tmp_path, test_ca):
+    """Without EPX_SIM_RAM the heap is the -X heapsize block alone and nothing is refused
+    (the suite's default): the same hog leaves the handshake working."""
+    (tmp_path / "run").mkdir()
+    with net.Broker(tls=test_ca) as broker:
+        code = f"PORT = {broker.port}\n" + CODE.replace("regions = esp32.idf_heap_info(esp32.HEAP_DATA)", "regions = [(0, 0, 0, 0)]")
+        r = run_code(fw, code, tmp_path, heap=ESP32_GC_INITIAL_HEAP, env={"PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    seen = json.loads(r.stdout.strip().splitlines()[-1])
+    assert seen["handshake, heap grown"][2] >= IN_CONTENT_LEN + OUT_CONTENT_LEN
