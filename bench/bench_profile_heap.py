@@ -21,41 +21,11 @@ from brokerkit import MqttWatch  # noqa: E402
 from epx.sim.device import Device  # noqa: E402
 from epx.sim.medium import Medium  # noqa: E402
 
-import test_energy_device as energy  # noqa: E402
-import test_h2o_device as h2o  # noqa: E402
-import test_relay_device as relay  # noqa: E402
 import test_scale_device as scale  # noqa: E402
-import test_switch_device as switch  # noqa: E402
-import test_weather_device as weather  # noqa: E402
-from devconfig import config_text  # noqa: E402
+from profileworlds import worlds  # noqa: E402, F401 (bench_stack's too)
 
 HEAPSIZE = 110000
 SCALE = 10  # device seconds per real second until online
-OLED = {"bus": "i2c0", "model": "SSD1306", "addr": 0x3C, "name": "oled"}
-
-
-def worlds(broker):
-    """profile: (MQTT name, config.txt, chip models, pin levels)."""
-    return {
-        "bare": ("heap", config_text(broker, "heap", ota_key="bench"), [], {}),
-        "energy": (energy.NAME, energy.CONFIG.format(port=broker.port), [
-            {"bus": "uart2", "model": "PZEM", "name": "pzem",
-             "args": {"voltage": 230.0, "current": 1.5, "power": 300.0, "pf": 0.87, "energy": 777}}], {}),
-        "h2o": (h2o.NAME, h2o.CONFIG.format(port=broker.port, capacity=200), [
-            {"bus": "i2c0", "model": "MCP23017", "addr": 0x20, "name": "mcp",
-             "args": {"inputs": 0, "floating": h2o.wet(2)}}, OLED], {}),
-        "relay": (relay.NAME, relay.config(broker), [OLED], {}),
-        "switch": (switch.NAME, switch.config(broker, "Direct4"), [],
-                   {str(p): v for p, v in switch.released().items()}),
-        "weather": (weather.NAME, weather.CONFIG.format(port=broker.port), [
-            {"bus": "i2c0", "model": "HDC1080", "addr": 0x40, "name": "hdc",
-             "args": {"temperature": 21.5, "humidity": 40.0}},
-            {"bus": "i2c0", "model": "BME280", "addr": 0x76, "name": "bme",
-             "args": {"temperature": 21.0, "pressure": 1002.3}}, OLED], {}),
-        "scale_manager": (scale.NAME, scale.MANAGER_CONFIG.format(
-            channel=scale.CHANNEL, port=broker.port, pmk=scale.PMK, sensor="24:0a:c4:12:34:56",
-            lmk=scale.LMK), [], {}),
-    }
 
 
 @contextlib.contextmanager

@@ -19,22 +19,14 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from _common import image  # noqa: E402
-from bench_profile_heap import SCALE, worlds  # noqa: E402
+from bench_profile_heap import SCALE  # noqa: E402
+from profileworlds import over_tls, worlds  # noqa: E402
 from brokerkit import MqttWatch, TestCA  # noqa: E402
 from epx.sim import net  # noqa: E402
 from epx.sim.device import Device, esp32_ram  # noqa: E402
 from epx.sim.medium import Medium  # noqa: E402
 from epx.sim.ntp import NtpServer  # noqa: E402
 import test_scale_device as scale  # noqa: E402
-
-
-def over_tls(config, ntp):
-    """A world's config.txt with its broker reached over TLS (mqttca), by its name."""
-    keys = dict(line.split(" ", 1) for line in config.splitlines() if line)
-    keys.pop("mqttport", None)
-    port = config.split("mqttport ", 1)[1].split("\n", 1)[0]
-    keys.update(mqttbroker=f"localhost:{port}", mqttca="ca.der", ntpserver=ntp)
-    return "".join(f"{k} {v}\n" for k, v in keys.items())
 
 
 @contextlib.contextmanager

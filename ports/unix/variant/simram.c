@@ -208,7 +208,6 @@ mp_uint_t __real_mp_thread_create(void *(*entry)(void *), void *arg, size_t *sta
 
 static void *thread_trampoline(void *p) {
     thread_start_t start = *(thread_start_t *)p;
-    free(p);
     void *ret = start.entry(start.arg);
     sim_ram_give(start.stack);
     return ret;
@@ -217,15 +216,13 @@ static void *thread_trampoline(void *p) {
 mp_uint_t __wrap_mp_thread_create(void *(*entry)(void *), void *arg, size_t *stack_size) {
     size_t esp32_stack = *stack_size == 0 ? ESP32_THREAD_DEFAULT_STACK
         : *stack_size < ESP32_THREAD_MIN_STACK ? ESP32_THREAD_MIN_STACK : *stack_size;
-    thread_start_t *start = malloc(sizeof(thread_start_t));
-    if (start == NULL) {
-        mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("can't create thread"));
-    }
+    // On the GC heap: the port's thread list holds it as the thread's argument until the
+    // thread ends, and the GC finds the real argument through it.
+    thread_start_t *start = m_new_obj(thread_start_t);
     start->entry = entry;
     start->arg = arg;
     start->stack = sim_ram_alloc(esp32_stack + ESP32_TCB, TAG_C);
     if (start->stack == NULL) {
-        free(start);
         mp_raise_msg(&mp_type_OSError, MP_ERROR_TEXT("can't create thread"));
     }
     nlr_buf_t nlr;
@@ -235,7 +232,6 @@ mp_uint_t __wrap_mp_thread_create(void *(*entry)(void *), void *arg, size_t *sta
         return id;
     }
     sim_ram_give(start->stack);
-    free(start);
     nlr_jump(nlr.ret_val);
 }
 

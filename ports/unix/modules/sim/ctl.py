@@ -278,6 +278,31 @@ def state(msg):
             "stack_base": sim.stack_base, "stack_own": _simstack.high(), "ram": _ram()}
 
 
+_held = []  # RAM blocks the world holds (ram.hold)
+
+
+def ram_hold(msg):
+    # Another C user of the RAM (a driver, a second connection) holds `bytes` of it, in
+    # blocks of `block` (as many as fit): the bytes held.
+    import _simram
+
+    n = 0
+    while n < msg["bytes"]:
+        h = _simram.take(msg.get("block", 1024))
+        if h is None:
+            break
+        _held.append(h)
+        n += msg.get("block", 1024)
+    return n
+
+
+def ram_release(msg):
+    import _simram
+
+    while _held:
+        _simram.give(_held.pop())
+
+
 def _ram():
     # The modelled ESP32 RAM (simram.c): its regions as idf_heap_info gives them (None while
     # the model is off) and the bytes held now and at most by GC areas, mbedTLS, the rest.
@@ -305,6 +330,8 @@ def mqtt_pubs(msg):
 
 
 OPS = {
+    "ram.hold": ram_hold,
+    "ram.release": ram_release,
     "clock.advance": clock_advance,
     "clock.scale": clock_scale,
     "clock.now": lambda m: _simclock.now_us(),
