@@ -98,3 +98,28 @@ def test_the_ram_is_the_hosts_unless_modelled(fw, tmp_path, test_ca):
     assert r.returncode == 0, r.stdout + r.stderr
     seen = json.loads(r.stdout.strip().splitlines()[-1])
     assert seen["handshake, heap grown"][2] >= IN_CONTENT_LEN + OUT_CONTENT_LEN
+
+
+def test_the_gc_adds_the_area_the_chips_heap_would(fw, tmp_path):
+    """With room for the simulator's modules on top of the port's 56 KB, the GC's first new
+    area still doubles the chip's heap (py/gc.c gc_try_add_heap: about the whole heap so
+    far), not the simulator's larger one, and comes out of the RAM in full."""
+    (tmp_path / "run").mkdir()
+    room = 28 * 1024
+    code = """
+import json, gc, _simram
+first = _simram.use()[0]
+hog = []
+while _simram.use()[0] == first:
+    hog.append(bytearray(1000))
+largest = max(r[2] for r in _simram.info())
+print(json.dumps([first, _simram.use()[0], gc.mem_alloc() + gc.mem_free() - largest]))
+"""
+    r = run_code(fw, code, tmp_path, heap=ESP32_GC_INITIAL_HEAP + room,
+                 env={"EPX_SIM_RAM": str(ESP32_GC_INITIAL_HEAP), "PATH": "/usr/bin:/bin"})
+    first, grown, gc_total = json.loads(r.stdout.strip().splitlines()[-1])
+    assert ESP32_GC_INITIAL_HEAP <= first < ESP32_GC_INITIAL_HEAP + 64  # its block header
+    added = grown - first
+    assert ESP32_GC_INITIAL_HEAP <= added <= ESP32_GC_INITIAL_HEAP * 1.05
+    # the GC's own count of its heap: the room and the chip's two areas (less their tables)
+    assert ESP32_GC_INITIAL_HEAP + room + added - 8 * 1024 <= gc_total <= ESP32_GC_INITIAL_HEAP + room + added

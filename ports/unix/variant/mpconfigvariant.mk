@@ -34,6 +34,6 @@ LDFLAGS += -Wl,--wrap=mp_cstack_init_with_sp_here,--wrap=mp_cstack_check,--wrap=
 
 # The ESP32's RAM shared by the GC heap, mbedTLS, thread stacks, WiFi and lwIP (simram.c).
 SRC_C += $(VARIANT_DIR)/simram.c
-LDFLAGS += -Wl,--wrap=mp_thread_create
+LDFLAGS += -Wl,--wrap=mp_thread_create,--wrap=gc_info
 # py/gc.c's gc_try_add_heap adds to a void pointer (a GNU C extension the ESP32 build allows).
 $(BUILD)/py/gc.o: CFLAGS += -Wno-pointer-arith

@@ -14,9 +14,9 @@
 // Off unless the environment has EPX_SIM_RAM (the bytes of the -X heapsize heap that the
 // chip's initial GC heap is, MICROPY_GC_INITIAL_HEAP_SIZE; the rest is room for the
 // simulator's own modules, Python here and C on the chip): then nothing is refused and the
-// heap does not grow, as before. That room is not charged; since gc_try_add_heap sizes a
-// new area by the whole heap (it doubles it), the room once more is credited to the first
-// areas added, so the GC heap takes from the RAM what the chip's would.
+// heap does not grow, as before. That room is not charged, and gc_try_add_heap (which
+// sizes a new area by the whole heap: it doubles it) is offered no more than the chip's
+// heap would add: the GC's areas are the chip's, charged in full, plus that room.
 
 #include <errno.h>
 #include <pthread.h>
@@ -46,7 +46,7 @@ static region_t regions[N_REGIONS] = {
 };
 
 typedef struct {
-    size_t cost, credited;
+    size_t cost;
     unsigned char region, tag;
     // 8-byte aligned payload follows
 } __attribute__((aligned(8))) block_t;
@@ -54,9 +54,6 @@ typedef struct {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int state;  // 0: not read yet, 1: off, 2: on
 static size_t in_use[N_TAGS], peak[N_TAGS];
-static size_t credit;  // of the simulator's room, not yet credited to a new GC area
-
-extern long heap_size;  // -X heapsize (ports/unix/main.c)
 
 static void *take(size_t n, int tag);
 
@@ -68,9 +65,7 @@ static void init(void) {
     state = heap ? 2 : 1;
     if (state == 2) {
         // the port's initial heap: main.c MP_PLAT_ALLOC_HEAP(MICROPY_GC_INITIAL_HEAP_SIZE)
-        size_t initial = strtoul(heap, NULL, 0);
-        take(initial, TAG_GC);
-        credit = (size_t)heap_size > initial ? (size_t)heap_size - initial : 0;
+        take(strtoul(heap, NULL, 0), TAG_GC);
     }
 }
 
@@ -87,11 +82,6 @@ static int region_for(size_t cost) {
 // charged (off: the host's RAM, counted only).
 static void *take(size_t n, int tag) {
     size_t cost = ROUND(n) + HEADER;
-    size_t credited = 0;
-    if (tag == TAG_GC && state == 2) {
-        credited = credit < cost - HEADER ? credit : cost - HEADER;
-        cost -= credited;
-    }
     int r = region_for(cost);
     if (state == 2 && r < 0) {
         return NULL;
@@ -101,8 +91,6 @@ static void *take(size_t n, int tag) {
         return NULL;
     }
     b->cost = cost;
-    b->credited = credited;
-    credit -= credited;
     b->tag = tag;
     b->region = state == 2 ? r : N_REGIONS;
     if (state == 2) {
@@ -124,7 +112,6 @@ static void give(void *p) {
         regions[b->region].free += b->cost;
     }
     in_use[b->tag] -= b->cost;
-    credit += b->credited;
     free(b);
 }
 
@@ -164,13 +151,27 @@ static size_t largest(void) {
 }
 
 // ports/esp32/gccollect.c: heap_caps_get_largest_free_block(MALLOC_CAP_DEFAULT); nothing
-// while the model is off (the -X heapsize heap stays the only one).
+// while the model is off (the -X heapsize heap stays the only one). To gc_try_add_heap,
+// at most the chip's heap so far (the charged areas): the area it adds is the chip's.
+static bool reporting;  // inside gc_info (gc.mem_free, micropython.mem_info)
+
 size_t gc_get_max_new_split(void) {
     pthread_mutex_lock(&lock);
     init();
     size_t n = state == 2 ? largest() : 0;
+    if (!reporting && n > in_use[TAG_GC]) {
+        n = in_use[TAG_GC];
+    }
     pthread_mutex_unlock(&lock);
     return n;
+}
+
+void __real_gc_info(gc_info_t *info);
+
+void __wrap_gc_info(gc_info_t *info) {
+    reporting = true;
+    __real_gc_info(info);
+    reporting = false;
 }
 
 // mbedTLS's calloc and free (mbedtls_config_sim.h: MBEDTLS_PLATFORM_CALLOC_MACRO).
