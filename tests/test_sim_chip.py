@@ -279,6 +279,7 @@ def test_product_recursion_stops_at_the_esp32_tasks_limit(fw, tmp_path):
     """A recursion the host's 80000 bytes hold raises the port's RuntimeError once the
     product's own depth reaches 15 KB (from where main.py starts, here `_simstack.start`)."""
     r = run_code(fw, PRELUDE + RECURSE + f"""
+_simstack.start(0)  # no limit but the host's
 host = []
 recurse(150, host)
 _simstack.start({ESP32_STACK_LIMIT})

@@ -25,12 +25,18 @@
 #include "py/runtime.h"
 
 #define EPX_SIM_C_STACK (80000)
-#define ESP32_ALLOC_PATH_MAX (128)  // ports/esp32/mpconfigport.h
+#define ESP32_STACK_LIMIT (16 * 1024 - 1024)  // ports/esp32/mpconfigport.h
+#define ESP32_ALLOC_PATH_MAX (128)
 
 void __real_mp_cstack_init_with_sp_here(size_t stack_size);
 
+static void start(mp_int_t bytes);
+
+// The VM's thread, from the top (main.c): a program run with -c or a file as the port runs
+// main.py; _sim_start starts again where boot.py and main.py start.
 void __wrap_mp_cstack_init_with_sp_here(size_t stack_size) {
     __real_mp_cstack_init_with_sp_here(stack_size < EPX_SIM_C_STACK ? EPX_SIM_C_STACK : stack_size);
+    start(ESP32_STACK_LIMIT);
 }
 
 static __thread bool started;  // this thread runs the product (the VM's task)
@@ -126,11 +132,15 @@ mp_obj_t __wrap_mp_call_function_1_protected(mp_obj_t fun, mp_obj_t arg) {
 
 // _simstack.start(limit): from the caller's depth on, the product's code on this thread may
 // go `limit` bytes deep (0: no limit but the host's).
-static mp_obj_t simstack_start(mp_obj_t limit_in) {
-    limit = mp_obj_get_int(limit_in);
+static void start(mp_int_t bytes) {
+    limit = bytes;
     base = last = mp_cstack_usage();
     skipped = 0;
     started = true;
+}
+
+static mp_obj_t simstack_start(mp_obj_t limit_in) {
+    start(mp_obj_get_int(limit_in));
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(simstack_start_obj, simstack_start);
