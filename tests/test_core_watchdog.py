@@ -80,3 +80,28 @@ print("unblocked")
 stall(16000)""")
     assert r.returncode == EXIT_WDT, r.stdout + r.stderr
     assert "unblocked" in r.stdout and "alive" not in r.stdout
+
+
+def test_may_block_without_ram_for_its_thread_leaves_the_next_window_fed(fw, tmp_path):
+    """On the ESP32's RAM (simram.c) a feeder thread's stack may not fit (the port:
+    "can't create thread", mpthreadport.c): that window fails as an OSError its caller
+    already handles, and the next one, once the RAM is back, is fed again."""
+    (tmp_path / "config.txt").write_text("watchdog 1\n")
+    code = CODE % """
+from sim import ctl
+ctl.ram_hold({"bytes": 1 << 20, "block": 1024})
+try:
+    with watchdog.may_block(60000):
+        print("blocked without a feeder")
+except OSError as e:
+    print("refused:", e)
+ctl.ram_release({})
+with watchdog.may_block(60000):
+    for _ in range(3):
+        stall(10000, 1200)
+print("unblocked")"""
+    env = {"EPX_SIM_RAM": str(56 * 1024), "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([str(fw), "-X", f"heapsize={84 * 1024}", "-c", code], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert "refused: can't create thread" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "alive" in r.stdout, r.stdout + r.stderr

@@ -36,7 +36,8 @@ def _tighten():
 
 
 class may_block:
-    """with may_block(ms): a call that blocks the loop for up to ms."""
+    """with may_block(ms): a call that blocks the loop for up to ms. OSError ("can't create
+    thread") when the RAM has no room for the feeder's stack: the call is not made."""
 
     def __init__(self, ms=_MAY_BLOCK_MS):
         self._ms = ms
@@ -54,7 +55,12 @@ class may_block:
         _wdt.feed()
         if _depth == 1:
             _window += 1
-            _thread.start_new_thread(_feed_until, (_window,))
+            try:
+                _thread.start_new_thread(_feed_until, (_window,))
+            except OSError:  # no RAM for its stack: the window never opened
+                _depth -= 1
+                self._open = False
+                raise
         return self
 
     def __exit__(self, *exc):
