@@ -73,7 +73,6 @@ def test_a_handshake_without_ram_is_retried_until_the_ram_is_back(tls_world, bro
     dev.advance(20000)
     dev.wait_console(r"mqtt: connect: ConnectionLost \[Errno 12\] ENOMEM")
     assert dev.call("state")["uptime_ms"] > 0  # reachable
-    print(dev.output()[-3000:])
     dev.call("ram.release")
     dev.call("clock.scale", factor=10)
     w.wait_for(f"stat/{name}/LWT", lambda p: p == "Online", timeout=60, device=dev)
