@@ -123,3 +123,46 @@ print(json.dumps([first, _simram.use()[0], gc.mem_alloc() + gc.mem_free() - larg
     assert ESP32_GC_INITIAL_HEAP <= added <= ESP32_GC_INITIAL_HEAP * 1.05
     # the GC's own count of its heap: the room and the chip's two areas (less their tables)
     assert ESP32_GC_INITIAL_HEAP + room + added - 8 * 1024 <= gc_total <= ESP32_GC_INITIAL_HEAP + room + added
+
+
+def test_threads_wifi_and_sockets_take_their_ram(fw, tmp_path):
+    """A thread holds its task's stack (mpthreadport.c: MP_THREAD_DEFAULT_STACK_SIZE, 4096
+    + MICROPY_STACK_CHECK_MARGIN 1024) and TCB until its function returns; WiFi's buffers
+    and task stack are held from the radio's start; each socket holds lwIP's structures
+    until closed. Each allocation costs its size rounded to 4 plus a 4-byte header."""
+    (tmp_path / "run").mkdir()
+    code = """
+import json, _thread, time, network, socket, _simram
+def c():
+    return _simram.use()[4]
+seen = [c()]
+network.WLAN(network.STA_IF).active(True)
+seen.append(c())
+running = True
+def work():
+    while running:
+        time.sleep_ms(1)
+_thread.start_new_thread(work, ())
+seen.append(c())
+running = False
+for _ in range(1000):
+    if c() == seen[1]:
+        break
+    time.sleep_ms(1)
+seen.append(c())
+tcp, udp = socket.socket(), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+seen.append(c())
+tcp.close()
+udp.close()
+seen.append(c())
+print(json.dumps(seen))
+"""
+    r = run_code(fw, code, tmp_path, heap=ESP32_GC_INITIAL_HEAP,
+                 env={"EPX_SIM_RAM": str(ESP32_GC_INITIAL_HEAP), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    boot, wifi, thread, ended, sockets, closed = json.loads(r.stdout.strip().splitlines()[-1])
+    assert wifi - boot == 10 * (1600 + 4) + 6656 + 4
+    assert thread - wifi == 4096 + 1024 + 352 + 4
+    assert ended == wifi
+    assert sockets - wifi == 400 + 4 + 200 + 4
+    assert closed == wifi
