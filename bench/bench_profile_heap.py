@@ -29,21 +29,24 @@ SCALE = 10  # device seconds per real second until online
 
 
 @contextlib.contextmanager
-def online_device(tmp, broker, profile, world):
-    """A profile's device on a chip-sized heap, online on `broker` (bench_stack too)."""
+def online_device(tmp, broker, profile, world, files=None, ca_path=None, online_s=60,
+                  **device_args):
+    """A profile's device on a chip-sized heap (or Device.create's `device_args`), online on
+    `broker` (bench_stack and bench_tls_ram too: `files` and the broker's `ca_path`)."""
     name, config, models, pins = world
     medium = Medium(seed=1) if profile == "scale_manager" else None
-    dev = Device.create(Path(tmp, profile), image(profile), files={"config.txt": config},
-                        heapsize=HEAPSIZE, medium=medium)
+    device_args.setdefault("heapsize", HEAPSIZE)
+    dev = Device.create(Path(tmp, profile), image(profile), files=files or {"config.txt": config},
+                        medium=medium, **device_args)
     if medium:
         medium.channels[dev.mac] = scale.CHANNEL
     dev.world["clock_scale"] = SCALE
     dev.world["models"] += models
     dev.world["pins"].update(pins)
-    watch = MqttWatch("127.0.0.1", broker.port, (f"stat/{name}/#",))
+    watch = MqttWatch("127.0.0.1", broker.port, (f"stat/{name}/#",), ca_path=ca_path)
     try:
         dev.start()
-        watch.wait_for(f"stat/{name}/LWT", lambda p: p == "Online", timeout=60, device=dev)
+        watch.wait_for(f"stat/{name}/LWT", lambda p: p == "Online", timeout=online_s, device=dev)
         yield dev
     finally:
         dev.stop()

@@ -7,7 +7,6 @@ apart (control op `state` after gc.collect()): gc.mem_free() as the port reports
 GC heap's free bytes plus IDF's largest free block), the IDF heap's free bytes and largest
 block, and what mbedTLS holds now and held at most. The worlds are bench_profile_heap's."""
 
-import contextlib
 import datetime
 import statistics
 import sys
@@ -18,37 +17,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _common import image  # noqa: E402
-from bench_profile_heap import SCALE  # noqa: E402
+from bench_profile_heap import online_device  # noqa: E402
 from profileworlds import over_tls, worlds  # noqa: E402
-from brokerkit import MqttWatch, TestCA  # noqa: E402
+from brokerkit import TestCA  # noqa: E402
 from epx.sim import net  # noqa: E402
-from epx.sim.device import Device, esp32_ram  # noqa: E402
-from epx.sim.medium import Medium  # noqa: E402
+from epx.sim.device import esp32_ram  # noqa: E402
 from epx.sim.ntp import NtpServer  # noqa: E402
-import test_scale_device as scale  # noqa: E402
 
 
-@contextlib.contextmanager
 def tls_device(tmp, broker, ca, ntp, profile, world):
-    name, config, models, pins = world
-    medium = Medium(seed=1) if profile == "scale_manager" else None
-    files = {"config.txt": over_tls(config, ntp), "ca.der": ca.ca_der}
-    dev = Device.create(Path(tmp, profile), image(profile), files=files, medium=medium,
-                        **esp32_ram())
-    if medium:
-        medium.channels[dev.mac] = scale.CHANNEL
-    dev.world["clock_scale"] = SCALE
-    dev.world["models"] += models
-    dev.world["pins"].update(pins)
-    watch = MqttWatch("127.0.0.1", broker.port, (f"stat/{name}/#",), ca_path=ca.ca_path)
-    try:
-        dev.start()
-        watch.wait_for(f"stat/{name}/LWT", lambda p: p == "Online", timeout=90, device=dev)
-        yield dev
-    finally:
-        dev.stop()
-        watch.close()
+    files = {"config.txt": over_tls(world[1], ntp), "ca.der": ca.ca_der}
+    return online_device(tmp, broker, profile, world, files=files, ca_path=ca.ca_path,
+                         online_s=90, **esp32_ram())
 
 
 def ram_reads(dev, reads=5):
