@@ -133,18 +133,19 @@ def rearm():
         oneshot.start(250)
 oneshot = loop.later(250, rearm)
 run_for(40)
-again.restart()            # from 40 ms: due at 90
+restarted_at = since(t0)
+again.restart()            # from about 40 ms: due 50 ms later
 run_for(1000)
-print(json.dumps([log, [t.active for t in (cancelled, later_, periodic, oneshot)]]))
+print(json.dumps([log, [t.active for t in (cancelled, later_, periodic, oneshot)], restarted_at]))
 """)
-    log, active = out
+    log, active, restarted_at = out
     when = {}
     for name, t in log:
         when.setdefault(name, []).append(t)
     assert "cancelled" not in when and "never_ran" not in when
     assert 300 <= when["postponed"][0] <= 306 and len(when["postponed"]) == 1
     assert 200 <= when["sooner"][0] <= 206 and len(when["sooner"]) == 1
-    assert 90 <= when["restarted"][0] <= 96
+    assert 40 <= restarted_at <= 46 and 50 <= when["restarted"][0] - restarted_at <= 56
     assert len(when["periodic"]) == 3
     assert [t // 250 for t in when["rearm"]] == [1, 2, 3, 4]
     assert active == [False, False, False, True]
@@ -157,7 +158,7 @@ times = []
 p = loop.every(100, lambda: times.append(since(t0)), jitter_ms=40)
 once = []
 for _ in range(50):
-    loop.later(10, lambda: once.append(since(t0)), jitter_ms=30)
+    loop.later(10, (lambda made: lambda: once.append(since(t0) - made))(since(t0)), jitter_ms=30)
 run_for(10050, step=1)
 p.cancel()
 print(json.dumps([times, once]))
@@ -168,7 +169,9 @@ print(json.dumps([times, once]))
     lates = [t - 100 * k for k, t in enumerate(times, 1)]
     assert all(0 <= late <= 41 for late in lates), lates
     assert len(set(lates)) > 10
-    assert all(10 <= t <= 41 for t in once) and len(set(once)) > 5
+    # The one-shots: within [10, 40] of being made, plus the chip's time running the others
+    # that fell due at the same instant (a callback costs it a fraction of a ms).
+    assert all(10 <= t <= 46 for t in once) and len(set(once)) > 5, once
 
 
 def test_ten_thousand_timers(fw, tmp_path):
@@ -176,22 +179,26 @@ def test_ten_thousand_timers(fw, tmp_path):
 import random, gc
 fired = []
 timers = []
+t0 = ticks_ms()
 for i in range(10000):
     t = loop.Timer(None)
     t._callback = (lambda t: lambda: fired.append([t._due, ticks_ms()]))(t)
-    timers.append(t.start(random.randint(0, 5000)))
+    timers.append(t.start(random.randint(20000, 25000)))
 for t in timers[::2]:
     t.cancel()
-run_for(5200, step=10)
+start = ticks_ms()  # making them took the chip seconds: many are overdue from here
+run_for(25200, step=10)
 gc.collect()
 print(json.dumps([len(fired),
                   sum(1 for i in range(len(fired) - 1) if ticks_diff(fired[i + 1][0], fired[i][0]) < 0),
                   min(ticks_diff(f, d) for d, f in fired), max(ticks_diff(f, d) for d, f in fired),
-                  sum(1 for t in timers if t.active)]))
-""", heap="32M")
-    count, misordered, earliest, latest, still_active = out
+                  sum(1 for t in timers if t.active), ticks_diff(start, t0)]))
+""", heap="4M")
+    count, misordered, earliest, latest, still_active, making = out
     assert count == 5000 and misordered == 0 and still_active == 0
-    assert earliest >= 0 and latest < 500
+    # None early, none late by more than 500 ms, though making them took the chip seconds
+    # (all are due after that).
+    assert earliest >= 0 and latest < 500, (latest, making)
 
 
 def test_ticks_wrap_around(fw, tmp_path):
@@ -414,8 +421,32 @@ for day in range(30):
 print(json.dumps([loop.uptime_ms() - up0, calls, landed, ticks_diff(minute._due, ticks_ms()), heap]))
 """, env={"EPX_SIM_TICKS_START": str(2**30 - 60000)})
     uptime, calls, landed, next_minute, heap = out
-    assert 30 * 86400000 <= uptime <= 30 * 86400000 + 1000
+    # Walked 30 days, plus what the chip computed on the way (720 turns of the loop, a
+    # collection a day: a few ms each).
+    assert 30 * 86400000 <= uptime <= 30 * 86400000 + 720 * 10
     assert 720 <= calls["second"] <= 722 and 720 <= calls["minute"] <= 722
     assert len(landed) == 1 and 5 * 86400000 <= landed[0] <= 5 * 86400000 + 3600000
     assert 0 < next_minute <= 60000
     assert max(heap[1:]) - min(heap[1:]) < 1024, heap
+
+
+def test_a_callback_computing_200_ms_shows_as_loop_latency(fw, tmp_path):
+    # 200 ms of the chip's computation in one callback: a 10 ms timer beside it runs that
+    # much late once, then on its grid again; the same on any host (device time moves by
+    # the test's steps and the computation only).
+    out = run(fw, tmp_path, """
+t0 = ticks_ms()
+ticks = []
+p = loop.every(10, lambda: ticks.append(since(t0)))
+def compute():
+    t = time.ticks_us()
+    while ticks_diff(time.ticks_us(), t) < 200000:
+        pass
+loop.later(500, compute)
+run_for(1000, step=1)
+p.cancel()
+print(json.dumps(ticks))
+""")
+    gaps = [b - a for a, b in zip(out, out[1:])]
+    assert 200 <= max(gaps) <= 215, gaps
+    assert sorted(gaps)[-2] <= 15, gaps  # one late call only: the others on the grid

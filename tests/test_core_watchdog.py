@@ -105,3 +105,44 @@ print("unblocked")"""
                        capture_output=True, text=True, timeout=60, env=env)
     assert "refused: can't create thread" in r.stdout, r.stdout + r.stderr
     assert r.returncode == 0 and "alive" in r.stdout, r.stdout + r.stderr
+
+
+def compute(ms):
+    """Firmware code: compute (no wait) until `ms` of device time passed: the chip's work."""
+    return """
+t = ticks_us()
+while ticks_diff(ticks_us(), t) < %d:
+    pass
+""" % (ms * 1000)
+
+
+LOOP_STALLS = """
+def stall():%s
+loop.later(0, stall)
+run_for(20000, 900)
+""" % compute(16000).replace("\n", "\n    ")
+
+# A feeder that is wrong: a thread that feeds whatever the loop does.
+THREAD_FEEDS = """
+import _thread, machine, time
+def feed():
+    while True:
+        machine.WDT(timeout=15000).feed()
+        time.sleep_ms(1000)
+_thread.start_new_thread(feed, ())
+"""
+
+
+def test_a_callback_computing_past_the_timeout_resets_on_any_host(fw, tmp_path):
+    # 16 s of the chip's computation in one loop callback, past the 15 s timeout: the
+    # device resets while the callback runs, however fast or busy the host.
+    r = run(fw, tmp_path, "watchdog 1\n", LOOP_STALLS)
+    assert r.returncode == EXIT_WDT, r.stdout + r.stderr
+    assert "fed" in r.stdout and "alive" not in r.stdout
+
+
+def test_a_thread_feeding_instead_of_the_loop_survives_the_same_stall(fw, tmp_path):
+    # What the test above tells apart: fed by a free-running thread, the stalled loop is
+    # never noticed (every run: the computation moves the clock, the thread wakes on it).
+    r = run(fw, tmp_path, "watchdog 1\n", THREAD_FEEDS + LOOP_STALLS)
+    assert r.returncode == 0 and "alive" in r.stdout, r.stdout + r.stderr

@@ -5,6 +5,7 @@ import json as _json
 import micropython as _micropython
 import time as _time
 import _simclock
+import _simcost
 import _simirq
 import _simrtc
 import _simstack
@@ -49,10 +50,8 @@ _deferred = {}  # source -> handler: edges latched while interrupts are masked o
 
 
 def disable_irq():
-    # Masked, the CPU is not preempted: the host's pauses are not device time (simclock.c).
     global _masked
     _masked += 1
-    _simclock.hold(True)
     return _masked - 1
 
 
@@ -60,7 +59,6 @@ def enable_irq(state):
     global _masked
     _masked = state
     if not _masked:
-        _simclock.hold(False)
         _run_deferred()
 
 
@@ -408,7 +406,7 @@ class Timer:
         while run[0]:
             left = _time.ticks_diff(due, _time.ticks_us())
             if left > 0:
-                _time.sleep_ms(min(left // 1000 + 1, 10))
+                _simclock.sleep_us(left)  # a walk stops on the tick
                 continue
             if callback is not None and run[0]:
                 _raise_irq(callback, self, True)
@@ -674,6 +672,7 @@ def freq(*hz):
     if mhz not in (20, 40, 80, 160, 240):
         raise ValueError("frequency must be 20MHz, 40MHz, 80Mhz, 160MHz or 240MHz")
     _freq = mhz * 1000000
+    _simcost.freq(_freq)  # the VM's work costs what it does at this clock (simcost.c)
 
 
 def unique_id():

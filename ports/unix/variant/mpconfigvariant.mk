@@ -18,6 +18,16 @@ LDFLAGS += -lpthread
 
 SRC_C += $(VARIANT_DIR)/simclock.c $(VARIANT_DIR)/simpeer.c
 LDFLAGS += -Wl,--wrap=poll,--wrap=write,--wrap=send,--wrap=sendto,--wrap=read,--wrap=recv,--wrap=recvfrom
+LDFLAGS += -Wl,--wrap=accept,--wrap=connect,--wrap=mp_thread_mutex_lock
+
+# What the firmware's computation costs an ESP32 (simcost.c): every basic block of the C
+# the chip runs too (MicroPython's core, extmod, shared, littlefs) counted for its thread.
+SRC_C += $(VARIANT_DIR)/simcost.c
+LDFLAGS += -Wl,--wrap=mp_execute_bytecode
+$(BUILD)/py/%.o $(BUILD)/extmod/%.o $(BUILD)/shared/%.o $(BUILD)/lib/littlefs/%.o: CFLAGS += -fsanitize-coverage=trace-pc
+# Not where registers are saved by hand (nlr_push is naked asm, gchelper reads the callee-
+# saved ones): the hook's call would set up ebx (32-bit PIC) before they are read.
+$(BUILD)/py/nlr%.o $(BUILD)/shared/runtime/gchelper%.o: CFLAGS += -fno-sanitize-coverage=trace-pc
 # Scheduled pin IRQs with a device's latency and pauses (gc.collect, TLS handshake).
 SRC_C += $(VARIANT_DIR)/simirq.c
 LDFLAGS += -Wl,--wrap=gc_collect,--wrap=gc_alloc,--wrap=gc_realloc,--wrap=mbedtls_ssl_handshake

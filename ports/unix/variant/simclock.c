@@ -1,12 +1,15 @@
 // The simulated device's clock, in lockstep with the firmware (docs/simulator.md, "Device
-// time"). Device time runs with real time (times a scale), but never much past a deadline
-// that a waiting thread has not yet been woken for: a thread the host runs late finds the
-// clock about where it asked to wake. The test advances the clock by walking it from
-// deadline to deadline, each time until the firmware waits again. The task watchdog counts
-// device time only and bites at points where the firmware had its turn.
+// time"). While the VM's thread computes, device time advances by what that computation
+// costs an ESP32 (simcost.c charges it), never with the host's time: a slow or busy host is
+// not a slow chip. While the firmware waits (poll, a sleep, a blocking socket or lock),
+// device time runs with real time (times a scale), but never much past a deadline that a
+// waiting thread has not yet been woken for and run. The test advances the clock by walking
+// it from deadline to deadline, each time until the firmware waits again. The task watchdog
+// counts device time only and bites at points where the firmware had its turn.
 
 #define _GNU_SOURCE  // ppoll
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
@@ -36,13 +39,14 @@ typedef uint64_t sim_us_t;
 #define STALL_US (200000)         // a tick this late: the process stood still
 #define LATE_REAL_US (20000)      // how far (real, times the scale) the clock may run past a
                                   // waiting thread's deadline before it ran; 0 in a walk
-#define BUSY_CPU_US (500000)      // main computed this long without waiting: stuck (CPU time)
 #define BLOCKED_US (500000)       // main slept this long (real) in a system call of its own: stuck
+#define BLOCK_QUICK_US (2000)     // real time a blocking call may take without device time
+#define WOKEN_MAX_US (2000000)    // a thread woken by the clock runs until it waits again, or
+                                  // at most this long (real) as far as the clock cares
 #define NET_GRACE_MS (200)        // real time a peer gets to answer before a walk step
 #define PEER_LOOK_MS (2)          // during it, how often (real) the peer is looked at
 #define MAX_FD (1024)
 #define SELECT_POLL_MS (1)        // extmod/modselect.c's MICROPY_PY_SELECT_IOCTL_CALL_PERIOD_MS
-#define HOLD_MAX_US (300000)      // the ESP32's interrupt watchdog (CONFIG_ESP_INT_WDT_TIMEOUT_MS)
 
 static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t clock_cv;  // a wait began or ended, the watchdog bit
@@ -60,12 +64,21 @@ static struct pollfd main_fds[MAX_MAIN_FDS];
 static nfds_t main_nfds;
 static bool wake_pending;  // main was signalled and has not waited again since
 
-// Other threads waiting with a deadline (Timer threads, may_block's feeder, models).
+// Main blocked (real time, 0: not) in a system call of its own: a blocking socket, a lock,
+// a real-time sleep. Device time flows as while it waits.
+static sim_us_t main_blocked_real_us;
+static uint64_t charge_ps;  // charged, less than a microsecond
+
+// Other threads waiting with a deadline (Timer threads, may_block's feeder, the world's
+// threads). One the clock woke stays `woken` (due) until it waits again, blocks or ends: a
+// walk does not move on while the world acts on the instant it asked for.
 static struct {
     pthread_t thread;
     sim_us_t deadline;
+    sim_us_t woken_real_us;  // 0: waiting
     bool used;
 } waiters[MAX_WAITERS];
+static pthread_key_t waiter_key;  // set for a thread once it waited: its end frees its slot
 
 // Sockets written and not read since: their peer may be about to answer.
 static volatile unsigned char written[MAX_FD];
@@ -77,10 +90,7 @@ static bool wdt_bitten;
 static bool walking;  // a walk is on (a bite during it is the walker's to act on)
 static sim_us_t wdt_timeout_us;
 static sim_us_t wdt_fed_us;
-
-// Interrupts masked (machine.disable_irq): the device's CPU is not preempted, so the host's
-// pauses and the cost of simulating its GPIO writes are not device time. Since (real) when.
-static sim_us_t held_since_real_us;
+static sim_us_t wdt_bite_us;  // when it bit: its deadline
 
 // The watchdog thread's last tick: much older means the process stood still (SIGSTOP).
 static sim_us_t last_tick_real_us;
@@ -96,6 +106,7 @@ static void wake(int signo) {
 }
 
 static void *watchdog_thread(void *arg);
+static void waiter_ended(void *slot);
 
 // Before main(): device time starts at EPX_SIM_TICKS_START ms (0 like a booting ESP32,
 // or just short of the ticks period to exercise wrap-around).
@@ -108,6 +119,7 @@ __attribute__((constructor)) static void simclock_init(void) {
     const char *grace = getenv("EPX_SIM_NET_GRACE");
     net_grace_fixed = grace && !strcmp(grace, "fixed");
     main_thread = pthread_self();
+    pthread_key_create(&waiter_key, waiter_ended);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -165,7 +177,18 @@ static sim_us_t cap_locked(void) {
     return w < cap ? w : cap;
 }
 
+static bool flowing_locked(void) {
+    return main_waiting || main_blocked_real_us;
+}
+
 static sim_us_t now_us_locked(void) {
+    if (!flowing_locked()) {
+        // Main computes (charged), or waits for the GIL (another thread of the host runs).
+        if (base_virt_us > last_us) {
+            last_us = base_virt_us;
+        }
+        return last_us;
+    }
     sim_us_t real = monotonic_us();
     if (real - last_tick_real_us > STALL_US) {
         // The watchdog thread missed its ticks: the whole process stood still (SIGSTOP, or
@@ -173,12 +196,7 @@ static sim_us_t now_us_locked(void) {
         base_real_us += real - last_tick_real_us - TICK_US;
         last_tick_real_us = real;
     }
-    sim_us_t flowing = real - base_real_us;
-    if (held_since_real_us) {
-        // Stands still; a section masked longer than the interrupt watchdog allows flows again.
-        sim_us_t held = real - held_since_real_us;
-        flowing = held > HOLD_MAX_US ? held - HOLD_MAX_US : 0;
-    }
+    sim_us_t flowing = real > base_real_us ? real - base_real_us : 0;
     sim_us_t t = base_virt_us + (sim_us_t)(flowing * clock_scale);
     sim_us_t cap = cap_locked();
     if (t > cap) {
@@ -204,7 +222,16 @@ static void set_clock_locked(sim_us_t t) {
     }
 }
 
+void epx_sim_cost_fold(void);  // simcost.c
+
+static bool on_main(void) {
+    return pthread_equal(pthread_self(), main_thread);
+}
+
 static sim_us_t now_us(void) {
+    if (on_main()) {
+        epx_sim_cost_fold();  // its own computation first
+    }
     pthread_mutex_lock(&clock_lock);
     sim_us_t t = now_us_locked();
     pthread_mutex_unlock(&clock_lock);
@@ -224,13 +251,56 @@ uint64_t epx_sim_clock_us(void) {
     return now_us();
 }
 
+static bool waiter_woken(int i) {
+    return waiters[i].woken_real_us && monotonic_us() - waiters[i].woken_real_us < WOKEN_MAX_US;
+}
+
+// A waiting thread is due, or one the clock woke has not waited again yet.
 static bool waiter_due_locked(sim_us_t now) {
     for (int i = 0; i < MAX_WAITERS; i++) {
-        if (waiters[i].used && waiters[i].deadline <= now) {
+        if (waiters[i].used && (waiters[i].woken_real_us ? waiter_woken(i) : waiters[i].deadline <= now)) {
             return true;
         }
     }
     return false;
+}
+
+static void free_waiter_locked(int i) {
+    if (waiters[i].used) {
+        waiters[i].used = false;
+        waiters[i].woken_real_us = 0;
+        pthread_cond_broadcast(&clock_cv);
+    }
+}
+
+// This thread's slot (-1: none), taken if `take`.
+static int waiter_slot_locked(bool take) {
+    pthread_t self = pthread_self();
+    for (int i = 0; i < MAX_WAITERS; i++) {
+        if (waiters[i].used && pthread_equal(waiters[i].thread, self)) {
+            return i;
+        }
+    }
+    for (int i = 0; i < MAX_WAITERS && take; i++) {
+        if (!waiters[i].used) {
+            waiters[i].used = true;
+            waiters[i].thread = self;
+            waiters[i].woken_real_us = 0;
+            pthread_setspecific(waiter_key, &waiters[i]);
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void waiter_ended(void *slot) {
+    (void)slot;
+    pthread_mutex_lock(&clock_lock);
+    int i = waiter_slot_locked(false);
+    if (i >= 0) {
+        free_waiter_locked(i);
+    }
+    pthread_mutex_unlock(&clock_lock);
 }
 
 static bool wdt_overdue_locked(sim_us_t now) {
@@ -238,13 +308,15 @@ static bool wdt_overdue_locked(sim_us_t now) {
 }
 
 static void bite_locked(void) {
+    sim_us_t deadline = wdt_deadline_locked();
+    wdt_bite_us = last_us < deadline ? last_us : deadline;
     wdt_bitten = true;
     pthread_cond_broadcast(&clock_cv);
 }
 
 static void signal_waiters_locked(sim_us_t upto) {
     for (int i = 0; i < MAX_WAITERS; i++) {
-        if (waiters[i].used && waiters[i].deadline <= upto) {
+        if (waiters[i].used && !waiters[i].woken_real_us && waiters[i].deadline <= upto) {
             pthread_kill(waiters[i].thread, SIGUSR2);
         }
     }
@@ -253,6 +325,123 @@ static void signal_waiters_locked(sim_us_t upto) {
 static void wake_main_locked(void) {
     wake_pending = true;
     pthread_kill(main_thread, SIGUSR2);
+}
+
+// Computation of the main thread (simcost.c): device time moves on by what it costs the chip.
+// Threads whose deadline it passes are woken; the watchdog bites at its deadline.
+static void charge_locked(uint64_t ps);
+
+void epx_sim_charge_ps(uint64_t ps) {
+    pthread_mutex_lock(&clock_lock);
+    charge_locked(ps);
+    pthread_mutex_unlock(&clock_lock);
+}
+
+// From anywhere on the main thread, a signal handler too (another thread's collection makes
+// it scan its stack): false, and nothing charged, when the clock is busy (maybe by main).
+bool epx_sim_try_charge_ps(uint64_t ps) {
+    if (pthread_mutex_trylock(&clock_lock)) {
+        return false;
+    }
+    charge_locked(ps);
+    pthread_mutex_unlock(&clock_lock);
+    return true;
+}
+
+static void charge_locked(uint64_t ps) {
+    charge_ps += ps;
+    sim_us_t us = charge_ps / 1000000;
+    if (us) {
+        charge_ps -= us * 1000000;
+        rebase_locked();
+        base_virt_us = last_us = base_virt_us + us;
+        signal_waiters_locked(base_virt_us);
+        if (wdt_overdue_locked(base_virt_us) && !waiter_due_locked(base_virt_us)) {
+            bite_locked();
+        }
+    }
+}
+
+static sim_us_t next_waiter_locked(void) {
+    sim_us_t next = NEVER;
+    for (int i = 0; i < MAX_WAITERS; i++) {
+        if (waiters[i].used && !waiters[i].woken_real_us && waiters[i].deadline < next) {
+            next = waiters[i].deadline;
+        }
+    }
+    return next;
+}
+
+static void cond_wait_us(sim_us_t us);
+
+// The VM busy in C for `us` of device time (a collection, flash with the cache off, a TLS
+// handshake, the SHA accelerator): from the main thread with the GIL held. The other
+// threads (the world, ISRs) run meanwhile on the instants they asked for, one deadline after
+// the other, as the chip's other tasks would.
+void epx_sim_busy_us(uint64_t us) {
+    if (!us) {
+        return;
+    }
+    epx_sim_cost_fold();
+    MP_THREAD_GIL_EXIT();
+    pthread_mutex_lock(&clock_lock);
+    rebase_locked();
+    sim_us_t end = now_us_locked() + us;
+    for (;;) {
+        sim_us_t now = now_us_locked();
+        if (waiter_due_locked(now)) {
+            cond_wait_us(1000);  // it runs first
+            continue;
+        }
+        sim_us_t next = next_waiter_locked();
+        sim_us_t w = wdt_deadline_locked();
+        if (w < next) {
+            next = w;
+        }
+        if (next > end) {
+            break;
+        }
+        if (next > now) {
+            set_clock_locked(next);
+        }
+        signal_waiters_locked(next);
+        if (wdt_overdue_locked(next) && !waiter_due_locked(next)) {
+            bite_locked();
+            break;
+        }
+    }
+    if (!wdt_bitten) {
+        set_clock_locked(end);
+        signal_waiters_locked(end);
+    }
+    pthread_mutex_unlock(&clock_lock);
+    MP_THREAD_GIL_ENTER();
+}
+
+// Main blocks in a system call of its own (a blocking socket, a lock another thread holds,
+// a real-time sleep): the device waits, device time flows meanwhile.
+void epx_sim_main_blocked(bool blocked) {
+    if (!on_main()) {
+        pthread_mutex_lock(&clock_lock);
+        int i = waiter_slot_locked(false);
+        if (i >= 0 && blocked) {
+            free_waiter_locked(i);  // woken, and now waiting on the world again
+        }
+        pthread_mutex_unlock(&clock_lock);
+        return;
+    }
+    if (blocked) {
+        epx_sim_cost_fold();
+    }
+    pthread_mutex_lock(&clock_lock);
+    rebase_locked();
+    if (blocked) {
+        // A call that returns at once (a connect on this host, a lock let go) takes no time.
+        base_real_us += BLOCK_QUICK_US;
+    }
+    main_blocked_real_us = blocked ? base_real_us : 0;
+    pthread_cond_broadcast(&clock_cv);
+    pthread_mutex_unlock(&clock_lock);
 }
 
 // Real µs to wait for device time to reach `until` from `now`; -1 for ever.
@@ -278,6 +467,7 @@ static int sleep_poll(struct pollfd *fds, nfds_t nfds, int64_t us) {
 // The main thread waits: poll() or a sleep with a timeout (ms of device time, -1 for ever).
 // The watchdog bites here when the firmware chose to wait past it.
 static int wait_main(struct pollfd *fds, nfds_t nfds, int timeout) {
+    epx_sim_cost_fold();
     pthread_mutex_lock(&clock_lock);
     rebase_locked();
     sim_us_t now = now_us_locked();
@@ -332,20 +522,17 @@ static int wait_main(struct pollfd *fds, nfds_t nfds, int timeout) {
 }
 
 // Another thread waits: registered, so the clock waits for it and a walk wakes it.
-static int wait_other(struct pollfd *fds, nfds_t nfds, int timeout) {
+static int wait_other_until(struct pollfd *fds, nfds_t nfds, sim_us_t deadline) {
     pthread_mutex_lock(&clock_lock);
     rebase_locked();
-    sim_us_t now = now_us_locked();
-    sim_us_t deadline = timeout < 0 ? NEVER : now + timeout * 1000ULL;
-    int slot = -1;
-    for (int i = 0; i < MAX_WAITERS && deadline != NEVER; i++) {
-        if (!waiters[i].used) {
-            slot = i;
-            waiters[i].used = true;
-            waiters[i].thread = pthread_self();
-            waiters[i].deadline = deadline;
-            break;
-        }
+    sim_us_t now;
+    int slot = waiter_slot_locked(deadline != NEVER);
+    if (slot >= 0 && deadline == NEVER) {
+        free_waiter_locked(slot);
+        slot = -1;
+    } else if (slot >= 0) {
+        waiters[slot].deadline = deadline;
+        waiters[slot].woken_real_us = 0;
     }
     pthread_cond_broadcast(&clock_cv);
     int r;
@@ -367,8 +554,10 @@ static int wait_other(struct pollfd *fds, nfds_t nfds, int timeout) {
     }
     int err = errno;
     rebase_locked();
-    if (slot >= 0) {
-        waiters[slot].used = false;
+    if (slot >= 0 && r <= 0 && now_us_locked() >= deadline) {
+        waiters[slot].woken_real_us = monotonic_us();  // runs on the instant it asked for
+    } else if (slot >= 0) {
+        free_waiter_locked(slot);  // woken by the world (a socket, a signal)
     }
     pthread_cond_broadcast(&clock_cv);
     pthread_mutex_unlock(&clock_lock);
@@ -376,9 +565,38 @@ static int wait_other(struct pollfd *fds, nfds_t nfds, int timeout) {
     return r;
 }
 
+static int wait_other(struct pollfd *fds, nfds_t nfds, int timeout) {
+    return wait_other_until(fds, nfds, timeout < 0 ? NEVER : now_us() + timeout * 1000ULL);
+}
+
 static int wait_device(struct pollfd *fds, nfds_t nfds, int timeout) {
     return pthread_equal(pthread_self(), main_thread) ? wait_main(fds, nfds, timeout)
                                                        : wait_other(fds, nfds, timeout);
+}
+
+// Another thread (the world's, simirq's releaser) sleeps until device time `until` (µs),
+// woken on that instant in a walk.
+void epx_sim_sleep_until_us(uint64_t until) {
+    while (now_us() < until) {
+        wait_other_until(NULL, 0, until);
+    }
+}
+
+// This thread, woken by the clock, is done with that instant (it waits elsewhere now).
+void epx_sim_waiter_done(void) {
+    pthread_mutex_lock(&clock_lock);
+    int i = waiter_slot_locked(false);
+    if (i >= 0) {
+        free_waiter_locked(i);
+    }
+    pthread_mutex_unlock(&clock_lock);
+}
+
+// Wake the main thread (an ISR scheduled a handler): a walk lets it run first.
+void epx_sim_wake_main(void) {
+    pthread_mutex_lock(&clock_lock);
+    wake_main_locked();
+    pthread_mutex_unlock(&clock_lock);
 }
 
 // poll() everywhere in the firmware: the timeout is device time.
@@ -423,7 +641,15 @@ ssize_t __real_write(int fd, const void *buf, size_t n);
 ssize_t __real_send(int fd, const void *buf, size_t n, int flags);
 ssize_t __real_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len);
 
+// What the firmware sends leaves at the device time its computation reached.
+static void sending(void) {
+    if (on_main()) {
+        epx_sim_cost_fold();
+    }
+}
+
 ssize_t __wrap_write(int fd, const void *buf, size_t n) {
+    sending();
     if (fd > 2 && fd < MAX_FD) {
         written[fd] = 1;
     }
@@ -434,8 +660,75 @@ ssize_t __real_read(int fd, void *buf, size_t n);
 ssize_t __real_recv(int fd, void *buf, size_t n, int flags);
 ssize_t __real_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len);
 
+static bool is_socket(int fd);
+
+// A read or accept that may block on a socket: the device waits for the network (or the
+// host, for the control channel) while it does.
+static bool may_block(int fd) {
+    if (!is_socket(fd)) {
+        return false;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || (flags & O_NONBLOCK)) {
+        return false;
+    }
+    struct pollfd p = { fd, POLLIN, 0 };
+    return __real_poll(&p, 1, 0) == 0;
+}
+
+#define BLOCKING(fd, call) ({ \
+        bool blocks_ = may_block(fd); \
+        if (blocks_) { \
+            epx_sim_main_blocked(true); \
+        } \
+        __typeof__(call) r_ = call; \
+        if (blocks_) { \
+            int err_ = errno; \
+            epx_sim_main_blocked(false); \
+            errno = err_; \
+        } \
+        r_; \
+    })
+
+// A _thread lock another thread holds (not the GIL: waiting for it, the device does not).
+int __real_mp_thread_mutex_lock(mp_thread_mutex_t *mutex, int wait);
+int __wrap_mp_thread_mutex_lock(mp_thread_mutex_t *mutex, int wait) {
+    if (!wait || mutex == &MP_STATE_VM(gil_mutex)) {
+        return __real_mp_thread_mutex_lock(mutex, wait);
+    }
+    int r = __real_mp_thread_mutex_lock(mutex, 0);
+    if (r) {
+        return r;
+    }
+    epx_sim_main_blocked(true);
+    r = __real_mp_thread_mutex_lock(mutex, 1);
+    epx_sim_main_blocked(false);
+    return r;
+}
+
+int __real_accept(int fd, struct sockaddr *addr, socklen_t *len);
+int __wrap_accept(int fd, struct sockaddr *addr, socklen_t *len) {
+    return BLOCKING(fd, __real_accept(fd, addr, len));
+}
+
+int __real_connect(int fd, const struct sockaddr *addr, socklen_t len);
+int __wrap_connect(int fd, const struct sockaddr *addr, socklen_t len) {
+    int flags = fcntl(fd, F_GETFL);
+    bool blocks = flags >= 0 && !(flags & O_NONBLOCK);
+    if (blocks) {
+        epx_sim_main_blocked(true);
+    }
+    int r = __real_connect(fd, addr, len);
+    if (blocks) {
+        int err = errno;
+        epx_sim_main_blocked(false);
+        errno = err;
+    }
+    return r;
+}
+
 ssize_t __wrap_read(int fd, void *buf, size_t n) {
-    ssize_t r = __real_read(fd, buf, n);
+    ssize_t r = BLOCKING(fd, __real_read(fd, buf, n));
     if (r > 0 && fd >= 0 && fd < MAX_FD) {
         written[fd] = 0;
     }
@@ -443,7 +736,7 @@ ssize_t __wrap_read(int fd, void *buf, size_t n) {
 }
 
 ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags) {
-    ssize_t r = __real_recv(fd, buf, n, flags);
+    ssize_t r = BLOCKING(fd, __real_recv(fd, buf, n, flags));
     if (r > 0 && fd >= 0 && fd < MAX_FD) {
         written[fd] = 0;
     }
@@ -451,7 +744,7 @@ ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags) {
 }
 
 ssize_t __wrap_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len) {
-    ssize_t r = __real_recvfrom(fd, buf, n, flags, from, len);
+    ssize_t r = BLOCKING(fd, __real_recvfrom(fd, buf, n, flags, from, len));
     if (r > 0 && fd >= 0 && fd < MAX_FD) {
         written[fd] = 0;
     }
@@ -459,6 +752,7 @@ ssize_t __wrap_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr 
 }
 
 ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags) {
+    sending();
     if (fd >= 0 && fd < MAX_FD) {
         written[fd] = 1;
     }
@@ -466,6 +760,7 @@ ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags) {
 }
 
 ssize_t __wrap_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len) {
+    sending();
     if (fd >= 0 && fd < MAX_FD) {
         written[fd] = 1;
         epx_sim_peer_sent(fd, to, len);
@@ -574,94 +869,16 @@ static sim_us_t main_due_locked(mp_obj_t next_task) {
     return due > polled ? due : polled;
 }
 
-static sim_us_t main_cpu_us(void) {
-    clockid_t cid;
-    struct timespec ts;
-    if (pthread_getcpuclockid(main_thread, &cid) || clock_gettime(cid, &ts)) {
-        return 0;
-    }
-    return ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
-}
-
-static bool is_socket(long fd) {
+static bool is_socket(int fd) {
     struct stat st;
-    return fd >= 0 && fstat((int)fd, &st) == 0 && S_ISSOCK(st.st_mode);
-}
-
-// Main sits in a system call that waits by its own choice: for a socket (a blocking read,
-// connect, accept) or in a real-time sleep; not for the GIL (a futex), a file or the disk
-// (host latency).
-static bool main_sleeping(void) {
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)getpid());
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        return false;
-    }
-    bool got = fgets(buf, sizeof(buf), f) != NULL;
-    fclose(f);
-    char *p = got ? strrchr(buf, ')') : NULL;
-    return p && p[1] == ' ' && p[2] == 'S';  // not R: a host that runs it late
-}
-
-static bool main_in_syscall(void) {
-    char path[64], buf[64];
-    if (!main_sleeping()) {
-        return false;
-    }
-    snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)getpid());
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        return false;
-    }
-    bool got = fgets(buf, sizeof(buf), f) != NULL;
-    fclose(f);
-    if (!got || buf[0] < '0' || buf[0] > '9') {
-        return false;  // running
-    }
-    char *end;
-    long nr = strtol(buf, &end, 10);
-    long fd = strtol(end, NULL, 16);
-    switch (nr) {
-        case SYS_read:
-        #ifdef SYS_connect
-        case SYS_connect:
-        #endif
-        #ifdef SYS_recvfrom
-        case SYS_recvfrom:
-        #endif
-        #ifdef SYS_recvmsg
-        case SYS_recvmsg:
-        #endif
-        #ifdef SYS_accept
-        case SYS_accept:
-        #endif
-            return is_socket(fd);
-        #ifdef SYS_nanosleep
-        case SYS_nanosleep:
-        #endif
-        #ifdef SYS_clock_nanosleep
-        case SYS_clock_nanosleep:
-        #endif
-        #ifdef SYS_select
-        case SYS_select:
-        #endif
-        #ifdef SYS_pselect6
-        case SYS_pselect6:
-        #endif
-            return true;
-        default:
-            return false;
-    }
+    return fd >= 0 && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
 // Walk device time forward by `us`: to the next deadline, until the firmware waits again,
 // and so on to the target.
 static void walk_locked(sim_us_t us, mp_obj_t next_task) {
     sim_us_t target = now_us_locked() + us;
-    bool stuck = false;
     for (;;) {
-        sim_us_t cpu0 = main_cpu_us(), blocked = 0;
         sim_us_t grace = 0;
         while (!wdt_bitten) {
             if (settled_locked()) {
@@ -673,20 +890,15 @@ static void walk_locked(sim_us_t us, mp_obj_t next_task) {
                 }
                 continue;  // the grace let go of the lock: main may have woken meanwhile
             }
-            if (main_waiting) {
-                stuck = false;
-                cpu0 = main_cpu_us();
-                blocked = 0;
-            } else if (!stuck) {
-                // Busy (a second of its own CPU time) or blocked in a system call of its own:
-                // the clock moves on without it (and the watchdog bites if past due). A host
-                // that merely runs it late counts neither.
-                sim_us_t real = monotonic_us();
-                blocked = main_in_syscall() ? (blocked ? blocked : real) : 0;
-                stuck = main_cpu_us() - cpu0 >= BUSY_CPU_US || (blocked && real - blocked >= BLOCKED_US);
+            sim_us_t now = now_us_locked();
+            if (!flowing_locked() && now >= target) {
+                return;  // computing (charged) past the target: the walk is over
             }
-            if (stuck && !main_waiting && !waiter_due_locked(now_us_locked())) {
-                break;  // once the waiting threads that are due have run
+            // Blocked in a system call of its own: the clock moves on without it (and the
+            // watchdog bites if past due), once the waiting threads that are due have run.
+            if (main_blocked_real_us && monotonic_us() >= main_blocked_real_us + BLOCKED_US
+                && !waiter_due_locked(now)) {
+                break;
             }
             cond_wait_us(2000);
         }
@@ -785,18 +997,23 @@ static mp_obj_t simclock_now_us(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(simclock_now_us_obj, simclock_now_us);
 
-// _simclock.hold(flag): device time stands while the firmware has interrupts masked.
-static mp_obj_t simclock_hold(mp_obj_t flag_in) {
-    bool flag = mp_obj_is_true(flag_in);
-    pthread_mutex_lock(&clock_lock);
-    if (flag != (held_since_real_us != 0)) {
-        rebase_locked();
-        held_since_real_us = flag ? base_real_us : 0;
-    }
-    pthread_mutex_unlock(&clock_lock);
+// _simclock.sleep_us(us): a thread of the simulator's world sleeps `us` of device time (a
+// walk stops there and waits for it to act); _simclock.done(): it has acted.
+static mp_obj_t simclock_sleep_us(mp_obj_t us_in) {
+    mp_int_t us = mp_obj_get_int(us_in);
+    sim_us_t until = now_us() + (us > 0 ? us : 0);
+    MP_THREAD_GIL_EXIT();
+    epx_sim_sleep_until_us(until);
+    MP_THREAD_GIL_ENTER();
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_1(simclock_hold_obj, simclock_hold);
+static MP_DEFINE_CONST_FUN_OBJ_1(simclock_sleep_us_obj, simclock_sleep_us);
+
+static mp_obj_t simclock_done(void) {
+    epx_sim_waiter_done();
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(simclock_done_obj, simclock_done);
 
 // _simclock.wake(): interrupt the main thread's poll() or sleep, as the ESP32's ISRs wake
 // the main task after scheduling a callback.
@@ -838,7 +1055,7 @@ static mp_obj_t simclock_wdt_wait(void) {
     while (!wdt_bitten || walking) {
         pthread_cond_wait(&clock_cv, &clock_lock);
     }
-    sim_us_t now = now_us_locked();
+    sim_us_t now = wdt_bite_us;
     pthread_mutex_unlock(&clock_lock);
     MP_THREAD_GIL_ENTER();
     return mp_obj_new_int_from_ull(now / 1000);
@@ -861,7 +1078,8 @@ static const mp_rom_map_elem_t simclock_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_scale), MP_ROM_PTR(&simclock_scale_obj) },
     { MP_ROM_QSTR(MP_QSTR_now_us), MP_ROM_PTR(&simclock_now_us_obj) },
     { MP_ROM_QSTR(MP_QSTR_wake), MP_ROM_PTR(&simclock_wake_obj) },
-    { MP_ROM_QSTR(MP_QSTR_hold), MP_ROM_PTR(&simclock_hold_obj) },
+    { MP_ROM_QSTR(MP_QSTR_sleep_us), MP_ROM_PTR(&simclock_sleep_us_obj) },
+    { MP_ROM_QSTR(MP_QSTR_done), MP_ROM_PTR(&simclock_done_obj) },
     { MP_ROM_QSTR(MP_QSTR_wdt), MP_ROM_PTR(&simclock_wdt_obj) },
     { MP_ROM_QSTR(MP_QSTR_feed), MP_ROM_PTR(&simclock_feed_obj) },
     { MP_ROM_QSTR(MP_QSTR_wdt_wait), MP_ROM_PTR(&simclock_wdt_wait_obj) },

@@ -13,7 +13,6 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include "py/gc.h"
 #include "py/mphal.h"
@@ -100,6 +99,11 @@ static bool release_if_due(void) {
     return done;
 }
 
+uint64_t epx_sim_clock_us(void);  // simclock.c
+void epx_sim_sleep_until_us(uint64_t until);
+void epx_sim_wake_main(void);
+void epx_sim_waiter_done(void);
+
 static void *releaser(void *arg) {
     (void)arg;
     for (;;) {
@@ -108,11 +112,13 @@ static void *releaser(void *arg) {
             pthread_cond_wait(&rel_cond, &rel_lock);
         }
         pthread_mutex_unlock(&rel_lock);
-        // Device time may jump (clock.advance) or run scaled: look often.
+        // On the device clock: a walk stops at the instant the head falls due.
         while (!release_if_due()) {
-            usleep(200);
+            long left = ticks_diff(release_at, now_masked());
+            epx_sim_sleep_until_us(epx_sim_clock_us() + (left > 0 ? left : 0));
         }
-        wake_main();
+        epx_sim_wake_main();
+        epx_sim_waiter_done();
     }
     return NULL;
 }
@@ -173,26 +179,18 @@ static mp_obj_t simirq_isr(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(simirq_isr_obj, 2, 3, simirq_isr);
 
-// The VM busy in C until `us` of device time after `start`: no handler runs, the world's
-// threads (ISRs) do.
-static void pause_from(long start, mp_int_t us) {
+void epx_sim_busy_us(uint64_t us);  // simclock.c
+
+// The VM busy in C for `us` of device time: no handler runs, the world's threads (ISRs) do.
+static void pause_us(mp_int_t us) {
     if (us <= 0 || !pthread_equal(pthread_self(), main_thread)) {
         return;
     }
     mp_sched_lock();
     ++paused;
-    long end = (start + us) & (PERIOD - 1);
-    MP_THREAD_GIL_EXIT();
-    while (ticks_diff(end, now_masked()) > 0) {
-        usleep(100);
-    }
-    MP_THREAD_GIL_ENTER();
+    epx_sim_busy_us(us);
     --paused;
     mp_sched_unlock();
-}
-
-static void pause_us(mp_int_t us) {
-    pause_from(now_masked(), us);
 }
 
 // _simirq.pause(us): as gc.collect, a flash operation or a TLS handshake taking `us`.
@@ -265,9 +263,10 @@ const mp_obj_module_t mp_module_simirq = {
 
 MP_REGISTER_MODULE(MP_QSTR__simirq, mp_module_simirq);
 
-// gc.collect() on the VM: the pause after it. A collection an allocation triggers takes as
-// long on a device but is not paused here: the VM may be inside any C function then, not a
-// place to let the world's threads run (docs/port-parity.md).
+// gc.collect() on the VM: its work is charged as any of the VM's (simcost.c counts py/gc.c);
+// gc_us adds a pause after it. A collection an allocation triggers is charged alike but not
+// paused: the VM may be inside any C function then, not a place to let the world's threads
+// run (docs/port-parity.md).
 static __thread int in_alloc;
 
 void *__real_gc_alloc(size_t n_bytes, unsigned int alloc_flags);
@@ -288,10 +287,9 @@ void *__wrap_gc_realloc(void *ptr, size_t n_bytes, bool allow_move) {
 
 void __real_gc_collect(void);
 void __wrap_gc_collect(void) {
-    long start = now_masked();  // the host's own collection counts in the pause
     __real_gc_collect();
     if (!in_alloc) {
-        pause_from(start, timing[T_GC]);
+        pause_us(timing[T_GC]);
     }
 }
 

@@ -69,6 +69,10 @@ static bool is_simulator(mp_obj_dict_t *globals) {
     return strncmp(qstr_str(MP_OBJ_QSTR_VALUE(name->value)), "sim.", 4) == 0;
 }
 
+bool epx_sim_is_simulator(mp_obj_dict_t *globals) {
+    return is_simulator(globals);
+}
+
 static bool in_simulator(void) {
     mp_obj_dict_t *globals = mp_globals_get();
     if (globals != seen) {

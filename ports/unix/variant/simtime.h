@@ -1,13 +1,15 @@
 // The time module of the simulated ESP32 (MICROPY_PY_TIME_INCLUDEFILE): the ESP32 port's own
 // ports/esp32/modtime.c (localtime/gmtime and time from gettimeofday(), here the device's
 // wall clock: simrtc.c), and time.sleep() as the unix port has it (real time: the
-// simulator's own threads pace themselves with it; sleep_ms/sleep_us are device time).
+// simulator's own threads pace themselves with it; sleep_ms/sleep_us are device time; on the
+// VM's thread device time flows meanwhile, as in any wait).
 
 #include <errno.h>
 #include <math.h>
 #include <sys/time.h>
 
 int epx_sim_gettimeofday(struct timeval *tv, void *tz);
+void epx_sim_main_blocked(bool blocked);  // simclock.c
 
 #define gettimeofday epx_sim_gettimeofday
 #include "ports/esp32/modtime.c"
@@ -23,7 +25,9 @@ static mp_obj_t mp_time_sleep(mp_obj_t arg) {
     int res;
     while (1) {
         MP_THREAD_GIL_EXIT();
+        epx_sim_main_blocked(true);
         res = select(0, NULL, NULL, NULL, &tv);
+        epx_sim_main_blocked(false);
         MP_THREAD_GIL_ENTER();
         if (res != -1 || errno != EINTR) {
             break;

@@ -116,12 +116,10 @@ def pulses(msg):
 
 
 def _wait_until(t_us):
-    # Sleep in real time, a little at a time: the device clock may jump (advance).
-    while True:
-        left = time.ticks_diff(t_us, time.ticks_us())
-        if left <= 0:
-            return
-        time.sleep(min(left, 2000) / 1e6 / sim.scale)
+    # On the device clock: a walk stops at t_us until this thread has acted and waits again.
+    left = time.ticks_diff(t_us, time.ticks_us())
+    if left > 0:
+        _simclock.sleep_us(left)
 
 
 def _edge(drive, pin, level, t_us):

@@ -101,7 +101,10 @@ class HX711(PinModel):
             if due and not self.stuck and self._running:
                 self._pulses = 0
                 self.drive(self.dout, 0)
-            time.sleep(0.001 / sim.scale if at is not None else 0.01)
+            # On the device clock (a walk stops here): the conversion asked for, else the
+            # next of the chip's own, one a period.
+            left = time.ticks_diff(at, time.ticks_ms()) if at is not None and not due else self.period_ms
+            _simclock.sleep_us(max(1, left) * 1000)
 
     def on_pin(self, pin, value):
         now = _simclock.now_us()
