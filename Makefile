@@ -6,7 +6,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 EPX := $(VENV)/bin/epx
 
-.PHONY: setup fetch unix esp32 esp32-check sim test test-loaded test-fleet test-soak test-stock test-ha mutants bench clean
+.PHONY: setup fetch unix esp32 esp32-check sim test test-loaded test-fleet test-determinism test-soak test-stock test-ha mutants bench clean
 
 setup:
 	bash ci/setup.sh
@@ -37,6 +37,12 @@ test-loaded:
 # `make test`). -s shows the reconnection figures.
 test-fleet:
 	bash ci/test.sh -n 0 -s -m fleet
+
+# One profile walked a device-hour twice, idle and beside BUSY busy processes: the same
+# trace (tests/test_determinism.py; slow, not in `make test`).
+BUSY ?= 8
+test-determinism:
+	BUSY=$(BUSY) bash ci/test.sh -n 0 -m determinism
 
 # Every profile (or SOAK=<profile>) walked EPX_SOAK_DAYS device-days at full cadence
 # (tests/test_soak.py).

@@ -221,11 +221,14 @@ class socket(_io.IOBase):
     def send(self, data):
         _sim.stack_mark()
         self._check()
-        return self._s.send(data)
+        n = self._s.send(data)
+        _sim.trace("send", data[:n] if n else b"")
+        return n
 
     def sendall(self, data):
         _sim.stack_mark()
         self._check()
+        _sim.trace("send", data)
         return self._s.write(data)
 
     def sendto(self, data, addr):
@@ -264,7 +267,9 @@ class socket(_io.IOBase):
     def write(self, data):
         _sim.stack_mark()
         self._check()
-        return self._s.write(data)
+        n = self._s.write(data)
+        _sim.trace("send", data[:n] if n else b"")
+        return n
 
     def makefile(self, mode="rb", buffering=0):
         return self

@@ -18,7 +18,7 @@ LDFLAGS += -lpthread
 
 SRC_C += $(VARIANT_DIR)/simclock.c $(VARIANT_DIR)/simpeer.c
 LDFLAGS += -Wl,--wrap=poll,--wrap=write,--wrap=send,--wrap=sendto,--wrap=read,--wrap=recv,--wrap=recvfrom
-LDFLAGS += -Wl,--wrap=accept,--wrap=connect,--wrap=mp_thread_mutex_lock
+LDFLAGS += -Wl,--wrap=accept,--wrap=connect,--wrap=mp_thread_mutex_lock,--wrap=mp_hal_get_random
 
 # What the firmware's computation costs an ESP32 (simcost.c): every basic block of the C
 # the chip runs too (MicroPython's core, extmod, shared, littlefs) counted for its thread.
@@ -30,7 +30,7 @@ $(BUILD)/py/%.o $(BUILD)/extmod/%.o $(BUILD)/shared/%.o $(BUILD)/lib/littlefs/%.
 $(BUILD)/py/nlr%.o $(BUILD)/shared/runtime/gchelper%.o: CFLAGS += -fno-sanitize-coverage=trace-pc
 # Scheduled pin IRQs with a device's latency and pauses (gc.collect, TLS handshake).
 SRC_C += $(VARIANT_DIR)/simirq.c
-LDFLAGS += -Wl,--wrap=gc_collect,--wrap=gc_alloc,--wrap=gc_realloc,--wrap=mbedtls_ssl_handshake
+LDFLAGS += -Wl,--wrap=gc_collect,--wrap=gc_alloc,--wrap=gc_realloc,--wrap=mbedtls_ssl_handshake,--wrap=mbedtls_sha256_update
 
 # The device's wall clock (simrtc.c) on the ESP32's epoch (mpconfigport_sim.h), and mbedtls
 # checking certificate dates against it (mbedtls_config_sim.h).

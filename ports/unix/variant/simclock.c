@@ -69,6 +69,16 @@ static bool wake_pending;  // main was signalled and has not waited again since
 static sim_us_t main_blocked_real_us;
 static uint64_t charge_ps;  // charged, less than a microsecond
 
+// What the VM's thread computed (charges and pauses, device µs) since `busy_since_us`, and
+// its longest stretch between two waits: the loop's worst latency (_simclock.busy()).
+static sim_us_t busy_us, busy_since_us, stretch_from_us, longest_us;
+
+static void stretch_ends_locked(sim_us_t now) {
+    if (now - stretch_from_us > longest_us) {
+        longest_us = now - stretch_from_us;
+    }
+}
+
 // Other threads waiting with a deadline (Timer threads, may_block's feeder, the world's
 // threads). One the clock woke stays `woken` (due) until it waits again, blocks or ends: a
 // walk does not move on while the world acts on the instant it asked for.
@@ -353,6 +363,7 @@ static void charge_locked(uint64_t ps) {
     sim_us_t us = charge_ps / 1000000;
     if (us) {
         charge_ps -= us * 1000000;
+        busy_us += us;
         rebase_locked();
         base_virt_us = last_us = base_virt_us + us;
         signal_waiters_locked(base_virt_us);
@@ -378,6 +389,8 @@ static void cond_wait_us(sim_us_t us);
 // handshake, the SHA accelerator): from the main thread with the GIL held. The other
 // threads (the world, ISRs) run meanwhile on the instants they asked for, one deadline after
 // the other, as the chip's other tasks would.
+static void step_locked(sim_us_t us);
+
 void epx_sim_busy_us(uint64_t us) {
     if (!us) {
         return;
@@ -385,6 +398,16 @@ void epx_sim_busy_us(uint64_t us) {
     epx_sim_cost_fold();
     MP_THREAD_GIL_EXIT();
     pthread_mutex_lock(&clock_lock);
+    busy_us += us;
+    step_locked(us);
+    pthread_mutex_unlock(&clock_lock);
+    MP_THREAD_GIL_ENTER();
+}
+
+// The main thread moves the clock `us` on (busy, or asleep: lightsleep, a unit test's
+// jump), the GIL released: the other threads run on their deadlines as it passes them, the
+// watchdog bites at its own.
+static void step_locked(sim_us_t us) {
     rebase_locked();
     sim_us_t end = now_us_locked() + us;
     for (;;) {
@@ -414,8 +437,6 @@ void epx_sim_busy_us(uint64_t us) {
         set_clock_locked(end);
         signal_waiters_locked(end);
     }
-    pthread_mutex_unlock(&clock_lock);
-    MP_THREAD_GIL_ENTER();
 }
 
 // Main blocks in a system call of its own (a blocking socket, a lock another thread holds,
@@ -435,6 +456,11 @@ void epx_sim_main_blocked(bool blocked) {
     }
     pthread_mutex_lock(&clock_lock);
     rebase_locked();
+    if (blocked) {
+        stretch_ends_locked(now_us_locked());
+    } else {
+        stretch_from_us = now_us_locked();
+    }
     if (blocked) {
         // A call that returns at once (a connect on this host, a lock let go) takes no time.
         base_real_us += BLOCK_QUICK_US;
@@ -471,6 +497,7 @@ static int wait_main(struct pollfd *fds, nfds_t nfds, int timeout) {
     pthread_mutex_lock(&clock_lock);
     rebase_locked();
     sim_us_t now = now_us_locked();
+    stretch_ends_locked(now);
     sim_us_t deadline = timeout < 0 ? NEVER : now + timeout * 1000ULL;
     main_waiting = true;
     main_deadline = deadline;
@@ -513,6 +540,7 @@ static int wait_main(struct pollfd *fds, nfds_t nfds, int timeout) {
     }
     int err = errno;
     rebase_locked();
+    stretch_from_us = now_us_locked();
     main_waiting = false;
     main_deadline = NEVER;
     pthread_cond_broadcast(&clock_cv);
@@ -945,10 +973,34 @@ static void *watchdog_thread(void *arg) {
     return NULL;
 }
 
+// The chip's random numbers (esp_random: the seed of `random`, os.urandom): the host's, or
+// with EPX_SIM_SEED a fixed stream (xorshift32), so a run can be repeated exactly.
+void __real_mp_hal_get_random(size_t n, void *buf);
+void __wrap_mp_hal_get_random(size_t n, void *buf) {
+    static uint32_t state;
+    static bool seeded;
+    const char *seed = getenv("EPX_SIM_SEED");
+    if (!seed) {
+        __real_mp_hal_get_random(n, buf);
+        return;
+    }
+    if (!seeded) {
+        state = (uint32_t)strtoul(seed, NULL, 0) | 1;
+        seeded = true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        ((unsigned char *)buf)[i] = (unsigned char)state;
+    }
+}
+
 // _simclock.advance(ms[, next_task]): device time moves ms forward. From the host (the
 // control thread), a walk in lockstep with the firmware, True if the watchdog bit on the
-// way; from the main thread (lightsleep, in-firmware tests), a jump: the thread that would
-// have to run in between is the caller.
+// way; from the main thread (lightsleep, in-firmware tests), a step past the other threads'
+// deadlines, each of them run on its own before the caller goes on (the VM's work in
+// between is the caller's).
 static mp_obj_t simclock_advance(size_t n_args, const mp_obj_t *args) {
     mp_int_t ms = mp_obj_get_int(args[0]);
     mp_obj_t next_task = n_args > 1 ? args[1] : mp_const_none;
@@ -960,8 +1012,8 @@ static mp_obj_t simclock_advance(size_t n_args, const mp_obj_t *args) {
     MP_THREAD_GIL_EXIT();
     pthread_mutex_lock(&clock_lock);
     if (main) {
-        set_clock_locked(now_us_locked() + ms * 1000ULL);
-        signal_waiters_locked(NEVER);
+        step_locked(ms * 1000ULL);
+        signal_waiters_locked(NEVER);  // every sleeper recomputes its real timeout
     } else if (!wdt_bitten) {
         walking = true;
         walk_locked(ms * 1000ULL, next_task);
@@ -996,6 +1048,20 @@ static mp_obj_t simclock_now_us(void) {
     return mp_obj_new_int_from_ull(now_us());
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(simclock_now_us_obj, simclock_now_us);
+
+// _simclock.busy() -> (busy µs, longest stretch µs, over µs): what the VM's thread computed
+// since the last call, and its longest stretch without a wait; counts start again.
+static mp_obj_t simclock_busy(void) {
+    pthread_mutex_lock(&clock_lock);
+    sim_us_t now = now_us_locked();
+    mp_obj_t t[3] = { mp_obj_new_int_from_ull(busy_us), mp_obj_new_int_from_ull(longest_us),
+                      mp_obj_new_int_from_ull(now - busy_since_us) };
+    busy_us = longest_us = 0;
+    busy_since_us = now;
+    pthread_mutex_unlock(&clock_lock);
+    return mp_obj_new_tuple(3, t);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(simclock_busy_obj, simclock_busy);
 
 // _simclock.sleep_us(us): a thread of the simulator's world sleeps `us` of device time (a
 // walk stops there and waits for it to act); _simclock.done(): it has acted.
@@ -1079,6 +1145,7 @@ static const mp_rom_map_elem_t simclock_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_now_us), MP_ROM_PTR(&simclock_now_us_obj) },
     { MP_ROM_QSTR(MP_QSTR_wake), MP_ROM_PTR(&simclock_wake_obj) },
     { MP_ROM_QSTR(MP_QSTR_sleep_us), MP_ROM_PTR(&simclock_sleep_us_obj) },
+    { MP_ROM_QSTR(MP_QSTR_busy), MP_ROM_PTR(&simclock_busy_obj) },
     { MP_ROM_QSTR(MP_QSTR_done), MP_ROM_PTR(&simclock_done_obj) },
     { MP_ROM_QSTR(MP_QSTR_wdt), MP_ROM_PTR(&simclock_wdt_obj) },
     { MP_ROM_QSTR(MP_QSTR_feed), MP_ROM_PTR(&simclock_feed_obj) },

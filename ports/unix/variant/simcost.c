@@ -128,6 +128,12 @@ mp_vm_return_kind_t __wrap_mp_execute_bytecode(mp_code_state_t *code_state, vola
     return kind;
 }
 
+static uint32_t cpu_mhz = 160;
+
+uint32_t epx_sim_cpu_mhz(void) {
+    return cpu_mhz;
+}
+
 // _simcost.freq(hz): the CPU clock the firmware set (machine.freq).
 static mp_obj_t simcost_freq(mp_obj_t hz_in) {
     mp_int_t mhz = mp_obj_get_int(hz_in) / 1000000;
@@ -135,6 +141,7 @@ static mp_obj_t simcost_freq(mp_obj_t hz_in) {
         mp_raise_ValueError(MP_ERROR_TEXT("bad frequency"));
     }
     fold();
+    cpu_mhz = mhz;
     ps_per_block = (uint32_t)((uint64_t)PS_PER_BLOCK_240MHZ * 240 / mhz);
     return mp_const_none;
 }

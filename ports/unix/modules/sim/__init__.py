@@ -77,6 +77,18 @@ def exit(code, cause=None):
     _simclock.exit(code)
 
 
+_trace = uos.getenv("EPX_SIM_TRACE")  # a file: what the device sent, when (device time)
+
+
+def trace(what, data):
+    """One line in the run's trace: device us, what, length, CRC-32 of the bytes."""
+    if _trace:
+        import binascii
+
+        with _host.open(_trace, "a") as f:
+            f.write("%d %s %d %08x\n" % (_simclock.now_us(), what, len(data), binascii.crc32(data)))
+
+
 def read_file(name, default=None):
     try:
         with _host.open(path(name), "rb") as f:

@@ -267,6 +267,13 @@ def clock_scale(msg):
     sim.scale = msg["factor"]
 
 
+def clock_busy(msg):
+    """What the VM's task computed (device us) since the last call, its longest stretch
+    without waiting, and over how long; counting starts again."""
+    busy, longest, since = _simclock.busy()
+    return {"busy_us": busy, "longest_us": longest, "since_us": since}
+
+
 def state(msg):
     gc.collect()
     return {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc(),
@@ -333,6 +340,7 @@ OPS = {
     "clock.advance": clock_advance,
     "clock.scale": clock_scale,
     "clock.now": lambda m: _simclock.now_us(),
+    "clock.busy": clock_busy,
     "pin.set": lambda m: _pin()._drive(int(m["pin"]), m["value"]),
     "pin.get": lambda m: _pin()._level(int(m["pin"])),
     "pin.pulses": pulses,
