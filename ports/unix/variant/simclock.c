@@ -303,14 +303,11 @@ static int waiter_slot_locked(bool take) {
     return -1;
 }
 
+void epx_sim_waiter_done(void);
+
 static void waiter_ended(void *slot) {
     (void)slot;
-    pthread_mutex_lock(&clock_lock);
-    int i = waiter_slot_locked(false);
-    if (i >= 0) {
-        free_waiter_locked(i);
-    }
-    pthread_mutex_unlock(&clock_lock);
+    epx_sim_waiter_done();
 }
 
 static bool wdt_overdue_locked(sim_us_t now) {
@@ -704,8 +701,9 @@ static bool may_block(int fd) {
     return __real_poll(&p, 1, 0) == 0;
 }
 
-#define BLOCKING(fd, call) ({ \
-        bool blocks_ = may_block(fd); \
+// `call`, a blocking one if `blocks`: device time flows while it blocks (errno kept).
+#define BLOCKING(blocks, call) ({ \
+        bool blocks_ = (blocks); \
         if (blocks_) { \
             epx_sim_main_blocked(true); \
         } \
@@ -728,35 +726,22 @@ int __wrap_mp_thread_mutex_lock(mp_thread_mutex_t *mutex, int wait) {
     if (r) {
         return r;
     }
-    epx_sim_main_blocked(true);
-    r = __real_mp_thread_mutex_lock(mutex, 1);
-    epx_sim_main_blocked(false);
-    return r;
+    return BLOCKING(true, __real_mp_thread_mutex_lock(mutex, 1));
 }
 
 int __real_accept(int fd, struct sockaddr *addr, socklen_t *len);
 int __wrap_accept(int fd, struct sockaddr *addr, socklen_t *len) {
-    return BLOCKING(fd, __real_accept(fd, addr, len));
+    return BLOCKING(may_block(fd), __real_accept(fd, addr, len));
 }
 
 int __real_connect(int fd, const struct sockaddr *addr, socklen_t len);
 int __wrap_connect(int fd, const struct sockaddr *addr, socklen_t len) {
     int flags = fcntl(fd, F_GETFL);
-    bool blocks = flags >= 0 && !(flags & O_NONBLOCK);
-    if (blocks) {
-        epx_sim_main_blocked(true);
-    }
-    int r = __real_connect(fd, addr, len);
-    if (blocks) {
-        int err = errno;
-        epx_sim_main_blocked(false);
-        errno = err;
-    }
-    return r;
+    return BLOCKING(flags >= 0 && !(flags & O_NONBLOCK), __real_connect(fd, addr, len));
 }
 
 ssize_t __wrap_read(int fd, void *buf, size_t n) {
-    ssize_t r = BLOCKING(fd, __real_read(fd, buf, n));
+    ssize_t r = BLOCKING(may_block(fd), __real_read(fd, buf, n));
     if (r > 0 && fd >= 0 && fd < MAX_FD) {
         written[fd] = 0;
     }
@@ -764,7 +749,7 @@ ssize_t __wrap_read(int fd, void *buf, size_t n) {
 }
 
 ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags) {
-    ssize_t r = BLOCKING(fd, __real_recv(fd, buf, n, flags));
+    ssize_t r = BLOCKING(may_block(fd), __real_recv(fd, buf, n, flags));
     if (r > 0 && fd >= 0 && fd < MAX_FD) {
         written[fd] = 0;
     }
@@ -772,7 +757,7 @@ ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags) {
 }
 
 ssize_t __wrap_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len) {
-    ssize_t r = BLOCKING(fd, __real_recvfrom(fd, buf, n, flags, from, len));
+    ssize_t r = BLOCKING(may_block(fd), __real_recvfrom(fd, buf, n, flags, from, len));
     if (r > 0 && fd >= 0 && fd < MAX_FD) {
         written[fd] = 0;
     }

@@ -43,35 +43,20 @@ __attribute__((constructor)) static void simcost_init(void) {
     fold_at = FOLD_BLOCKS;
 }
 
-static void fold(void);
-static void fold_if_free(void);
+static void fold(bool wait);
 
 __attribute__((no_sanitize_coverage)) void __sanitizer_cov_trace_pc(void) {
     if (++blocks == fold_at) {
-        fold_if_free();
+        fold(false);
     }
 }
 
-// Charge the main thread's blocks since the last fold (those in the simulator: none).
-static void fold(void) {
+// Charge the main thread's blocks since the last fold (those in the simulator: none). From
+// the hook (!wait), which may run in a signal handler that interrupted the clock's own code
+// on this thread: if the clock is busy, the blocks wait for the next fold.
+static void fold(bool wait) {
     if (!pthread_equal(pthread_self(), main_thread)) {
         fold_at = blocks + 0x80000000u;  // not charged: never again soon
-        return;
-    }
-    uint32_t n = blocks - settled;
-    settled = blocks;
-    fold_at = blocks + FOLD_BLOCKS;
-    if (!in_simulator && n) {
-        total_blocks += n;
-        epx_sim_charge_ps((uint64_t)n * ps_per_block);
-    }
-}
-
-// The same from the hook, which may run in a signal handler that interrupted the clock's
-// own code on this thread: if the clock is busy, the blocks wait for the next fold.
-static void fold_if_free(void) {
-    if (!pthread_equal(pthread_self(), main_thread)) {
-        fold_at = blocks + 0x80000000u;
         return;
     }
     fold_at = blocks + FOLD_BLOCKS;
@@ -80,15 +65,19 @@ static void fold_if_free(void) {
         settled = blocks;
         return;
     }
-    if (epx_sim_try_charge_ps((uint64_t)n * ps_per_block)) {
-        settled = blocks;
-        total_blocks += n;
+    uint64_t ps = (uint64_t)n * ps_per_block;
+    if (wait) {
+        epx_sim_charge_ps(ps);
+    } else if (!epx_sim_try_charge_ps(ps)) {
+        return;
     }
+    settled = blocks;
+    total_blocks += n;
 }
 
 // The main thread's computation so far into the clock (simclock.c, before it reads or waits).
 void epx_sim_cost_fold(void) {
-    fold();
+    fold(true);
 }
 
 // Extra device time on the main thread, as that many blocks.
@@ -114,12 +103,12 @@ mp_vm_return_kind_t __wrap_mp_execute_bytecode(mp_code_state_t *code_state, vola
     }
     bool sim = seen_sim, outer = in_simulator;
     if (sim != outer) {
-        fold();
+        fold(true);
         in_simulator = sim;
     }
     mp_vm_return_kind_t kind = __real_mp_execute_bytecode(code_state, inject_exc);
     if (sim != outer) {
-        fold();
+        fold(true);
         in_simulator = outer;
         if (sim) {
             charge_blocks(PORT_CALL_BLOCKS);
@@ -140,7 +129,7 @@ static mp_obj_t simcost_freq(mp_obj_t hz_in) {
     if (mhz <= 0) {
         mp_raise_ValueError(MP_ERROR_TEXT("bad frequency"));
     }
-    fold();
+    fold(true);
     cpu_mhz = mhz;
     ps_per_block = (uint32_t)((uint64_t)PS_PER_BLOCK_240MHZ * 240 / mhz);
     return mp_const_none;
@@ -150,7 +139,7 @@ static MP_DEFINE_CONST_FUN_OBJ_1(simcost_freq_obj, simcost_freq);
 // _simcost.blocks(): blocks the main thread's code has been charged for (a calibration reads
 // it around a benchmark).
 static mp_obj_t simcost_blocks(void) {
-    fold();
+    fold(true);
     return mp_obj_new_int_from_ull(total_blocks);
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(simcost_blocks_obj, simcost_blocks);
